@@ -1,0 +1,83 @@
+#include "engine/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/error.h"
+
+namespace zip {
+
+int64_t shape_numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string shape_to_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); i++) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+int64_t Tensor::numel() const { return shape_numel(shape); }
+std::string Tensor::shape_str() const { return shape_to_string(shape); }
+
+// 64-byte aligned, zeroed heap storage.
+static std::shared_ptr<void> alloc_aligned(size_t nbytes) {
+  size_t size = (nbytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, size ? size : 64);
+  if (!p) fail("out of memory allocating {} bytes", nbytes);
+  std::memset(p, 0, size ? size : 64);
+  return std::shared_ptr<void>(p, std::free);
+}
+
+Tensor Tensor::zeros(DType dtype, std::vector<int64_t> shape) {
+  Tensor t;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.holder = alloc_aligned(t.nbytes());
+  t.data = t.holder.get();
+  return t;
+}
+
+Tensor Tensor::view(DType dtype, std::vector<int64_t> shape, const void* data, std::shared_ptr<void> holder) {
+  Tensor t;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.data = const_cast<void*>(data);
+  t.holder = std::move(holder);
+  return t;
+}
+
+Tensor Tensor::from_floats(const std::vector<float>& values, std::vector<int64_t> shape, DType dtype) {
+  Tensor t = zeros(dtype, std::move(shape));
+  ZIP_CHECK(int64_t(values.size()) == t.numel(), "from_floats: {} values for shape {}", values.size(), t.shape_str());
+  from_f32(dtype, values.data(), t.data, values.size());
+  return t;
+}
+
+std::vector<float> Tensor::to_floats() const {
+  ZIP_CHECK(device == Device::CPU, "to_floats: tensor is not on the CPU");
+  std::vector<float> out(static_cast<size_t>(numel()));
+  if (dtype == DType::I32) {
+    for (size_t i = 0; i < out.size(); i++) out[i] = float(ptr<int32_t>()[i]);
+    return out;
+  }
+  to_f32(dtype, data, out.data(), out.size());
+  return out;
+}
+
+Tensor Tensor::converted(DType to) const {
+  ZIP_CHECK(device == Device::CPU, "converted: tensor is not on the CPU");
+  Tensor t = zeros(to, shape);
+  if (to == dtype) {
+    std::memcpy(t.data, data, nbytes());
+  } else {
+    ZIP_CHECK(is_float(dtype) && is_float(to), "cannot convert {} to {}", dtype_name(dtype), dtype_name(to));
+    std::vector<float> tmp = to_floats();
+    from_f32(to, tmp.data(), t.data, tmp.size());
+  }
+  return t;
+}
+
+}  // namespace zip

@@ -1,0 +1,31 @@
+// Shared helpers for tests: where the shared data lives, golden arrays, temp dirs, running the CLI.
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ztest {
+
+// $ZIP_SHARED, else ../shared relative to the repository root (the tests run from the root).
+std::string shared_dir();
+std::string shared(const std::string& rel);  // shared_dir() + "/" + rel
+nlohmann::json load_json(const std::string& path);
+std::vector<float> load_f32(const std::string& path);
+// A fresh empty directory under $TMPDIR for this test process.
+std::string temp_dir();
+// Max |a-b| / max |ref|.
+double max_rel_err(const std::vector<float>& a, const std::vector<float>& ref);
+
+struct CmdResult {
+  int status;  // exit code, or 128+signal
+  std::string out, err;
+};
+// Runs the zip CLI ($ZIP_BIN, default build/zip) with a shell-quoted argument string.
+CmdResult run_zip(const std::string& args);
+CmdResult run_cmd(const std::string& cmdline);
+std::string zip_bin();
+
+}  // namespace ztest
