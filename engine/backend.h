@@ -1,0 +1,57 @@
+// The backend interface: the ops a forward (and later backward) pass is made of. Buffers are
+// plain float arrays resident on the backend's device; weights are Tensors (f32/f16/bf16).
+// Implementations: RefBackend (scalar, single-threaded, the reference every fast path is
+// tested against), CpuBackend (threads + SIMD); a CUDA backend joins later.
+#pragma once
+#include <cstddef>
+#include <memory>
+
+#include "engine/tensor.h"
+
+namespace zip {
+
+enum class GeluKind { Tanh, Erf };
+
+struct AttentionArgs {
+  int n_tokens = 0;      // new tokens (queries), at positions pos0 .. pos0+n_tokens-1
+  int pos0 = 0;          // causal: query i sees cache positions 0 .. pos0+i
+  int n_heads = 0;       // query heads in this layer
+  int head_dim = 0;
+  const int* kv_of_q = nullptr;  // KV head read by each query head (uneven groups allowed)
+  size_t kv_head_stride = 0;     // floats between consecutive KV heads in the cache
+  float scale = 1.0f;            // usually 1/sqrt(head_dim)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  virtual Device device() const = 0;
+  virtual int threads() const { return 1; }
+
+  // y[M,N] = x[M,K] · W[N,K]ᵀ (+ bias[N]); W is f32/f16/bf16, accumulation in f32 or better.
+  virtual void matmul(float* y, const float* x, const Tensor& W, const float* bias, int M) = 0;
+  // y[m,:] = x[m,:] / rms(x[m,:]) * w
+  virtual void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps) = 0;
+  // y[m,:] = (x[m,:] - mean) / sqrt(var + eps) * w + b
+  virtual void layernorm(float* y, const float* x, const float* w, const float* b, int M, int D, float eps) = 0;
+  // Rotary embedding in place on x[M, n_heads*head_dim], adjacent pairs, token m at pos[m].
+  virtual void rope(float* x, int M, int n_heads, int head_dim, const int* pos, float theta) = 0;
+  // Writes new K or V rows x[M, n_kv*head_dim] into the cache at positions pos0..pos0+M-1.
+  virtual void kv_store(float* cache, const float* x, int M, int n_kv, int head_dim, int pos0,
+                        size_t kv_head_stride) = 0;
+  // out[M, n_heads*head_dim] = softmax(q kᵀ·scale, causal) v over the cache.
+  virtual void attention(float* out, const float* q, const float* k_cache, const float* v_cache,
+                         const AttentionArgs& a) = 0;
+  virtual void swiglu(float* y, const float* gate, const float* up, size_t n) = 0;  // silu(gate)·up
+  virtual void gelu(float* y, const float* x, size_t n, GeluKind kind) = 0;
+  virtual void softmax(float* x, int M, int N) = 0;  // row-wise, in place
+  // y[m,:] = table[ids[m],:] as f32
+  virtual void embedding(float* y, const Tensor& table, const int* ids, int M) = 0;
+  virtual void add(float* y, const float* x, size_t n) = 0;  // y += x
+};
+
+std::unique_ptr<Backend> make_ref_backend();
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+}  // namespace zip

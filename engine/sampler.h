@@ -1,0 +1,40 @@
+// Next-token sampling: greedy at temperature 0, else temperature, top-k, top-p (nucleus).
+// Deterministic for a given seed on every platform (own RNG, no std:: distributions).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace zip {
+
+struct SamplingParams {
+  float temperature = 0.8f;  // 0 = greedy (argmax)
+  int top_k = 40;            // 0 = off
+  float top_p = 0.95f;       // 1 = off
+  uint64_t seed = 1;
+};
+
+// xoshiro256** seeded through splitmix64.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed);
+  uint64_t next();
+  float uniform();  // [0, 1)
+ private:
+  uint64_t s_[4];
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) {}
+  int sample(const float* logits, int n);
+  const SamplingParams& params() const { return p_; }
+
+ private:
+  SamplingParams p_;
+  Rng rng_;
+  std::vector<std::pair<float, int>> cand_;
+};
+
+int argmax(const float* x, int n);
+
+}  // namespace zip
