@@ -12,13 +12,16 @@ namespace zip {
 
 enum class GeluKind { Tanh, Erf };
 
+// KV cache layout, per layer: [n_kv][head_dim][cache_len] floats, i.e. element (head h,
+// channel i, position t) at (h*head_dim + i)*cache_len + t. Positions are contiguous so that
+// attention vectorises over positions whatever head_dim is.
 struct AttentionArgs {
   int n_tokens = 0;      // new tokens (queries), at positions pos0 .. pos0+n_tokens-1
   int pos0 = 0;          // causal: query i sees cache positions 0 .. pos0+i
   int n_heads = 0;       // query heads in this layer
   int head_dim = 0;
   const int* kv_of_q = nullptr;  // KV head read by each query head (uneven groups allowed)
-  size_t kv_head_stride = 0;     // floats between consecutive KV heads in the cache
+  int cache_len = 0;             // positions the cache holds
   float scale = 1.0f;            // usually 1/sqrt(head_dim)
 };
 
@@ -38,8 +41,7 @@ class Backend {
   // Rotary embedding in place on x[M, n_heads*head_dim], adjacent pairs, token m at pos[m].
   virtual void rope(float* x, int M, int n_heads, int head_dim, const int* pos, float theta) = 0;
   // Writes new K or V rows x[M, n_kv*head_dim] into the cache at positions pos0..pos0+M-1.
-  virtual void kv_store(float* cache, const float* x, int M, int n_kv, int head_dim, int pos0,
-                        size_t kv_head_stride) = 0;
+  virtual void kv_store(float* cache, const float* x, int M, int n_kv, int head_dim, int pos0, int cache_len) = 0;
   // out[M, n_heads*head_dim] = softmax(q kᵀ·scale, causal) v over the cache.
   virtual void attention(float* out, const float* q, const float* k_cache, const float* v_cache,
                          const AttentionArgs& a) = 0;

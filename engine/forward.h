@@ -66,7 +66,7 @@ class InferenceContext {
     const Tensor *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
     const float *attn_norm = nullptr, *ffn_norm = nullptr;
     std::vector<int> kv_of_q;
-    std::vector<float> k_cache, v_cache;  // [n_kv, ctx_len, head_dim]
+    std::vector<float> k_cache, v_cache;  // [n_kv, head_dim, ctx_len] (backend.h)
   };
   void eval_chunk(const int* tokens, int n, float* logits_out, bool all_logits);
   void attention_block(int l, int n);

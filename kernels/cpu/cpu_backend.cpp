@@ -26,11 +26,10 @@ class CpuBackend final : public Backend {
   void rope(float* x, int M, int n_heads, int head_dim, const int* pos, float theta) override {
     cpu::rope(x, M, n_heads, head_dim, pos, theta);
   }
-  void kv_store(float* cache, const float* x, int M, int n_kv, int head_dim, int pos0, size_t stride) override {
+  void kv_store(float* cache, const float* x, int M, int n_kv, int head_dim, int pos0, int cache_len) override {
+    size_t rows = size_t(n_kv) * head_dim;
     for (int m = 0; m < M; m++)
-      for (int h = 0; h < n_kv; h++)
-        std::memcpy(cache + h * stride + size_t(pos0 + m) * head_dim, x + (size_t(m) * n_kv + h) * head_dim,
-                    size_t(head_dim) * sizeof(float));
+      for (size_t r = 0; r < rows; r++) cache[r * size_t(cache_len) + size_t(pos0 + m)] = x[size_t(m) * rows + r];
   }
   void attention(float* out, const float* q, const float* kc, const float* vc, const AttentionArgs& a) override {
     cpu::attention(pool_, out, q, kc, vc, a);

@@ -3,11 +3,26 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/simd.h"
 
 namespace zip::cpu {
 
 void swiglu(float* y, const float* gate, const float* up, size_t n) {
-  for (size_t i = 0; i < n; i++) {
+  using namespace zip::simd;
+  size_t i = 0;
+  for (; i + W <= n; i += W) {
+    vf g = load(gate + i);
+    vf e = exp(mul(g, set1(-1.0f)));
+#if ZIP_SIMD_AVX512
+    vf s = _mm512_div_ps(g, add(set1(1.0f), e));
+#elif ZIP_SIMD_AVX2
+    vf s = _mm256_div_ps(g, add(set1(1.0f), e));
+#else
+    vf s = g / (1.0f + e);
+#endif
+    store(y + i, mul(s, load(up + i)));
+  }
+  for (; i < n; i++) {
     float g = gate[i];
     y[i] = g / (1.0f + std::exp(-g)) * up[i];
   }

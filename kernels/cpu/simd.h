@@ -2,6 +2,7 @@
 // AVX2+FMA+F16C, or a 1-wide scalar fallback for PORTABLE builds) and loads that widen
 // f16/bf16 weights to f32 on the fly. Kernels are written once against these.
 #pragma once
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -114,6 +115,39 @@ inline float hsum(vf v) { return v; }
 inline float hmax(vf v) { return v; }
 #endif
 
+// e^x, vectorised: range reduction x = n·ln2 + r, |r| ≤ ln2/2, a degree-6 polynomial for e^r
+// (Cephes expf coefficients), then scaling by 2^n. Max relative error ≈ 2 ulp; inputs below
+// -87 clamp (the result is < 1.2e-38, i.e. nothing next to the max of a softmax).
+#if ZIP_SIMD_AVX512 || ZIP_SIMD_AVX2
+inline vf exp(vf x) {
+  x = max(x, set1(-87.3f));
+#if ZIP_SIMD_AVX512
+  x = _mm512_min_ps(x, set1(88.7f));
+  vf n = _mm512_roundscale_ps(mul(x, set1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#else
+  x = _mm256_min_ps(x, set1(88.7f));
+  vf n = _mm256_round_ps(mul(x, set1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#endif
+  vf r = fma(n, set1(-0.693359375f), x);
+  r = fma(n, set1(2.12194440e-4f), r);
+  vf p = set1(1.9875691500e-4f);
+  p = fma(p, r, set1(1.3981999507e-3f));
+  p = fma(p, r, set1(8.3334519073e-3f));
+  p = fma(p, r, set1(4.1665795894e-2f));
+  p = fma(p, r, set1(1.6666665459e-1f));
+  p = fma(p, r, set1(5.0000001201e-1f));
+  vf y = add(fma(mul(p, r), r, r), set1(1.0f));
+#if ZIP_SIMD_AVX512
+  return _mm512_scalef_ps(y, n);
+#else
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return mul(y, _mm256_castsi256_ps(e));
+#endif
+}
+#else
+inline vf exp(vf x) { return std::exp(x); }
+#endif
+
 // Dot product of n floats with n weights of type T.
 template <typename T>
 inline float dot(const float* x, const T* w, int n) {
@@ -134,6 +168,31 @@ inline void axpy(float* y, float a, const float* x, int n) {
   int k = 0;
   for (; k + W <= n; k += W) store(y + k, fma(va, load(x + k), load(y + k)));
   if (k < n) store_n(y + k, fma(va, load_n(x + k, n - k), load_n(y + k, n - k)), n - k);
+}
+
+// max over x[0..n)
+inline float max_of(const float* x, int n) {
+  vf m = set1(-INFINITY);
+  int k = 0;
+  for (; k + W <= n; k += W) m = max(m, load(x + k));
+  float r = hmax(m);
+  for (; k < n; k++) r = x[k] > r ? x[k] : r;
+  return r;
+}
+
+// x[i] = e^(x[i] - shift) in place; returns the sum.
+inline float exp_shift_sum(float* x, int n, float shift) {
+  vf vs = set1(shift), acc = zero();
+  int k = 0;
+  for (; k + W <= n; k += W) {
+    vf e = exp(add(load(x + k), set1(-shift)));
+    store(x + k, e);
+    acc = add(acc, e);
+  }
+  (void)vs;
+  float sum = hsum(acc);
+  for (; k < n; k++) sum += (x[k] = std::exp(x[k] - shift));
+  return sum;
 }
 
 }  // namespace zip::simd

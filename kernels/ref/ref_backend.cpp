@@ -71,11 +71,11 @@ class RefBackend final : public Backend {
       }
   }
 
-  void kv_store(float* cache, const float* x, int M, int n_kv, int head_dim, int pos0, size_t stride) override {
+  void kv_store(float* cache, const float* x, int M, int n_kv, int head_dim, int pos0, int cache_len) override {
     for (int m = 0; m < M; m++)
       for (int h = 0; h < n_kv; h++)
         for (int i = 0; i < head_dim; i++)
-          cache[h * stride + size_t(pos0 + m) * head_dim + i] = x[(size_t(m) * n_kv + h) * head_dim + i];
+          cache[(size_t(h) * head_dim + i) * cache_len + size_t(pos0 + m)] = x[(size_t(m) * n_kv + h) * head_dim + i];
   }
 
   void attention(float* out, const float* q, const float* kc, const float* vc, const AttentionArgs& a) override {
@@ -84,14 +84,15 @@ class RefBackend final : public Backend {
     for (int m = 0; m < a.n_tokens; m++)
       for (int h = 0; h < a.n_heads; h++) {
         const float* qv = q + (size_t(m) * a.n_heads + h) * hd;
-        const float* K = kc + a.kv_of_q[h] * a.kv_head_stride;
-        const float* V = vc + a.kv_of_q[h] * a.kv_head_stride;
+        size_t C = size_t(a.cache_len);
+        const float* K = kc + size_t(a.kv_of_q[h]) * hd * C;
+        const float* V = vc + size_t(a.kv_of_q[h]) * hd * C;
         int T = a.pos0 + m + 1;
         p.assign(size_t(T), 0.0);
         double mx = -INFINITY, sum = 0;
         for (int t = 0; t < T; t++) {
           double s = 0;
-          for (int i = 0; i < hd; i++) s += double(qv[i]) * K[size_t(t) * hd + i];
+          for (int i = 0; i < hd; i++) s += double(qv[i]) * K[size_t(i) * C + size_t(t)];
           p[size_t(t)] = s * a.scale;
           mx = std::max(mx, p[size_t(t)]);
         }
@@ -99,7 +100,7 @@ class RefBackend final : public Backend {
         float* o = out + (size_t(m) * a.n_heads + h) * hd;
         for (int i = 0; i < hd; i++) {
           double acc = 0;
-          for (int t = 0; t < T; t++) acc += p[size_t(t)] * V[size_t(t) * hd + i];
+          for (int t = 0; t < T; t++) acc += p[size_t(t)] * V[size_t(i) * C + size_t(t)];
           o[i] = float(acc / sum);
         }
       }

@@ -1,2 +1,63 @@
-// Placeholder until the CLI lands.
-int main() { return 0; }
+// zip: one binary that runs transformer language models and compresses them.
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "engine/error.h"
+#include "tools/zip/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*fn)(int, char**);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"convert", zip::cli::cmd_convert, "import a llama2.c or Hugging Face checkpoint into a .zlm file"},
+    {"inspect", zip::cli::cmd_inspect, "show a .zlm file's architecture, per-layer shapes, tokenizer, provenance"},
+    {"run", zip::cli::cmd_run, "generate text from a prompt"},
+    {"tokenize", zip::cli::cmd_tokenize, "print the token ids of a text"},
+    {"slice", zip::cli::cmd_slice, "keep chosen heads and FFN neurons per layer (structured pruning by hand)"},
+};
+
+void usage(FILE* f) {
+  std::fprintf(f, "usage: zip COMMAND [options]   (zip COMMAND --help for details)\n\ncommands:\n");
+  for (auto& c : kCommands) std::fprintf(f, "  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    usage(stdout);
+    return 0;
+  }
+  for (auto& c : kCommands) {
+    if (cmd != c.name) continue;
+    try {
+      return c.fn(argc - 2, argv + 2);
+    } catch (const zip::UsageError& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 2;
+    } catch (const zip::Error& e) {
+      std::fprintf(stderr, "zip %s: error: %s\n", c.name, e.what());
+      return 1;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "zip %s: error: out of memory\n", c.name);
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "zip %s: error: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "zip: unknown command '%s' (see zip --help)\n", cmd.c_str());
+  return 2;
+}

@@ -1,0 +1,129 @@
+#include "tools/zip/args.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <thread>
+
+#include "engine/error.h"
+
+namespace zip::cli {
+
+Args::Args(std::string command, std::string usage, std::string summary, std::vector<Option> options)
+    : command_(std::move(command)), usage_(std::move(usage)), summary_(std::move(summary)), options_(std::move(options)) {}
+
+std::string Args::canonical(const Option& o) { return o.names.substr(0, o.names.find(',')); }
+
+const Option* Args::find(const std::string& spelling) const {
+  for (auto& o : options_) {
+    std::stringstream ss(o.names);
+    std::string n;
+    while (std::getline(ss, n, ','))
+      if (n == spelling) return &o;
+  }
+  return nullptr;
+}
+
+std::string Args::help() const {
+  std::string s = "usage: zip " + command_ + " " + usage_ + "\n\n" + summary_ + "\n\noptions:\n";
+  for (auto& o : options_) {
+    std::string left = "  " + o.names;
+    for (auto& c : left)
+      if (c == ',') c = ' ';
+    if (!o.value.empty()) left += " " + o.value;
+    if (left.size() < 26) left.resize(26, ' '); else left += "  ";
+    s += left + o.help + "\n";
+  }
+  s += "  --help                  show this help\n";
+  return s;
+}
+
+bool Args::parse(int argc, char** argv) {
+  for (int i = 0; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(help().c_str(), stdout);
+      return false;
+    }
+    if (a.size() > 1 && a[0] == '-' && !(a.size() > 1 && (std::isdigit(static_cast<unsigned char>(a[1])) || a[1] == '.'))) {
+      std::string value;
+      bool inline_value = false;
+      if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+        value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+        inline_value = true;
+      }
+      const Option* o = find(a);
+      if (!o) throw UsageError(fmt::format("zip {}: unknown option '{}' (see zip {} --help)", command_, a, command_));
+      if (o->value.empty()) {
+        if (inline_value) throw UsageError(fmt::format("zip {}: option '{}' takes no value", command_, a));
+        values_[canonical(*o)] = "1";
+      } else {
+        if (!inline_value) {
+          if (i + 1 >= argc) throw UsageError(fmt::format("zip {}: option '{}' needs a value {}", command_, a, o->value));
+          value = argv[++i];
+        }
+        values_[canonical(*o)] = value;
+      }
+    } else {
+      positional_.push_back(a);
+    }
+  }
+  return true;
+}
+
+bool Args::has(const std::string& name) const { return values_.count(name) > 0; }
+
+std::string Args::str(const std::string& name, const std::string& def) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? def : it->second;
+}
+
+long long Args::integer(const std::string& name, long long def, long long min, long long max) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return def;
+  const std::string& s = it->second;
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno == ERANGE)
+    throw UsageError(fmt::format("zip {}: {} expects an integer, got '{}'", command_, name, s));
+  if (v < min || v > max)
+    throw UsageError(fmt::format("zip {}: {} must be in [{}, {}], got {}", command_, name, min, max, v));
+  return v;
+}
+
+double Args::number(const std::string& name, double def, double min, double max) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return def;
+  const std::string& s = it->second;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !std::isfinite(v))
+    throw UsageError(fmt::format("zip {}: {} expects a number, got '{}'", command_, name, s));
+  if (v < min || v > max)
+    throw UsageError(fmt::format("zip {}: {} must be in [{}, {}], got {}", command_, name, min, max, v));
+  return v;
+}
+
+void Args::expect_positional(size_t min, size_t max, const char* what) const {
+  if (positional_.size() < min)
+    throw UsageError(fmt::format("zip {}: missing {} (usage: zip {} {})", command_, what, command_, usage_));
+  if (positional_.size() > max)
+    throw UsageError(fmt::format("zip {}: unexpected argument '{}' (usage: zip {} {})", command_, positional_[max],
+                                 command_, usage_));
+}
+
+int default_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : int(n);
+}
+
+bool stderr_is_tty() { return ::isatty(2) == 1; }
+bool stdout_is_tty() { return ::isatty(1) == 1; }
+
+}  // namespace zip::cli

@@ -1,0 +1,46 @@
+// Command-line parsing for the zip subcommands: declared options, `--help`, and one-line usage
+// errors (exit code 2) for unknown flags, missing or malformed values.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace zip::cli {
+
+struct Option {
+  std::string names;     // "-n,--n-predict" (comma-separated spellings; the first is canonical)
+  std::string value;     // metavariable, e.g. "N"; empty for a flag
+  std::string help;
+};
+
+class Args {
+ public:
+  Args(std::string command, std::string usage, std::string summary, std::vector<Option> options);
+  // Parses argv after the subcommand. Returns false if --help was printed (exit 0).
+  bool parse(int argc, char** argv);
+
+  bool has(const std::string& name) const;
+  std::string str(const std::string& name, const std::string& def = "") const;
+  long long integer(const std::string& name, long long def, long long min, long long max) const;
+  double number(const std::string& name, double def, double min, double max) const;
+  const std::vector<std::string>& positional() const { return positional_; }
+  // Requires between min and max positional arguments.
+  void expect_positional(size_t min, size_t max, const char* what) const;
+  std::string help() const;
+
+ private:
+  const Option* find(const std::string& spelling) const;
+  static std::string canonical(const Option& o);
+  std::string command_, usage_, summary_;
+  std::vector<Option> options_;
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> positional_;
+};
+
+// Threads by default: the machine's hardware threads.
+int default_threads();
+// TTY-aware stderr progress and number formatting shared by commands.
+bool stderr_is_tty();
+bool stdout_is_tty();
+
+}  // namespace zip::cli

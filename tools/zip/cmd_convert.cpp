@@ -1,0 +1,40 @@
+// zip convert: foreign checkpoint → .zlm
+#include <chrono>
+
+#include "engine/error.h"
+#include "engine/zlm.h"
+#include "models/import.h"
+#include "tools/zip/args.h"
+#include "tools/zip/commands.h"
+
+namespace zip::cli {
+
+int cmd_convert(int argc, char** argv) {
+  Args args("convert", "SRC -o OUT.zlm [--tokenizer FILE] [--dtype f32|f16|bf16]",
+            "Imports a llama2.c checkpoint (legacy v0) or a Hugging Face LlamaForCausalLM directory\n"
+            "(config.json + model.safetensors or a sharded index) into one .zlm file.",
+            {{"-o,--output", "OUT.zlm", "output file (written atomically)"},
+             {"--tokenizer", "FILE", "tokenizer.bin / tokenizer.model (default: found beside SRC)"},
+             {"--dtype", "TYPE", "weight type: f32 (default), f16 or bf16; norms stay f32"}});
+  if (!args.parse(argc, argv)) return 0;
+  args.expect_positional(1, 1, "SRC");
+  if (!args.has("-o")) throw UsageError("zip convert: missing -o OUT.zlm");
+  ImportOptions opt;
+  opt.tokenizer_path = args.str("--tokenizer");
+  if (args.has("--dtype")) {
+    std::string d = args.str("--dtype");
+    if (!parse_dtype(d, &opt.dtype) || !is_float(opt.dtype))
+      throw UsageError(fmt::format("zip convert: --dtype must be f32, f16 or bf16, got '{}'", d));
+    opt.dtype_given = true;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  Model m = import_model(args.positional()[0], opt);
+  std::string out = args.str("-o");
+  save_zlm(m, out);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fmt::print(stderr, "wrote {}: {} {} layers, {} parameters, tokenizer: {} ({:.2f} s)\n", out, m.config.info().name,
+             m.config.n_layers(), m.config.n_params(), m.tokenizer ? "yes" : "none", s);
+  return 0;
+}
+
+}  // namespace zip::cli

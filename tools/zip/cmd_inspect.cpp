@@ -1,0 +1,75 @@
+// zip inspect: what a .zlm file holds, validated; --verify also checks the data checksum.
+#include <cstdio>
+#include <map>
+
+#include "engine/error.h"
+#include "engine/zlm.h"
+#include "tools/zip/args.h"
+#include "tools/zip/commands.h"
+
+namespace zip::cli {
+
+static std::string join(const std::vector<int>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); i++) s += (i ? "," : "") + std::to_string(v[i]);
+  return s.empty() ? "-" : s;
+}
+
+int cmd_inspect(int argc, char** argv) {
+  Args args("inspect", "MODEL.zlm [--verify] [--json]",
+            "Shows the architecture, per-layer shapes, parameter count, dtypes, tokenizer and provenance.\n"
+            "The header and index are always validated; --verify also checks the tensor data checksum.",
+            {{"--verify", "", "check the CRC-32C of all tensor data"}, {"--json", "", "print JSON"}});
+  if (!args.parse(argc, argv)) return 0;
+  args.expect_positional(1, 1, "MODEL.zlm");
+  std::string path = args.positional()[0];
+  bool verify = args.has("--verify");
+  ZlmInfo info = inspect_zlm(path, verify);
+  Model m = load_zlm(path);  // full structural validation (tensors against the config)
+  const ModelConfig& c = m.config;
+  std::map<std::string, int64_t> dtype_params;
+  for (auto& [name, t] : m.tensors) dtype_params[dtype_name(t.dtype)] += t.numel();
+
+  if (args.has("--json")) {
+    nlohmann::json j = info.header;
+    j["file"] = {{"path", path}, {"bytes", info.file_size}, {"version", info.version},
+                 {"data_checksum", verify ? (info.data_crc_ok ? "ok" : "mismatch") : "not verified"}};
+    j["n_params"] = c.n_params();
+    j["dtypes"] = dtype_params;
+    nlohmann::json ts = nlohmann::json::array();
+    for (auto& t : info.tensors)
+      ts.push_back({{"name", t.name}, {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"offset", t.offset}});
+    j["tensors"] = ts;
+    fmt::print("{}\n", j.dump(1));
+  } else {
+    const ArchInfo& a = c.info();
+    fmt::print("file:         {} ({} bytes, .zlm v{})\n", path, info.file_size, info.version);
+    fmt::print("architecture: {} ({}, {}, {}, {})\n", a.name, a.causal ? "decoder" : "encoder",
+               a.rms_norm ? "RMSNorm" : "LayerNorm", a.gated_ffn ? "SwiGLU" : "MLP",
+               a.rope ? fmt::format("RoPE theta {}", c.rope_theta) : "learned positions");
+    fmt::print("dims:         hidden {}, head_dim {}, vocab {}, context {}, norm eps {}, {} embeddings\n", c.dim,
+               c.head_dim, c.vocab_size, c.max_seq_len, c.norm_eps, c.tied_embeddings ? "tied" : "untied");
+    fmt::print("parameters:   {}\n", c.n_params());
+    std::string dts;
+    for (auto& [d, n] : dtype_params) dts += fmt::format("{}{} ({} params)", dts.empty() ? "" : ", ", d, n);
+    fmt::print("dtypes:       {}\n", dts);
+    fmt::print("layers:       {}\n  {:>5} {:>6} {:>9} {:<18} {:>7}\n", c.n_layers(), "layer", "heads", "kv_heads",
+               "q_per_kv", "ffn");
+    for (int l = 0; l < c.n_layers(); l++) {
+      const LayerShape& s = c.layers[size_t(l)];
+      fmt::print("  {:>5} {:>6} {:>9} {:<18} {:>7}\n", l, s.n_heads(), s.n_kv_heads(), join(s.q_per_kv), s.ffn_dim);
+    }
+    if (m.tokenizer)
+      fmt::print("tokenizer:    {}, {} pieces, bos {}, eos {}\n", m.tokenizer->type, m.tokenizer->pieces.size(),
+                 m.tokenizer->bos, m.tokenizer->eos);
+    else
+      fmt::print("tokenizer:    none\n");
+    fmt::print("provenance:   {}\n", m.provenance.dump());
+    fmt::print("checksums:    header ok; data {}\n",
+               verify ? (info.data_crc_ok ? "ok" : "MISMATCH") : "not verified (use --verify)");
+  }
+  if (verify && !info.data_crc_ok) fail("{}: tensor data checksum mismatch (the file is corrupt)", path);
+  return 0;
+}
+
+}  // namespace zip::cli

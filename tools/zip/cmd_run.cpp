@@ -1,0 +1,78 @@
+// zip run: generate text. stdout carries only the text (the prompt, then the continuation,
+// streamed); timings and diagnostics go to stderr.
+#include <cstdio>
+#include <random>
+
+#include "engine/error.h"
+#include "engine/generate.h"
+#include "engine/zlm.h"
+#include "tools/zip/args.h"
+#include "tools/zip/commands.h"
+
+namespace zip::cli {
+
+int cmd_run(int argc, char** argv) {
+  Args args("run", "MODEL.zlm [-p PROMPT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [-t THREADS]",
+            "Generates text from PROMPT (default: from BOS alone). Stops at EOS/BOS, after N new tokens, or at\n"
+            "the end of the context. Greedy when --temp 0.",
+            {{"-p,--prompt", "TEXT", "prompt text (default empty)"},
+             {"-n,--n-predict", "N", "new tokens to generate (default 256)"},
+             {"--temp", "T", "sampling temperature, 0 = greedy (default 0.8)"},
+             {"--top-k", "K", "sample from the K most likely tokens, 0 = all (default 40)"},
+             {"--top-p", "P", "nucleus sampling mass, 1 = off (default 0.95)"},
+             {"--seed", "S", "random seed (default: random, printed)"},
+             {"--ctx", "N", "context length (default: the model's)"},
+             {"-t,--threads", "N", "CPU threads (default: all)"},
+             {"--device", "DEV", "cpu (default); cuda needs a CUDA build"},
+             {"-v,--verbose", "", "print model and timing details to stderr"}});
+  if (!args.parse(argc, argv)) return 0;
+  args.expect_positional(1, 1, "MODEL.zlm");
+  std::string device = args.str("--device", "cpu");
+  if (device != "cpu") {
+    if (device == "cuda") fail("--device cuda: this build of zip has no CUDA backend (build with make CUDA=1)");
+    throw UsageError(fmt::format("zip run: unknown device '{}' (cpu or cuda)", device));
+  }
+  GenerateOptions opt;
+  opt.max_new_tokens = int(args.integer("-n", 256, 0, 1 << 24));
+  opt.sampling.temperature = float(args.number("--temp", 0.8, 0, 100));
+  opt.sampling.top_k = int(args.integer("--top-k", 40, 0, 1 << 24));
+  opt.sampling.top_p = float(args.number("--top-p", 0.95, 0, 1));
+  opt.sampling.seed = args.has("--seed") ? uint64_t(args.integer("--seed", 0, 0, INT64_MAX)) : std::random_device{}();
+  int threads = int(args.integer("-t", default_threads(), 1, 1024));
+  int ctx_len = int(args.integer("--ctx", 0, 1, 1 << 22));
+  std::string prompt = args.str("-p");
+
+  Model model = load_zlm(args.positional()[0]);
+  if (!model.tokenizer) fail("{} has no tokenizer", args.positional()[0]);
+  if (ctx_len > model.config.max_seq_len)
+    fail("--ctx {} exceeds the model's maximum context {}", ctx_len, model.config.max_seq_len);
+  Tokenizer tok(model.tokenizer);
+  std::vector<int> ids = tok.encode(prompt, true);
+  if (ids.empty()) {
+    if (tok.bos() < 0) fail("empty prompt and the tokenizer has no BOS token");
+    ids.push_back(tok.bos());
+  }
+  auto backend = make_cpu_backend(threads);
+  InferenceContext ctx(model, *backend, ctx_len);
+  if (int(ids.size()) > ctx.ctx_len())
+    fail("the prompt has {} tokens, longer than the context ({})", ids.size(), ctx.ctx_len());
+  if (args.has("-v"))
+    fmt::print(stderr, "{}: {} layers, {} parameters; {} threads; seed {}\n", args.positional()[0],
+               model.config.n_layers(), model.config.n_params(), threads, opt.sampling.seed);
+
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  std::fflush(stdout);
+  GenerateStats st = generate(ctx, &tok, ids, opt, [&](int, const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  if (stdout_is_tty()) std::fputc('\n', stdout);
+  std::fflush(stdout);
+  fmt::print(stderr, "\nprompt: {} tokens, {:.1f} tok/s | generated: {} tokens, {:.1f} tok/s | stop: {}\n",
+             st.prompt_tokens, st.prefill_s > 0 ? st.prompt_tokens / st.prefill_s : 0.0, st.new_tokens,
+             st.decode_s > 0 ? st.new_tokens / st.decode_s : 0.0, st.stop_reason);
+  return 0;
+}
+
+}  // namespace zip::cli
