@@ -51,8 +51,8 @@ $(BUILD)/zip_tests: $(TEST_OBJS) $(BUILD)/libzip.a
 	$(CXX) $(LDSAN) -o $@ $(TEST_OBJS) $(BUILD)/libzip.a $(LDLIBS)
 
 # The embedding example uses only include/zip/zip.h; building it in `make test` keeps the API honest.
-$(BUILD)/embed: examples/embed.cpp $(BUILD)/libzip.a
-	$(CXX) $(CXXFLAGS) -o $@ $< $(BUILD)/libzip.a $(LDLIBS) $(LDSAN)
+$(BUILD)/embed: examples/embed.cpp include/zip/zip.h $(BUILD)/libzip.a
+	$(CXX) -std=c++20 $(OPTFLAGS) -Wall -Wextra -Iinclude -o $@ $< $(BUILD)/libzip.a $(LDLIBS) $(LDSAN)
 
 test: $(BUILD)/zip $(BUILD)/zip_tests $(BUILD)/embed
 	ZIP_BIN=$(abspath $(BUILD)/zip) ZIP_EMBED_BIN=$(abspath $(BUILD)/embed) $(BUILD)/zip_tests $(TEST_ARGS)
