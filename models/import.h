@@ -1,0 +1,37 @@
+// Importers behind `zip convert`: foreign checkpoints become a Model with canonical tensor names
+// and layouts (see engine/model.h), a tokenizer when one is found, and provenance metadata.
+//
+// Weight dtype: every weight is f32 after import unless --dtype is given (norms stay f32 in any
+// case, see Model::convert_weights). Sources in bf16/f16 are converted exactly (widening).
+#pragma once
+#include <string>
+
+#include "engine/dtype.h"
+#include "engine/model.h"
+
+namespace zip {
+
+struct ImportOptions {
+  std::string tokenizer_path;  // --tokenizer FILE_OR_DIR; empty = look beside the checkpoint
+  DType dtype = DType::F32;    // target weight dtype
+  bool dtype_given = false;    // --dtype was passed (otherwise f32)
+};
+
+// Dispatch on the source: a directory with config.json (or that config.json itself) is a
+// Hugging Face checkpoint; another regular file is read as a llama2.c checkpoint, whose header
+// must be plausible and whose size must match it exactly. The result is validated.
+Model import_model(const std::string& src, const ImportOptions& opt);
+
+// The individual importers (import_model adds the dtype conversion and validation).
+// llama2.c legacy v0 checkpoint (karpathy/llama2.c export.py `legacy_export`).
+Model import_llama2c(const std::string& path, const ImportOptions& opt);
+// Hugging Face LlamaForCausalLM directory: config.json + model.safetensors (or shards).
+Model import_hf_llama(const std::string& dir, const ImportOptions& opt);
+
+// Hugging Face applies RoPE with rotate_half (pairs (i, i + hd/2) of each head); the engine
+// rotates adjacent pairs (2i, 2i+1). For a q_proj/k_proj weight of `n_heads` heads of `head_dim`
+// rows each, returns the row permutation that makes the two agree: within every head,
+// new row 2i = old row i, new row 2i+1 = old row i + hd/2. Any dtype; the result owns its data.
+Tensor hf_rope_rows_to_adjacent(const Tensor& w, int n_heads, int head_dim);
+
+}  // namespace zip
