@@ -23,6 +23,7 @@ struct AttentionArgs {
   const int* kv_of_q = nullptr;  // KV head read by each query head (uneven groups allowed)
   int cache_len = 0;             // positions the cache holds
   float scale = 1.0f;            // usually 1/sqrt(head_dim)
+  bool causal = true;            // false (encoders): every query sees 0 .. pos0+n_tokens-1
 };
 
 class Backend {
@@ -42,7 +43,7 @@ class Backend {
   virtual void rope(float* x, int M, int n_heads, int head_dim, const int* pos, float theta) = 0;
   // Writes new K or V rows x[M, n_kv*head_dim] into the cache at positions pos0..pos0+M-1.
   virtual void kv_store(float* cache, const float* x, int M, int n_kv, int head_dim, int pos0, int cache_len) = 0;
-  // out[M, n_heads*head_dim] = softmax(q kᵀ·scale, causal) v over the cache.
+  // out[M, n_heads*head_dim] = softmax(q kᵀ·scale) v over the cache (causal or not).
   virtual void attention(float* out, const float* q, const float* k_cache, const float* v_cache,
                          const AttentionArgs& a) = 0;
   virtual void swiglu(float* y, const float* gate, const float* up, size_t n) = 0;  // silu(gate)·up
@@ -51,6 +52,11 @@ class Backend {
   // y[m,:] = table[ids[m],:] as f32
   virtual void embedding(float* y, const Tensor& table, const int* ids, int M) = 0;
   virtual void add(float* y, const float* x, size_t n) = 0;  // y += x
+  // y[m,:] += b for every row m (a bias broadcast over M rows of width D)
+  virtual void add_rows(float* y, const float* b, int M, int D) {
+    for (int m = 0; m < M; m++) add(y + size_t(m) * D, b, size_t(D));
+  }
+  virtual void tanh(float* x, size_t n) = 0;  // in place
 };
 
 std::unique_ptr<Backend> make_ref_backend();

@@ -9,8 +9,11 @@ namespace zip {
 
 using json = nlohmann::json;
 
+//                 arch        name     causal rms    act                   rope   biases post   types  embd_n final_n
 static const ArchInfo kArchs[] = {
-    {Arch::Llama, "llama", /*causal*/ true, /*rms*/ true, /*gated*/ true, /*rope*/ true, /*biases*/ false},
+    {Arch::Llama, "llama", true, true, Activation::SwiGLU, true, false, false, false, false, true},
+    {Arch::GPT2, "gpt2", true, false, Activation::GeluTanh, false, true, false, false, false, true},
+    {Arch::BERT, "bert", false, false, Activation::GeluErf, false, true, true, true, true, false},
 };
 
 const ArchInfo& arch_info(Arch a) {
@@ -22,7 +25,7 @@ const ArchInfo& arch_info(Arch a) {
 Arch parse_arch(const std::string& name) {
   for (auto& i : kArchs)
     if (name == i.name) return i.arch;
-  fail("unknown architecture '{}' (supported: llama)", name);
+  fail("unknown architecture '{}' (supported: llama, gpt2, bert)", name);
 }
 
 int LayerShape::n_heads() const {
@@ -47,21 +50,6 @@ LayerShape uniform_layer(int n_heads, int n_kv_heads, int ffn_dim) {
   return s;
 }
 
-int64_t ModelConfig::n_params() const {
-  const ArchInfo& a = info();
-  int64_t d = dim, p = int64_t(vocab_size) * d;  // token embedding
-  if (!tied_embeddings) p += int64_t(vocab_size) * d;
-  p += d;  // final norm
-  for (auto& l : layers) {
-    if (l.has_attention()) {
-      int64_t q = int64_t(l.n_heads()) * head_dim, kv = int64_t(l.n_kv_heads()) * head_dim;
-      p += d + q * d + 2 * kv * d + d * q;
-    }
-    if (l.has_ffn()) p += d + int64_t(a.gated_ffn ? 3 : 2) * l.ffn_dim * d;
-  }
-  return p;
-}
-
 void validate_config(const ModelConfig& c) {
   ZIP_CHECK(c.dim > 0 && c.dim <= (1 << 16), "config: dim {} out of range (1..65536)", c.dim);
   ZIP_CHECK(c.vocab_size > 0 && c.vocab_size <= (1 << 22), "config: vocab_size {} out of range", c.vocab_size);
@@ -79,20 +67,37 @@ void validate_config(const ModelConfig& c) {
     ZIP_CHECK(s.n_heads() <= 4096, "config: layer {} has too many query heads", l);
     ZIP_CHECK(s.ffn_dim >= 0 && s.ffn_dim <= (1 << 20), "config: layer {}: ffn_dim {} out of range", l, s.ffn_dim);
   }
+  const ArchInfo& a = c.info();
+  ZIP_CHECK(a.token_types ? (c.n_token_types >= 1 && c.n_token_types <= 1024) : c.n_token_types == 0,
+            "config: n_token_types {} invalid for {}", c.n_token_types, a.name);
+  ZIP_CHECK(!a.causal || (!c.pooler && c.labels.empty() && c.pooling.empty()),
+            "config: pooler, labels and pooling are encoder features");
+  ZIP_CHECK(a.causal || !c.tied_embeddings, "config: an encoder has no LM head to tie");
+  ZIP_CHECK(c.labels.empty() || c.pooler, "config: a classifier needs the pooler");
+  ZIP_CHECK(c.labels.size() <= 4096, "config: too many labels");
+  ZIP_CHECK(c.pooling.empty() || c.pooling == "mean" || c.pooling == "cls", "config: pooling must be mean or cls");
 }
 
 json config_to_json(const ModelConfig& c) {
   json layers = json::array();
   for (auto& l : c.layers) layers.push_back({{"q_per_kv", l.q_per_kv}, {"ffn_dim", l.ffn_dim}});
-  return {{"arch", c.info().name},
-          {"dim", c.dim},
-          {"vocab_size", c.vocab_size},
-          {"max_seq_len", c.max_seq_len},
-          {"head_dim", c.head_dim},
-          {"norm_eps", c.norm_eps},
-          {"rope_theta", c.rope_theta},
-          {"tied_embeddings", c.tied_embeddings},
-          {"layers", layers}};
+  json j = {{"arch", c.info().name},
+            {"dim", c.dim},
+            {"vocab_size", c.vocab_size},
+            {"max_seq_len", c.max_seq_len},
+            {"head_dim", c.head_dim},
+            {"norm_eps", c.norm_eps},
+            {"tied_embeddings", c.tied_embeddings},
+            {"layers", layers}};
+  if (c.info().rope) j["rope_theta"] = c.rope_theta;
+  if (c.info().token_types) j["n_token_types"] = c.n_token_types;
+  if (!c.info().causal) {
+    j["pooler"] = c.pooler;
+    j["labels"] = c.labels;
+    j["pooling"] = c.pooling;
+    j["normalize"] = c.normalize;
+  }
+  return j;
 }
 
 template <typename T>
@@ -115,8 +120,9 @@ static T get_field(const json& j, const char* key) {
 
 ModelConfig config_from_json(const json& j) {
   ZIP_CHECK(j.is_object(), "config: expected a JSON object");
-  static const char* known[] = {"arch", "dim", "vocab_size", "max_seq_len", "head_dim", "norm_eps", "rope_theta",
-                                "tied_embeddings", "layers", "n_layers", "n_heads", "n_kv_heads", "ffn_dim"};
+  static const char* known[] = {"arch",     "dim",     "vocab_size", "max_seq_len",   "head_dim", "norm_eps",
+                                "rope_theta", "tied_embeddings", "layers", "n_layers", "n_heads",  "n_kv_heads",
+                                "ffn_dim",  "n_token_types", "pooler", "labels", "pooling", "normalize"};
   for (auto& [k, v] : j.items()) {
     bool ok = false;
     for (auto* n : known) ok |= (k == n);
@@ -131,6 +137,18 @@ ModelConfig config_from_json(const json& j) {
   c.norm_eps = float(get_field<double>(j, "norm_eps"));
   if (c.info().rope) c.rope_theta = float(get_field<double>(j, "rope_theta"));
   c.tied_embeddings = get_field<bool>(j, "tied_embeddings");
+  if (c.info().token_types) c.n_token_types = get_field<int>(j, "n_token_types");
+  if (!c.info().causal) {
+    c.pooler = get_field<bool>(j, "pooler");
+    c.pooling = get_field<std::string>(j, "pooling");
+    c.normalize = get_field<bool>(j, "normalize");
+    ZIP_CHECK(j.contains("labels") && j.at("labels").is_array() && j.at("labels").size() <= 4096,
+              "config: 'labels' must be an array of strings");
+    for (auto& v : j.at("labels")) {
+      ZIP_CHECK(v.is_string(), "config: 'labels' must be an array of strings");
+      c.labels.push_back(v.get<std::string>());
+    }
+  }
   if (j.contains("layers")) {
     const json& ls = j.at("layers");
     ZIP_CHECK(ls.is_array() && ls.size() <= 4096, "config: 'layers' must be an array of at most 4096 layers");

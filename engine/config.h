@@ -9,16 +9,23 @@
 
 namespace zip {
 
-enum class Arch { Llama };  // GPT-2 and BERT families join this table later.
+enum class Arch { Llama, GPT2, BERT };
+enum class Activation { SwiGLU, GeluTanh, GeluErf };
 
+// What distinguishes the families; the forward pass branches on these flags, never on names.
 struct ArchInfo {
   Arch arch;
-  const char* name;     // "llama"
-  bool causal;          // decoder (causal mask) or encoder
-  bool rms_norm;        // RMSNorm (else LayerNorm)
-  bool gated_ffn;       // SwiGLU (gate, up, down) or plain 2-layer MLP
-  bool rope;            // rotary positions (else learned)
+  const char* name;     // "llama", "gpt2", "bert"
+  bool causal;          // decoder (causal mask, KV cache, LM head) or encoder
+  bool rms_norm;        // RMSNorm (else LayerNorm with bias)
+  Activation act;       // SwiGLU (gate, up, down) or a 2-layer GELU MLP (up, down)
+  bool rope;            // rotary positions (else a learned position table)
   bool biases;          // linear layers carry biases
+  bool post_norm;       // BERT: LayerNorm after each residual add (else pre-norm blocks)
+  bool token_types;     // token-type embeddings (BERT)
+  bool embd_norm;       // LayerNorm on the embeddings (BERT)
+  bool final_norm;      // a norm after the last block (pre-norm families)
+  bool gated_ffn() const { return act == Activation::SwiGLU; }
 };
 const ArchInfo& arch_info(Arch a);
 Arch parse_arch(const std::string& name);  // throws on an unknown family
@@ -45,13 +52,19 @@ struct ModelConfig {
   int max_seq_len = 0;  // context length
   int head_dim = 0;     // independent of dim
   float norm_eps = 1e-5f;
-  float rope_theta = 10000.0f;
-  bool tied_embeddings = false;
+  float rope_theta = 10000.0f;   // RoPE families only
+  bool tied_embeddings = false;  // decoders: LM head shares the token embedding
   std::vector<LayerShape> layers;
+  // Encoder (BERT) extras.
+  int n_token_types = 0;            // token-type vocabulary (BERT: 2)
+  bool pooler = false;              // tanh(W·h[CLS] + b) pooler
+  std::vector<std::string> labels;  // classifier classes on the pooled output (empty: none)
+  std::string pooling;              // sentence embedding: "" (none), "mean" or "cls"
+  bool normalize = false;           // L2-normalise sentence embeddings
 
   int n_layers() const { return int(layers.size()); }
   const ArchInfo& info() const { return arch_info(arch); }
-  int64_t n_params() const;  // number of weights the config implies
+  int64_t n_params() const;  // number of weights the config implies (all expected tensors)
   bool operator==(const ModelConfig&) const = default;
 };
 

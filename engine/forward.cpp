@@ -26,36 +26,58 @@ static double now_ns() {
                     .count());
 }
 
-const float* InferenceContext::f32_norm(const std::string& name) {
+const float* InferenceContext::f32(const std::string& name) {
   const Tensor& t = model_.get(name);
   if (t.dtype == DType::F32) return t.ptr<float>();
-  norm_copies_.push_back(t.to_floats());
-  return norm_copies_.back().data();
+  f32_copies_.push_back(t.to_floats());
+  return f32_copies_.back().data();
+}
+
+const float* InferenceContext::f32_opt(const std::string& name) {
+  return model_.find(name) ? f32(name) : nullptr;
+}
+
+InferenceContext::Norm InferenceContext::norm_weights(const std::string& name) {
+  return {f32(name), f32_opt(name + ".bias")};
 }
 
 InferenceContext::InferenceContext(const Model& model, Backend& backend, int ctx_len, int max_batch)
     : model_(model), backend_(backend) {
   const ModelConfig& c = model.config;
-  ZIP_CHECK(c.info().causal, "InferenceContext: {} is not a decoder", c.info().name);
+  const ArchInfo& a = c.info();
   ctx_len_ = ctx_len > 0 ? ctx_len : c.max_seq_len;
   ZIP_CHECK(ctx_len_ <= c.max_seq_len, "context length {} exceeds the model's maximum {}", ctx_len_, c.max_seq_len);
-  max_batch_ = std::max(1, std::min(max_batch, ctx_len_));
-  norm_copies_.reserve(size_t(2 * c.n_layers() + 1));
+  // Encoders run a whole sequence in one chunk (attention is bidirectional).
+  max_batch_ = a.causal ? std::max(1, std::min(max_batch, ctx_len_)) : ctx_len_;
+  f32_copies_.reserve(size_t(16 * c.n_layers() + 16));  // pointers into it must stay valid
 
   tok_embd_ = &model.get("tok_embd");
-  output_ = c.tied_embeddings ? tok_embd_ : &model.get("output");
-  output_norm_ = f32_norm("output_norm");
+  pos_embd_ = model.find("pos_embd");
+  type_embd_ = model.find("type_embd");
+  if (a.embd_norm) embd_norm_ = norm_weights("embd_norm");
+  if (a.final_norm) output_norm_ = norm_weights("output_norm");
+  if (a.causal) output_ = c.tied_embeddings ? tok_embd_ : &model.get("output");
   size_t hd = size_t(c.head_dim), max_q = 0, max_kv = 0, max_ffn = 0;
   layers_.resize(size_t(c.n_layers()));
   for (int l = 0; l < c.n_layers(); l++) {
     const LayerShape& s = c.layers[size_t(l)];
     LayerWeights& w = layers_[size_t(l)];
+    auto name = [&](const char* t) { return layer_tensor(l, t); };
+    w.bo = f32_opt(name("attn_output") + ".bias");
+    w.b_down = f32_opt(name("ffn_down") + ".bias");
+    if (a.post_norm) {
+      w.attn_out_norm = norm_weights(name("attn_out_norm"));
+      w.ffn_out_norm = norm_weights(name("ffn_out_norm"));
+    }
     if (s.has_attention()) {
-      w.attn_norm = f32_norm(layer_tensor(l, "attn_norm"));
-      w.wq = &model.get(layer_tensor(l, "attn_q"));
-      w.wk = &model.get(layer_tensor(l, "attn_k"));
-      w.wv = &model.get(layer_tensor(l, "attn_v"));
-      w.wo = &model.get(layer_tensor(l, "attn_output"));
+      if (!a.post_norm) w.attn_norm = norm_weights(name("attn_norm"));
+      w.wq = &model.get(name("attn_q"));
+      w.wk = &model.get(name("attn_k"));
+      w.wv = &model.get(name("attn_v"));
+      w.wo = &model.get(name("attn_output"));
+      w.bq = f32_opt(name("attn_q") + ".bias");
+      w.bk = f32_opt(name("attn_k") + ".bias");
+      w.bv = f32_opt(name("attn_v") + ".bias");
       w.kv_of_q = s.kv_of_q();
       size_t cache = size_t(s.n_kv_heads()) * size_t(ctx_len_) * hd;
       w.k_cache.assign(cache, 0.0f);
@@ -64,10 +86,12 @@ InferenceContext::InferenceContext(const Model& model, Backend& backend, int ctx
       max_kv = std::max(max_kv, size_t(s.n_kv_heads()) * hd);
     }
     if (s.has_ffn()) {
-      w.ffn_norm = f32_norm(layer_tensor(l, "ffn_norm"));
-      w.w_gate = &model.get(layer_tensor(l, "ffn_gate"));
-      w.w_up = &model.get(layer_tensor(l, "ffn_up"));
-      w.w_down = &model.get(layer_tensor(l, "ffn_down"));
+      if (!a.post_norm) w.ffn_norm = norm_weights(name("ffn_norm"));
+      if (a.gated_ffn()) w.w_gate = &model.get(name("ffn_gate"));
+      w.w_up = &model.get(name("ffn_up"));
+      w.w_down = &model.get(name("ffn_down"));
+      w.b_gate = f32_opt(name("ffn_gate") + ".bias");
+      w.b_up = f32_opt(name("ffn_up") + ".bias");
       max_ffn = std::max(max_ffn, size_t(s.ffn_dim));
     }
   }
@@ -75,12 +99,20 @@ InferenceContext::InferenceContext(const Model& model, Backend& backend, int ctx
   x_.assign(B * D, 0);
   xn_.assign(B * D, 0);
   q_.assign(B * max_q, 0);
-  k_.assign(B * max_kv, 0);
+  k_.assign(B * std::max(max_kv, D), 0);  // k_ doubles as scratch for position embeddings
   v_.assign(B * max_kv, 0);
   att_.assign(B * max_q, 0);
   gate_.assign(B * max_ffn, 0);
   up_.assign(B * max_ffn, 0);
   positions_.assign(B, 0);
+}
+
+void InferenceContext::norm(float* y, const float* x, const Norm& nw, int n) {
+  const ModelConfig& c = model_.config;
+  if (c.info().rms_norm)
+    backend_.rmsnorm(y, x, nw.w, n, c.dim, c.norm_eps);
+  else
+    backend_.layernorm(y, x, nw.w, nw.b, n, c.dim, c.norm_eps);
 }
 
 void InferenceContext::set_timing(ModuleTimes* t) {
@@ -94,6 +126,7 @@ void InferenceContext::rewind(int p) {
 }
 
 const float* InferenceContext::eval(const int* tokens, int n, bool all_logits) {
+  ZIP_CHECK(model_.config.info().causal, "{} is an encoder: it has no next-token logits", model_.config.info().name);
   ZIP_CHECK(n > 0, "eval: no tokens");
   ZIP_CHECK(pos_ + n <= ctx_len_, "{} tokens at position {} exceed the context length {}", n, pos_, ctx_len_);
   int V = model_.config.vocab_size;
@@ -116,35 +149,91 @@ const float* InferenceContext::eval(const int* tokens, int n, bool all_logits) {
   return logits_.data();
 }
 
-void InferenceContext::eval_chunk(const int* tokens, int n, float* logits_out, bool all_logits) {
+const float* InferenceContext::encode(const int* tokens, const int* types, int n) {
+  const ModelConfig& c = model_.config;
+  ZIP_CHECK(!c.info().causal, "encode: {} is a decoder", c.info().name);
+  ZIP_CHECK(n > 0, "encode: no tokens");
+  ZIP_CHECK(n <= ctx_len_, "a sequence of {} tokens exceeds the context length {}", n, ctx_len_);
+  for (int i = 0; i < n; i++) {
+    ZIP_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab_size, "token id {} out of range (vocabulary {})", tokens[i],
+              c.vocab_size);
+    if (types) ZIP_CHECK(types[i] >= 0 && types[i] < c.n_token_types, "token type {} out of range", types[i]);
+  }
+  double t0 = timing_ ? now_ns() : 0;
+  pos_ = 0;
+  embed(tokens, types, n);
+  run_layers(n);
+  if (timing_) {
+    timing_->total_ns += now_ns() - t0;
+    timing_->calls++;
+  }
+  return x_.data();
+}
+
+// x = token embedding (+ position embedding) (+ token-type embedding), then the embedding norm.
+void InferenceContext::embed(const int* tokens, const int* types, int n) {
   const ModelConfig& c = model_.config;
   int D = c.dim;
   double t = timing_ ? now_ns() : 0;
   for (int i = 0; i < n; i++) positions_[size_t(i)] = pos_ + i;
   backend_.embedding(x_.data(), *tok_embd_, tokens, n);
+  if (pos_embd_) {
+    backend_.embedding(k_.data(), *pos_embd_, positions_.data(), n);
+    backend_.add(x_.data(), k_.data(), size_t(n) * D);
+  }
+  if (type_embd_) {
+    std::vector<int> zeros;
+    if (!types) zeros.assign(size_t(n), 0), types = zeros.data();
+    backend_.embedding(k_.data(), *type_embd_, types, n);
+    backend_.add(x_.data(), k_.data(), size_t(n) * D);
+  }
+  if (embd_norm_.w) norm(x_.data(), x_.data(), embd_norm_, n);
   if (timing_) timing_->head_ns += now_ns() - t;
+}
 
+void InferenceContext::run_layers(int n) {
+  const ModelConfig& c = model_.config;
+  const bool post = c.info().post_norm;
+  int D = c.dim;
   for (int l = 0; l < c.n_layers(); l++) {
     if (observer_) observer_->on_residual(l, x_.data(), n, D);
-    if (c.layers[size_t(l)].has_attention()) {
-      t = timing_ ? now_ns() : 0;
-      attention_block(l, n);
+    const LayerShape& s = c.layers[size_t(l)];
+    LayerWeights& w = layers_[size_t(l)];
+    // A removed module may still leave work: its output bias, and the post-norm after it.
+    if (s.has_attention() || w.bo || post) {
+      double t = timing_ ? now_ns() : 0;
+      if (s.has_attention())
+        attention_block(l, n);
+      else if (w.bo)
+        backend_.add_rows(x_.data(), w.bo, n, D);
+      if (post) norm(x_.data(), x_.data(), w.attn_out_norm, n);
       if (timing_) timing_->attn_ns[size_t(l)] += now_ns() - t;
     }
-    if (c.layers[size_t(l)].has_ffn()) {
-      t = timing_ ? now_ns() : 0;
-      ffn_block(l, n);
+    if (s.has_ffn() || w.b_down || post) {
+      double t = timing_ ? now_ns() : 0;
+      if (s.has_ffn())
+        ffn_block(l, n);
+      else if (w.b_down)
+        backend_.add_rows(x_.data(), w.b_down, n, D);
+      if (post) norm(x_.data(), x_.data(), w.ffn_out_norm, n);
       if (timing_) timing_->ffn_ns[size_t(l)] += now_ns() - t;
     }
   }
   if (observer_) observer_->on_residual(c.n_layers(), x_.data(), n, D);
+}
+
+void InferenceContext::eval_chunk(const int* tokens, int n, float* logits_out, bool all_logits) {
+  const ModelConfig& c = model_.config;
+  int D = c.dim;
+  embed(tokens, nullptr, n);
+  run_layers(n);
   pos_ += n;
   if (!logits_out) return;
 
-  t = timing_ ? now_ns() : 0;
+  double t = timing_ ? now_ns() : 0;
   // Only the rows whose logits are wanted go through the final norm and the LM head.
   int first = all_logits ? 0 : n - 1, rows = n - first;
-  backend_.rmsnorm(xn_.data(), x_.data() + size_t(first) * D, output_norm_, rows, D, c.norm_eps);
+  norm(xn_.data(), x_.data() + size_t(first) * D, output_norm_, rows);
   if (observer_) observer_->on_linear_input(-1, LinearKind::Output, xn_.data(), rows, D);
   backend_.matmul(logits_out, xn_.data(), *output_, nullptr, rows);
   if (timing_) timing_->head_ns += now_ns() - t;
@@ -152,16 +241,24 @@ void InferenceContext::eval_chunk(const int* tokens, int n, float* logits_out, b
 
 void InferenceContext::attention_block(int l, int n) {
   const ModelConfig& c = model_.config;
+  const ArchInfo& arch = c.info();
   const LayerShape& s = c.layers[size_t(l)];
   LayerWeights& w = layers_[size_t(l)];
   int D = c.dim, hd = c.head_dim, nq = s.n_heads(), nkv = s.n_kv_heads();
-  backend_.rmsnorm(xn_.data(), x_.data(), w.attn_norm, n, D, c.norm_eps);
-  if (observer_) observer_->on_linear_input(l, LinearKind::Q, xn_.data(), n, D);
-  backend_.matmul(q_.data(), xn_.data(), *w.wq, nullptr, n);
-  backend_.matmul(k_.data(), xn_.data(), *w.wk, nullptr, n);
-  backend_.matmul(v_.data(), xn_.data(), *w.wv, nullptr, n);
-  backend_.rope(q_.data(), n, nq, hd, positions_.data(), c.rope_theta);
-  backend_.rope(k_.data(), n, nkv, hd, positions_.data(), c.rope_theta);
+  // Pre-norm blocks normalise the branch input; post-norm blocks feed the stream itself.
+  const float* in = x_.data();
+  if (!arch.post_norm) {
+    norm(xn_.data(), x_.data(), w.attn_norm, n);
+    in = xn_.data();
+  }
+  if (observer_) observer_->on_linear_input(l, LinearKind::Q, in, n, D);
+  backend_.matmul(q_.data(), in, *w.wq, w.bq, n);
+  backend_.matmul(k_.data(), in, *w.wk, w.bk, n);
+  backend_.matmul(v_.data(), in, *w.wv, w.bv, n);
+  if (arch.rope) {
+    backend_.rope(q_.data(), n, nq, hd, positions_.data(), c.rope_theta);
+    backend_.rope(k_.data(), n, nkv, hd, positions_.data(), c.rope_theta);
+  }
   backend_.kv_store(w.k_cache.data(), k_.data(), n, nkv, hd, pos_, ctx_len_);
   backend_.kv_store(w.v_cache.data(), v_.data(), n, nkv, hd, pos_, ctx_len_);
   AttentionArgs a;
@@ -172,24 +269,37 @@ void InferenceContext::attention_block(int l, int n) {
   a.kv_of_q = w.kv_of_q.data();
   a.cache_len = ctx_len_;
   a.scale = 1.0f / std::sqrt(float(hd));
+  a.causal = arch.causal;
   backend_.attention(att_.data(), q_.data(), w.k_cache.data(), w.v_cache.data(), a);
   if (observer_) observer_->on_linear_input(l, LinearKind::O, att_.data(), n, nq * hd);
-  backend_.matmul(xn_.data(), att_.data(), *w.wo, nullptr, n);
+  backend_.matmul(xn_.data(), att_.data(), *w.wo, w.bo, n);
   backend_.add(x_.data(), xn_.data(), size_t(n) * D);
 }
 
 void InferenceContext::ffn_block(int l, int n) {
   const ModelConfig& c = model_.config;
+  const ArchInfo& arch = c.info();
   const LayerShape& s = c.layers[size_t(l)];
   LayerWeights& w = layers_[size_t(l)];
   int D = c.dim, F = s.ffn_dim;
-  backend_.rmsnorm(xn_.data(), x_.data(), w.ffn_norm, n, D, c.norm_eps);
-  if (observer_) observer_->on_linear_input(l, LinearKind::Gate, xn_.data(), n, D);
-  backend_.matmul(gate_.data(), xn_.data(), *w.w_gate, nullptr, n);
-  backend_.matmul(up_.data(), xn_.data(), *w.w_up, nullptr, n);
-  backend_.swiglu(gate_.data(), gate_.data(), up_.data(), size_t(n) * F);
+  const float* in = x_.data();
+  if (!arch.post_norm) {
+    norm(xn_.data(), x_.data(), w.ffn_norm, n);
+    in = xn_.data();
+  }
+  size_t nf = size_t(n) * F;
+  if (arch.gated_ffn()) {
+    if (observer_) observer_->on_linear_input(l, LinearKind::Gate, in, n, D);
+    backend_.matmul(gate_.data(), in, *w.w_gate, w.b_gate, n);
+    backend_.matmul(up_.data(), in, *w.w_up, w.b_up, n);
+    backend_.swiglu(gate_.data(), gate_.data(), up_.data(), nf);
+  } else {
+    if (observer_) observer_->on_linear_input(l, LinearKind::Up, in, n, D);
+    backend_.matmul(up_.data(), in, *w.w_up, w.b_up, n);
+    backend_.gelu(gate_.data(), up_.data(), nf, arch.act == Activation::GeluErf ? GeluKind::Erf : GeluKind::Tanh);
+  }
   if (observer_) observer_->on_linear_input(l, LinearKind::Down, gate_.data(), n, F);
-  backend_.matmul(xn_.data(), gate_.data(), *w.w_down, nullptr, n);
+  backend_.matmul(xn_.data(), gate_.data(), *w.w_down, w.b_down, n);
   backend_.add(x_.data(), xn_.data(), size_t(n) * D);
 }
 

@@ -1,4 +1,5 @@
-// Inference forward pass of a decoder with a KV cache, over any Backend. Every layer uses its
+// Inference forward pass over any Backend, for every family in the architecture table: decoders
+// (Llama, GPT-2) with a KV cache, and encoders (BERT) one sequence at a time. Every layer uses its
 // own shape (heads, KV groups, FFN width, absent modules). Two instruments are built in because
 // compression needs them: an observer that sees the input of every linear layer and the
 // residual stream, and in-place timing of every module during real forward passes.
@@ -17,8 +18,8 @@ const char* linear_name(LinearKind k);
 // Sees activations as they flow (CPU memory). Default methods do nothing.
 struct ForwardObserver {
   virtual ~ForwardObserver() = default;
-  // x [rows, cols]: the input of linear `kind` in `layer` (layer -1: the LM head). Q/K/V (and
-  // Gate/Up) share one input; it is reported once, as Q (Gate).
+  // x [rows, cols]: the input of linear `kind` in `layer` (layer -1: the LM head). Q/K/V share
+  // one input, reported once as Q; Gate/Up share one, reported as Gate (gated FFN) or Up.
   virtual void on_linear_input(int layer, LinearKind kind, const float* x, int rows, int cols) {
     (void)layer, (void)kind, (void)x, (void)rows, (void)cols;
   }
@@ -48,6 +49,10 @@ class InferenceContext {
     return eval(tokens.data(), int(tokens.size()), all_logits);
   }
 
+  // Encoders: runs one whole sequence (positions 0..n-1, bidirectional attention) and returns
+  // the last hidden states [n, dim]. `types` are token-type ids (nullptr: all 0).
+  const float* encode(const int* tokens, const int* types, int n);
+
   int pos() const { return pos_; }
   void reset() { pos_ = 0; }
   // Forget everything after position p (keeps the cache for [0, p)).
@@ -61,28 +66,41 @@ class InferenceContext {
   void set_timing(ModuleTimes* t);
 
  private:
+  struct Norm {
+    const float *w = nullptr, *b = nullptr;  // b: LayerNorm shift (nullptr for RMSNorm)
+  };
   struct LayerWeights {
     const Tensor *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
     const Tensor *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
-    const float *attn_norm = nullptr, *ffn_norm = nullptr;
+    const float *bq = nullptr, *bk = nullptr, *bv = nullptr, *bo = nullptr;  // biases (GPT-2, BERT)
+    const float *b_gate = nullptr, *b_up = nullptr, *b_down = nullptr;
+    Norm attn_norm, ffn_norm;            // pre-norm blocks
+    Norm attn_out_norm, ffn_out_norm;    // post-norm blocks (BERT)
     std::vector<int> kv_of_q;
     std::vector<float> k_cache, v_cache;  // [n_kv, head_dim, ctx_len] (backend.h)
   };
+  void embed(const int* tokens, const int* types, int n);
+  void run_layers(int n);
   void eval_chunk(const int* tokens, int n, float* logits_out, bool all_logits);
   void attention_block(int l, int n);
   void ffn_block(int l, int n);
-  const float* f32_norm(const std::string& name);
+  void norm(float* y, const float* x, const Norm& nw, int n);
+  const float* f32(const std::string& name);          // a 1-D tensor as f32 (copied if needed)
+  const float* f32_opt(const std::string& name);      // nullptr if absent
+  Norm norm_weights(const std::string& name);
 
   const Model& model_;
   Backend& backend_;
   int ctx_len_, max_batch_, pos_ = 0;
   std::vector<LayerWeights> layers_;
   const Tensor* tok_embd_ = nullptr;
-  const Tensor* output_ = nullptr;
-  const float* output_norm_ = nullptr;
-  std::vector<std::vector<float>> norm_copies_;  // f32 copies of norms stored as f16/bf16
+  const Tensor* pos_embd_ = nullptr;   // learned positions (GPT-2, BERT)
+  const Tensor* type_embd_ = nullptr;  // token types (BERT)
+  const Tensor* output_ = nullptr;     // LM head (decoders)
+  Norm embd_norm_, output_norm_;
+  std::vector<std::vector<float>> f32_copies_;  // 1-D tensors stored as f16/bf16, widened
   // Activations, [max_batch, width] each.
-  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, logits_, last_logits_;
+  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, logits_;
   std::vector<int> positions_;
   ForwardObserver* observer_ = nullptr;
   ModuleTimes* timing_ = nullptr;

@@ -10,28 +10,56 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c) {
   const ArchInfo& a = c.info();
   int64_t d = c.dim, v = c.vocab_size, hd = c.head_dim;
   std::vector<TensorSpec> out;
-  out.push_back({"tok_embd", {v, d}});
+  auto add = [&](std::string name, std::vector<int64_t> shape) { out.push_back({std::move(name), std::move(shape)}); };
+  // A weight, and its bias when the family has biases.
+  auto linear = [&](const std::string& name, int64_t rows, int64_t cols) {
+    add(name, {rows, cols});
+    if (a.biases) add(name + ".bias", {rows});
+  };
+  auto norm = [&](const std::string& name) {
+    add(name, {d});
+    if (!a.rms_norm) add(name + ".bias", {d});
+  };
+  add("tok_embd", {v, d});
+  if (!a.rope) add("pos_embd", {int64_t(c.max_seq_len), d});
+  if (a.token_types) add("type_embd", {int64_t(c.n_token_types), d});
+  if (a.embd_norm) norm("embd_norm");
   for (int l = 0; l < c.n_layers(); l++) {
     const LayerShape& s = c.layers[size_t(l)];
+    auto name = [&](const char* w) { return layer_tensor(l, w); };
     if (s.has_attention()) {
       int64_t q = s.n_heads() * hd, kv = s.n_kv_heads() * hd;
-      out.push_back({layer_tensor(l, "attn_norm"), {d}});
-      out.push_back({layer_tensor(l, "attn_q"), {q, d}});
-      out.push_back({layer_tensor(l, "attn_k"), {kv, d}});
-      out.push_back({layer_tensor(l, "attn_v"), {kv, d}});
-      out.push_back({layer_tensor(l, "attn_output"), {d, q}});
+      if (!a.post_norm) norm(name("attn_norm"));
+      linear(name("attn_q"), q, d);
+      linear(name("attn_k"), kv, d);
+      linear(name("attn_v"), kv, d);
+      add(name("attn_output"), {d, q});
     }
+    // A removed module keeps its output bias (a constant added to the residual stream) and,
+    // in post-norm blocks, the LayerNorm after it.
+    if (a.biases) add(name("attn_output") + ".bias", {d});
+    if (a.post_norm) norm(name("attn_out_norm"));
     if (s.has_ffn()) {
       int64_t f = s.ffn_dim;
-      out.push_back({layer_tensor(l, "ffn_norm"), {d}});
-      if (a.gated_ffn) out.push_back({layer_tensor(l, "ffn_gate"), {f, d}});
-      out.push_back({layer_tensor(l, "ffn_up"), {f, d}});
-      out.push_back({layer_tensor(l, "ffn_down"), {d, f}});
+      if (!a.post_norm) norm(name("ffn_norm"));
+      if (a.gated_ffn()) linear(name("ffn_gate"), f, d);
+      linear(name("ffn_up"), f, d);
+      add(name("ffn_down"), {d, f});
     }
+    if (a.biases) add(name("ffn_down") + ".bias", {d});
+    if (a.post_norm) norm(name("ffn_out_norm"));
   }
-  out.push_back({"output_norm", {d}});
-  if (!c.tied_embeddings) out.push_back({"output", {v, d}});
+  if (a.final_norm) norm("output_norm");
+  if (a.causal && !c.tied_embeddings) add("output", {v, d});
+  if (c.pooler) linear("pooler", d, d);
+  if (!c.labels.empty()) linear("classifier", int64_t(c.labels.size()), d);
   return out;
+}
+
+int64_t ModelConfig::n_params() const {
+  int64_t n = 0;
+  for (auto& t : expected_tensors(*this)) n += shape_numel(t.shape);
+  return n;
 }
 
 const Tensor* Model::find(const std::string& name) const {
@@ -64,12 +92,10 @@ void Model::validate() const {
               config.vocab_size);
 }
 
-static bool is_norm(const std::string& name) { return name.find("norm") != std::string::npos; }
-
 void Model::convert_weights(DType dtype) {
   ZIP_CHECK(is_float(dtype), "weights must be f32, f16 or bf16");
   for (auto& [name, t] : tensors) {
-    DType want = is_norm(name) ? DType::F32 : dtype;
+    DType want = t.ndim() == 1 ? DType::F32 : dtype;  // norms and biases stay f32
     if (t.dtype != want) t = t.converted(want);
   }
 }

@@ -121,23 +121,35 @@ Model slice_model(const Model& m, const SliceSpec& spec) {
     }
     ns.ffn_dim = int(ls.ffn_neurons.size());
     auto name = [&](const char* w) { return layer_tensor(l, w); };
+    // Rows of a weight and of its bias, if it has one.
+    auto keep_rows = [&](const char* w, const std::vector<int>& idx, int block) {
+      out.tensors[name(w)] = take_rows(m.get(name(w)), idx, block);
+      if (const Tensor* b = m.find(name(w) + ".bias")) out.tensors[name(w) + ".bias"] = take_rows(*b, idx, block);
+    };
+    // Drops a weight (and its bias / norm shift); output biases and post-norms are not passed here.
+    auto drop = [&](const char* w) {
+      out.tensors.erase(name(w));
+      out.tensors.erase(name(w) + ".bias");
+    };
     if (s.has_attention()) {
       if (ns.has_attention()) {
-        out.tensors[name("attn_q")] = take_rows(m.get(name("attn_q")), q_keep, hd);
-        out.tensors[name("attn_k")] = take_rows(m.get(name("attn_k")), ls.kv_heads, hd);
-        out.tensors[name("attn_v")] = take_rows(m.get(name("attn_v")), ls.kv_heads, hd);
+        keep_rows("attn_q", q_keep, hd);
+        keep_rows("attn_k", ls.kv_heads, hd);
+        keep_rows("attn_v", ls.kv_heads, hd);
         out.tensors[name("attn_output")] = take_cols(m.get(name("attn_output")), q_keep, hd);
       } else {
-        for (const char* w : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output"}) out.tensors.erase(name(w));
+        for (const char* w : {"attn_norm", "attn_q", "attn_k", "attn_v"}) drop(w);
+        out.tensors.erase(name("attn_output"));  // its bias stays
       }
     }
     if (s.has_ffn()) {
       if (ns.has_ffn()) {
         for (const char* w : {"ffn_gate", "ffn_up"})
-          if (m.find(name(w))) out.tensors[name(w)] = take_rows(m.get(name(w)), ls.ffn_neurons);
+          if (m.find(name(w))) keep_rows(w, ls.ffn_neurons, 1);
         out.tensors[name("ffn_down")] = take_cols(m.get(name("ffn_down")), ls.ffn_neurons);
       } else {
-        for (const char* w : {"ffn_norm", "ffn_gate", "ffn_up", "ffn_down"}) out.tensors.erase(name(w));
+        for (const char* w : {"ffn_norm", "ffn_gate", "ffn_up"}) drop(w);
+        out.tensors.erase(name("ffn_down"));  // its bias stays
       }
     }
     out.config.layers[size_t(l)] = ns;

@@ -33,7 +33,8 @@ void attention(ThreadPool& pool, float* out, const float* q, const float* kc, co
       int m = int(i / size_t(a.n_heads)), h = int(i % size_t(a.n_heads));
       size_t off = (size_t(m) * a.n_heads + h) * a.head_dim;
       size_t kv = size_t(a.kv_of_q[h]) * a.head_dim * C;
-      attend_one(out + off, q + off, kc + kv, vc + kv, a.pos0 + m + 1, a.head_dim, C, a.scale, p);
+      int T = a.causal ? a.pos0 + m + 1 : a.pos0 + a.n_tokens;
+      attend_one(out + off, q + off, kc + kv, vc + kv, T, a.head_dim, C, a.scale, p);
     }
   };
   double flops = double(pairs) * (a.pos0 + a.n_tokens) * a.head_dim * 2;

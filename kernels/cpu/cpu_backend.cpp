@@ -1,4 +1,5 @@
 // The CPU backend: the Backend interface over the SIMD kernels and a thread pool.
+#include <cmath>
 #include <cstring>
 
 #include "engine/error.h"
@@ -47,6 +48,9 @@ class CpuBackend final : public Backend {
   }
   void add(float* y, const float* x, size_t n) override {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
+  }
+  void tanh(float* x, size_t n) override {
+    for (size_t i = 0; i < n; i++) x[i] = std::tanh(x[i]);
   }
 
  private:

@@ -87,7 +87,7 @@ class RefBackend final : public Backend {
         size_t C = size_t(a.cache_len);
         const float* K = kc + size_t(a.kv_of_q[h]) * hd * C;
         const float* V = vc + size_t(a.kv_of_q[h]) * hd * C;
-        int T = a.pos0 + m + 1;
+        int T = a.causal ? a.pos0 + m + 1 : a.pos0 + a.n_tokens;
         p.assign(size_t(T), 0.0);
         double mx = -INFINITY, sum = 0;
         for (int t = 0; t < T; t++) {
@@ -145,6 +145,10 @@ class RefBackend final : public Backend {
 
   void add(float* y, const float* x, size_t n) override {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
+  }
+
+  void tanh(float* x, size_t n) override {
+    for (size_t i = 0; i < n; i++) x[i] = float(std::tanh(double(x[i])));
   }
 };
 

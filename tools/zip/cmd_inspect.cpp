@@ -44,11 +44,18 @@ int cmd_inspect(int argc, char** argv) {
   } else {
     const ArchInfo& a = c.info();
     fmt::print("file:         {} ({} bytes, .zlm v{})\n", path, info.file_size, info.version);
-    fmt::print("architecture: {} ({}, {}, {}, {})\n", a.name, a.causal ? "decoder" : "encoder",
-               a.rms_norm ? "RMSNorm" : "LayerNorm", a.gated_ffn ? "SwiGLU" : "MLP",
+    fmt::print("architecture: {} ({}, {}, {}, {})\n", a.name, a.causal ? "decoder" : (a.post_norm ? "encoder, post-norm" : "encoder"),
+               a.rms_norm ? "RMSNorm" : "LayerNorm", a.gated_ffn() ? "SwiGLU" : (a.act == Activation::GeluErf ? "GELU (erf) MLP" : "GELU (tanh) MLP"),
                a.rope ? fmt::format("RoPE theta {}", c.rope_theta) : "learned positions");
     fmt::print("dims:         hidden {}, head_dim {}, vocab {}, context {}, norm eps {}, {} embeddings\n", c.dim,
                c.head_dim, c.vocab_size, c.max_seq_len, c.norm_eps, c.tied_embeddings ? "tied" : "untied");
+    if (!a.causal) {
+      std::string labels;
+      for (auto& l : c.labels) labels += (labels.empty() ? "" : ", ") + l;
+      fmt::print("encoder:      {} token types, pooler {}, classifier {}, sentence embedding: {} pooling{}\n",
+                 c.n_token_types, c.pooler ? "yes" : "no", labels.empty() ? "none" : "[" + labels + "]",
+                 c.pooling.empty() ? "mean" : c.pooling, c.normalize ? ", L2-normalised" : "");
+    }
     fmt::print("parameters:   {}\n", c.n_params());
     std::string dts;
     for (auto& [d, n] : dtype_params) dts += fmt::format("{}{} ({} params)", dts.empty() ? "" : ", ", d, n);

@@ -1,8 +1,10 @@
 // zip run: generate text. stdout carries only the text (the prompt, then the continuation,
 // streamed); timings and diagnostics go to stderr.
+#include <algorithm>
 #include <cstdio>
 #include <random>
 
+#include "engine/encoder.h"
 #include "engine/error.h"
 #include "engine/generate.h"
 #include "engine/zlm.h"
@@ -11,10 +13,43 @@
 
 namespace zip::cli {
 
+// Encoders: classify or embed one text.
+static int run_encoder_model(const Model& model, const std::string& text, int threads, bool json) {
+  Tokenizer tok(model.tokenizer);
+  std::vector<int> ids = tok.encode(text, true);
+  auto backend = make_cpu_backend(threads);
+  InferenceContext ctx(model, *backend);
+  if (int(ids.size()) > ctx.ctx_len())
+    fail("the text has {} tokens, longer than the context ({})", ids.size(), ctx.ctx_len());
+  EncoderOutput out = run_encoder(ctx, ids, {});
+  if (!out.logits.empty()) {
+    std::vector<float> p = softmax_probs(out.logits);
+    std::vector<size_t> order(p.size());
+    for (size_t i = 0; i < order.size(); i++) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
+    if (json) {
+      nlohmann::json j = nlohmann::json::array();
+      for (size_t i : order) j.push_back({{"label", model.config.labels[i]}, {"probability", p[i]}});
+      fmt::print("{}\n", j.dump());
+    } else {
+      for (size_t i : order) fmt::print("{}\t{:.6f}\n", model.config.labels[i], p[i]);
+    }
+  } else if (json) {
+    fmt::print("{}\n", nlohmann::json(out.embedding).dump());
+  } else {
+    std::string line;
+    for (size_t i = 0; i < out.embedding.size(); i++) line += fmt::format("{}{:.6g}", i ? " " : "", out.embedding[i]);
+    fmt::print("{}\n", line);
+  }
+  return 0;
+}
+
 int cmd_run(int argc, char** argv) {
   Args args("run", "MODEL.zlm [-p PROMPT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [-t THREADS]",
-            "Generates text from PROMPT (default: from BOS alone). Stops at EOS/BOS, after N new tokens, or at\n"
-            "the end of the context. Greedy when --temp 0.",
+            "Decoders: generates text from PROMPT (default: from BOS alone); stops at EOS/BOS, after N new\n"
+            "tokens, or at the end of the context; greedy when --temp 0.\n"
+            "Encoders: with a classification head prints one line LABEL<TAB>probability per class (best\n"
+            "first); without one prints the sentence embedding (--json: as a JSON array).",
             {{"-p,--prompt", "TEXT", "prompt text (default empty)"},
              {"-n,--n-predict", "N", "new tokens to generate (default 256)"},
              {"--temp", "T", "sampling temperature, 0 = greedy (default 0.8)"},
@@ -24,6 +59,7 @@ int cmd_run(int argc, char** argv) {
              {"--ctx", "N", "context length (default: the model's)"},
              {"-t,--threads", "N", "CPU threads (default: all)"},
              {"--device", "DEV", "cpu (default); cuda needs a CUDA build"},
+             {"--json", "", "encoders: print the embedding / probabilities as JSON"},
              {"-v,--verbose", "", "print model and timing details to stderr"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
@@ -44,6 +80,7 @@ int cmd_run(int argc, char** argv) {
 
   Model model = load_zlm(args.positional()[0]);
   if (!model.tokenizer) fail("{} has no tokenizer", args.positional()[0]);
+  if (!model.config.info().causal) return run_encoder_model(model, prompt, threads, args.has("--json"));
   if (ctx_len > model.config.max_seq_len)
     fail("--ctx {} exceeds the model's maximum context {}", ctx_len, model.config.max_seq_len);
   Tokenizer tok(model.tokenizer);

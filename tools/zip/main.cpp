@@ -20,6 +20,7 @@ const Command kCommands[] = {
     {"inspect", zip::cli::cmd_inspect, "show a .zlm file's architecture, per-layer shapes, tokenizer, provenance"},
     {"run", zip::cli::cmd_run, "generate text from a prompt"},
     {"tokenize", zip::cli::cmd_tokenize, "print the token ids of a text"},
+    {"eval", zip::cli::cmd_eval, "evaluate a model (--task stsb)"},
     {"slice", zip::cli::cmd_slice, "keep chosen heads and FFN neurons per layer (structured pruning by hand)"},
 };
 
