@@ -2,6 +2,8 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include "engine/error.h"
+
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>

@@ -1,36 +1,57 @@
-// zip eval: measure a model. For now: --task stsb (sentence-embedding similarity).
+// zip eval: perplexity (two protocols, optional KL to a reference model) and tasks.
 #include <cstdio>
 
 #include "engine/error.h"
+#include "engine/eval/perplexity.h"
 #include "engine/eval/similarity.h"
+#include "engine/file_io.h"
 #include "engine/zlm.h"
 #include "tools/zip/args.h"
 #include "tools/zip/commands.h"
 
 namespace zip::cli {
 
-int cmd_eval(int argc, char** argv) {
-  Args args("eval", "MODEL.zlm --task stsb FILE [--limit N] [--json] [-t THREADS]",
-            "Evaluates MODEL. --task stsb: Spearman correlation between the cosine similarity of each\n"
-            "sentence pair's embeddings and the gold score (a TSV with sentence1, sentence2, score columns).",
-            {{"--task", "NAME", "the task: stsb"},
-             {"--limit", "N", "score only the first N items"},
-             {"--json", "", "print the result as JSON"},
-             {"-t,--threads", "N", "CPU threads (default: all)"}});
-  if (!args.parse(argc, argv)) return 0;
-  args.expect_positional(2, 2, "MODEL.zlm and FILE");
-  std::string task = args.str("--task");
-  if (task.empty()) throw UsageError("zip eval: missing --task NAME");
-  if (task != "stsb") throw UsageError(fmt::format("zip eval: unknown task '{}' (supported: stsb)", task));
-  long long limit = args.integer("--limit", 0, 1, 1LL << 40);
-  int threads = int(args.integer("-t", default_threads(), 1, 1024));
+static int eval_ppl(const Args& args, const Model& model, const std::string& file, int threads) {
+  ZIP_CHECK(model.config.info().causal, "--ppl needs a decoder; this model is a {} encoder", model.config.info().name);
+  PerplexityOptions opt;
+  opt.lines = args.has("--lines");
+  opt.ctx = int(args.integer("--ctx", std::min(1024, model.config.max_seq_len), 2, model.config.max_seq_len));
+  if (args.has("--stride") && opt.lines) throw UsageError("zip eval: --stride applies to the stream protocol, not --lines");
+  opt.stride = int(args.integer("--stride", opt.ctx / 2, 1, opt.ctx));
+  opt.max_tokens = args.integer("--max-tokens", 0, 2, 1LL << 40);
+  std::string text = read_file(file);
+  ZIP_CHECK(!text.empty(), "{}: empty file", file);
+  auto backend = make_cpu_backend(threads);
+  InferenceContext ctx(model, *backend, opt.ctx);
+  Tokenizer tok(model.tokenizer);
+  Model ref_model;
+  std::unique_ptr<InferenceContext> ref;
+  if (args.has("--ref")) {
+    ref_model = load_zlm(args.str("--ref"));
+    ref = std::make_unique<InferenceContext>(ref_model, *backend, opt.ctx);
+  }
+  PerplexityResult r = eval_perplexity(ctx, ref.get(), tok, text, opt);
+  if (args.has("--json")) {
+    nlohmann::json j = {{"file", file},     {"protocol", opt.lines ? "lines" : "stream"},
+                        {"ctx", opt.ctx},   {"tokens", r.tokens},
+                        {"nll", r.nll},     {"ppl", r.ppl}};
+    if (!opt.lines) j["stride"] = opt.stride;
+    if (r.has_ref) j["kl"] = r.kl, j["top1_agreement"] = r.top1, j["ref"] = args.str("--ref");
+    fmt::print("{}\n", j.dump());
+  } else {
+    fmt::print("{} protocol, ctx {}{}: {} tokens scored, mean NLL {:.6f}, perplexity {:.4f}\n",
+               opt.lines ? "lines" : "stream", opt.ctx, opt.lines ? "" : fmt::format(", stride {}", opt.stride),
+               r.tokens, r.nll, r.ppl);
+    if (r.has_ref) fmt::print("vs reference: mean KL {:.6f} nats, top-1 agreement {:.4f}\n", r.kl, r.top1);
+  }
+  return 0;
+}
 
-  std::string path = args.positional()[0], file = args.positional()[1];
-  Model model = load_zlm(path);
-  ZIP_CHECK(!model.config.info().causal, "--task stsb needs an encoder (sentence-embedding) model; {} is a {}", path,
+static int eval_stsb(const Args& args, const Model& model, const std::string& file, int threads) {
+  ZIP_CHECK(!model.config.info().causal, "--task stsb needs an encoder (sentence-embedding) model; this is a {}",
             model.config.info().name);
-  ZIP_CHECK(model.tokenizer, "{} has no tokenizer", path);
   auto pairs = load_sentence_pairs(file);
+  long long limit = args.integer("--limit", 0, 1, 1LL << 40);
   if (limit > 0 && size_t(limit) < pairs.size()) pairs.resize(size_t(limit));
   auto backend = make_cpu_backend(threads);
   InferenceContext ctx(model, *backend);
@@ -43,6 +64,43 @@ int cmd_eval(int argc, char** argv) {
   else
     fmt::print("stsb: {} pairs, spearman {:.4f}, pearson {:.4f}\n", r.pairs, r.spearman, r.pearson);
   return 0;
+}
+
+int cmd_eval(int argc, char** argv) {
+  Args args("eval", "MODEL.zlm (--ppl FILE [--ctx N --stride S | --lines] [--ref BASE.zlm] | --task NAME FILE)",
+            "Perplexity of a decoder on a text file, in one of two protocols:\n"
+            "  stream (default): the file is one text; windows of --ctx tokens every --stride tokens, every\n"
+            "                    position scored once (docs/EVAL.md);\n"
+            "  --lines:          each non-empty line is a document with BOS, truncated to --ctx.\n"
+            "--ref adds the mean KL divergence from BASE's next-token distribution and top-1 agreement.\n"
+            "--task stsb FILE: Spearman correlation of embedding cosine similarity with gold scores.",
+            {{"--ppl", "FILE", "text file to score"},
+             {"--ctx", "N", "window / document length in tokens (default: min(1024, model context))"},
+             {"--stride", "S", "stream protocol: window step (default ctx/2)"},
+             {"--lines", "", "lines protocol"},
+             {"--max-tokens", "N", "score only a prefix: the first N tokens (stream) / N scored tokens (lines)"},
+             {"--ref", "BASE.zlm", "reference model for KL and top-1 agreement"},
+             {"--task", "NAME", "task: stsb"},
+             {"--limit", "N", "tasks: score only the first N items"},
+             {"--json", "", "print the result as JSON"},
+             {"-t,--threads", "N", "CPU threads (default: all)"}});
+  if (!args.parse(argc, argv)) return 0;
+  int threads = int(args.integer("-t", default_threads(), 1, 1024));
+  bool ppl = args.has("--ppl"), task = args.has("--task");
+  if (ppl == task) throw UsageError("zip eval: give exactly one of --ppl FILE or --task NAME FILE");
+  if (ppl) {
+    args.expect_positional(1, 1, "MODEL.zlm");
+  } else {
+    args.expect_positional(2, 2, "MODEL.zlm and FILE");
+    if (args.str("--task") != "stsb")
+      throw UsageError(fmt::format("zip eval: unknown task '{}' (supported: stsb)", args.str("--task")));
+  }
+  std::string path = args.positional()[0];
+  std::string file = ppl ? args.str("--ppl") : args.positional()[1];
+  require_regular_file(file);
+  Model model = load_zlm(path);
+  ZIP_CHECK(model.tokenizer, "{} has no tokenizer", path);
+  return ppl ? eval_ppl(args, model, file, threads) : eval_stsb(args, model, file, threads);
 }
 
 }  // namespace zip::cli
