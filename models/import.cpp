@@ -1,5 +1,6 @@
-// `zip convert` front end: picks the importer from what the source path is, then applies the
-// common steps (target dtype, provenance, validation) so every importer ends the same way.
+// `zip convert` front end: picks the importer from what the source path is (and, for Hugging
+// Face directories, from the architecture config.json names), then applies the common steps
+// (target dtype, provenance, validation) so every importer ends the same way.
 #include "models/import.h"
 
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "models/hf_common.h"
 
 namespace zip {
 
@@ -23,6 +25,24 @@ static std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+Model import_hf(const std::string& dir, const ImportOptions& opt) {
+  const std::string cfg_path = dir + "/config.json";
+  switch (hf::detect_class(hf::read_json_object(cfg_path), cfg_path).family) {
+    case Arch::Llama: return import_hf_llama(dir, opt);
+    case Arch::GPT2: return import_hf_gpt2(dir, opt);
+    case Arch::BERT: return import_hf_bert(dir, opt);
+  }
+  fail("{}: unsupported architecture", cfg_path);
+}
+
+// A sentence-transformers folder (modules.json) or a Hugging Face checkpoint (config.json).
+static Model import_dir(const std::string& dir, const ImportOptions& opt) {
+  if (file_exists(dir + "/modules.json")) return import_sentence_transformers(dir, opt);
+  ZIP_CHECK(file_exists(dir + "/config.json"), "'{}' is a directory without config.json: not a Hugging Face checkpoint",
+            dir);
+  return import_hf(dir, opt);
+}
+
 Model import_model(const std::string& src, const ImportOptions& opt) {
   struct stat st;
   if (::stat(src.c_str(), &st) != 0) fail("cannot open '{}': {}", src, std::strerror(errno));
@@ -31,13 +51,11 @@ Model import_model(const std::string& src, const ImportOptions& opt) {
 
   Model m;
   if (S_ISDIR(st.st_mode)) {
-    ZIP_CHECK(file_exists(src + "/config.json"),
-              "'{}' is a directory without config.json: not a Hugging Face checkpoint", src);
-    m = import_hf_llama(src, opt);
+    m = import_dir(src, opt);
   } else if (!S_ISREG(st.st_mode)) {
     fail("'{}' is neither a regular file nor a directory", src);
   } else if (base_name(src) == "config.json") {
-    m = import_hf_llama(parent_dir(src), opt);
+    m = import_dir(parent_dir(src), opt);
   } else if (src.ends_with(".safetensors") || src.ends_with(".safetensors.index.json")) {
     fail("'{}': pass the Hugging Face directory that holds config.json and the weights", src);
   } else {

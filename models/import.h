@@ -17,16 +17,25 @@ struct ImportOptions {
   bool dtype_given = false;    // --dtype was passed (otherwise f32)
 };
 
-// Dispatch on the source: a directory with config.json (or that config.json itself) is a
-// Hugging Face checkpoint; another regular file is read as a llama2.c checkpoint, whose header
-// must be plausible and whose size must match it exactly. The result is validated.
+// Dispatch on the source: a directory with modules.json is a sentence-transformers folder; a
+// directory with config.json (or that config.json itself) is a Hugging Face checkpoint, whose
+// `architectures` / `model_type` pick the importer (Llama, GPT-2, BERT; anything else is
+// "unsupported architecture 'X'"); another regular file is read as a llama2.c checkpoint, whose
+// header must be plausible and whose size must match it exactly. The result is validated.
 Model import_model(const std::string& src, const ImportOptions& opt);
 
 // The individual importers (import_model adds the dtype conversion and validation).
 // llama2.c legacy v0 checkpoint (karpathy/llama2.c export.py `legacy_export`).
 Model import_llama2c(const std::string& path, const ImportOptions& opt);
-// Hugging Face LlamaForCausalLM directory: config.json + model.safetensors (or shards).
-Model import_hf_llama(const std::string& dir, const ImportOptions& opt);
+// Hugging Face directories: config.json + model.safetensors (or shards).
+Model import_hf_llama(const std::string& dir, const ImportOptions& opt);  // LlamaForCausalLM
+Model import_hf_gpt2(const std::string& dir, const ImportOptions& opt);   // GPT2LMHeadModel, GPT2Model
+Model import_hf_bert(const std::string& dir, const ImportOptions& opt);   // BertModel, BertForSequenceClassification
+// A directory with config.json: the importer its architecture names.
+Model import_hf(const std::string& dir, const ImportOptions& opt);
+// sentence-transformers folder (modules.json: Transformer holding a BertModel, Pooling mean/cls,
+// Normalize): the BERT import plus config.pooling and config.normalize.
+Model import_sentence_transformers(const std::string& dir, const ImportOptions& opt);
 
 // Hugging Face applies RoPE with rotate_half (pairs (i, i + hd/2) of each head); the engine
 // rotates adjacent pairs (2i, 2i+1). For a q_proj/k_proj weight of `n_heads` heads of `head_dim`

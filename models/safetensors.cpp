@@ -84,7 +84,7 @@ Tensor parse_entry(const std::string& path, const std::string& name, const json&
 
 }  // namespace
 
-SafetensorsFile read_safetensors(const std::string& path) {
+SafetensorsFile read_safetensors(const std::string& path, const TensorFilter& skip) {
   SafetensorsFile out;
   out.path = path;
   out.file = MappedFile::open(path);
@@ -110,6 +110,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
       out.metadata = e;
       continue;
     }
+    if (skip && skip(name)) continue;
     out.tensors.emplace(name, parse_entry(path, name, e, out.file, data, data_size));
   }
   return out;
@@ -120,9 +121,9 @@ static bool is_plain_filename(const std::string& s) {
          s.find('\\') == std::string::npos;
 }
 
-std::map<std::string, Tensor> load_safetensors_dir(const std::string& dir) {
+std::map<std::string, Tensor> load_safetensors_dir(const std::string& dir, const TensorFilter& skip) {
   std::string single = dir + "/model.safetensors";
-  if (file_exists(single)) return read_safetensors(single).tensors;
+  if (file_exists(single)) return read_safetensors(single, skip).tensors;
 
   std::string index_path = dir + "/model.safetensors.index.json";
   if (!file_exists(index_path)) {
@@ -147,8 +148,9 @@ std::map<std::string, Tensor> load_safetensors_dir(const std::string& dir) {
 
   std::map<std::string, Tensor> out;
   for (const auto& [shard, names] : by_shard) {
-    SafetensorsFile f = read_safetensors(dir + "/" + shard);
+    SafetensorsFile f = read_safetensors(dir + "/" + shard, skip);
     for (const std::string& name : names) {
+      if (skip && skip(name)) continue;
       auto it = f.tensors.find(name);
       ZIP_CHECK(it != f.tensors.end(), "{}: tensor '{}' is listed in the index but missing from shard {}", dir, name,
                 shard);

@@ -3,6 +3,7 @@
 // then the data section the offsets are relative to. Everything is validated before any tensor
 // data is touched; tensors are zero-copy views into the file's memory map.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -20,15 +21,20 @@ struct SafetensorsFile {
   nlohmann::json metadata;                // "__metadata__" object, or null when absent
 };
 
+// Names of tensors to leave out, whatever their dtype: non-weight buffers some checkpoints carry
+// (BERT's int64 embeddings.position_ids, GPT-2's attention masks) that importers recompute.
+using TensorFilter = std::function<bool(const std::string& name)>;
+
 // Opens and validates one .safetensors file. Throws zip::Error naming the file (and tensor)
 // on anything malformed: short file, header length out of bounds, bad JSON, unknown dtype,
 // offsets outside the data section or inconsistent with shape × dtype size.
-SafetensorsFile read_safetensors(const std::string& path);
+// Entries `skip` accepts are not read at all.
+SafetensorsFile read_safetensors(const std::string& path, const TensorFilter& skip = {});
 
 // All tensors of a checkpoint directory: `model.safetensors`, or else the shards listed in
 // `model.safetensors.index.json` ({"weight_map": {tensor: shard file}}), each shard opened once.
 // A tensor listed in the index but absent from its shard, or a shard tensor the index does not
 // list, is an error.
-std::map<std::string, Tensor> load_safetensors_dir(const std::string& dir);
+std::map<std::string, Tensor> load_safetensors_dir(const std::string& dir, const TensorFilter& skip = {});
 
 }  // namespace zip

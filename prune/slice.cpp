@@ -104,7 +104,9 @@ Model slice_model(const Model& m, const SliceSpec& spec) {
   out.provenance = m.provenance;
   out.tensors = m.tensors;  // shares storage; sliced layers get fresh tensors below
   int hd = m.config.head_dim;
-  for (auto& [l, ls] : spec) {
+  for (auto& entry : spec) {
+    const int l = entry.first;  // a plain variable: lambdas below capture it (clang rejects bindings)
+    const LayerSlice& ls = entry.second;
     const LayerShape& s = m.config.layers[size_t(l)];
     LayerShape ns;
     std::vector<int> kv_of_q = s.kv_of_q(), q_keep;

@@ -1,16 +1,18 @@
-// The tokenizer inside a .zlm file, and picking a loader for a tokenizer file or directory.
-// In a .zlm the scalars live in the header's "tokenizer" object and the vocabulary in four 1-D
-// tensors: tokenizer.pieces (u8, all piece bytes concatenated), tokenizer.offsets (i32, n+1,
-// piece i is bytes [offsets[i], offsets[i+1])), tokenizer.scores (f32, n), tokenizer.types
-// (i32, n, PieceType). Everything read back is validated: the file may be corrupt.
+// The tokenizer inside a .zlm file. The scalars live in the header's "tokenizer" object and the
+// vocabulary in 1-D tensors: tokenizer.pieces (u8, all piece bytes concatenated),
+// tokenizer.offsets (i32, n+1, piece i is bytes [offsets[i], offsets[i+1])), tokenizer.scores
+// (f32, n), tokenizer.types (i32, n, PieceType), and for byte-bpe tokenizer.merges (i32,
+// 2 * n_merges: left id, right id of each merge by rank; absent when there are none).
+// Keys added after the first version (cls, sep, mask, pre, n_merges, ignore_merges and the
+// wordpiece normaliser flags) default when missing, so older files still load. Everything read
+// back is validated, finally by building a Tokenizer from it: the file may be corrupt.
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
-#include "engine/file_io.h"
 #include "engine/tensor.h"
+#include "engine/tokenizer/pretokenize.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace zip {
@@ -42,18 +44,33 @@ const nlohmann::json& require_field(const nlohmann::json& meta, const char* key)
   return *it;
 }
 
-int64_t require_int(const nlohmann::json& meta, const char* key, int64_t lo, int64_t hi) {
-  const auto& v = require_field(meta, key);
+int64_t check_int(const nlohmann::json& v, const char* key, int64_t lo, int64_t hi) {
   ZIP_CHECK(v.is_number_integer(), "tokenizer metadata: '{}' must be an integer", key);
   int64_t x = v.get<int64_t>();
   ZIP_CHECK(x >= lo && x <= hi, "tokenizer metadata: '{}' = {} is out of range [{}, {}]", key, x, lo, hi);
   return x;
 }
 
-bool require_bool(const nlohmann::json& meta, const char* key) {
-  const auto& v = require_field(meta, key);
+int64_t require_int(const nlohmann::json& meta, const char* key, int64_t lo, int64_t hi) {
+  return check_int(require_field(meta, key), key, lo, hi);
+}
+
+bool check_bool(const nlohmann::json& v, const char* key) {
   ZIP_CHECK(v.is_boolean(), "tokenizer metadata: '{}' must be true or false", key);
   return v.get<bool>();
+}
+
+bool require_bool(const nlohmann::json& meta, const char* key) { return check_bool(require_field(meta, key), key); }
+
+// Keys newer files have: their value when present, else the default.
+int64_t optional_int(const nlohmann::json& meta, const char* key, int64_t fallback, int64_t lo, int64_t hi) {
+  auto it = meta.find(key);
+  return it == meta.end() ? fallback : check_int(*it, key, lo, hi);
+}
+
+bool optional_bool(const nlohmann::json& meta, const char* key, bool fallback) {
+  auto it = meta.find(key);
+  return it == meta.end() ? fallback : check_bool(*it, key);
 }
 
 }  // namespace
@@ -67,10 +84,20 @@ void tokenizer_to_zlm(const TokenizerData& t, nlohmann::json& meta, std::map<std
   meta["eos"] = t.eos;
   meta["unk"] = t.unk;
   meta["pad"] = t.pad;
+  meta["cls"] = t.cls;
+  meta["sep"] = t.sep;
+  meta["mask"] = t.mask;
   meta["add_bos"] = t.add_bos;
   meta["add_dummy_prefix"] = t.add_dummy_prefix;
   meta["byte_fallback"] = t.byte_fallback;
+  meta["pre"] = t.pre;
+  meta["ignore_merges"] = t.ignore_merges;
+  meta["clean_text"] = t.clean_text;
+  meta["handle_chinese_chars"] = t.handle_chinese_chars;
+  meta["strip_accents"] = t.strip_accents;
+  meta["lowercase"] = t.lowercase;
   meta["n_pieces"] = n;
+  meta["n_merges"] = t.merges.size();
 
   size_t total = 0;
   for (const auto& p : t.pieces) total += p.size();
@@ -92,6 +119,15 @@ void tokenizer_to_zlm(const TokenizerData& t, nlohmann::json& meta, std::map<std
   tensors["tokenizer.offsets"] = std::move(offsets);
   tensors["tokenizer.scores"] = std::move(scores);
   tensors["tokenizer.types"] = std::move(types);
+  if (!t.merges.empty()) {
+    ZIP_CHECK(t.merges.size() <= size_t(INT32_MAX / 2), "tokenizer: too many merges ({})", t.merges.size());
+    Tensor merges = Tensor::zeros(DType::I32, {int64_t(2 * t.merges.size())});
+    for (size_t r = 0; r < t.merges.size(); r++) {
+      merges.ptr<int32_t>()[2 * r] = t.merges[r].first;
+      merges.ptr<int32_t>()[2 * r + 1] = t.merges[r].second;
+    }
+    tensors["tokenizer.merges"] = std::move(merges);
+  }
 }
 
 TokenizerData tokenizer_from_zlm(const nlohmann::json& meta, const std::map<std::string, Tensor>& tensors) {
@@ -109,9 +145,23 @@ TokenizerData tokenizer_from_zlm(const nlohmann::json& meta, const std::map<std:
   t.eos = int(require_int(meta, "eos", -1, n - 1));
   t.unk = int(require_int(meta, "unk", -1, n - 1));
   t.pad = int(require_int(meta, "pad", -1, n - 1));
+  t.cls = int(optional_int(meta, "cls", -1, -1, n - 1));
+  t.sep = int(optional_int(meta, "sep", -1, -1, n - 1));
+  t.mask = int(optional_int(meta, "mask", -1, -1, n - 1));
   t.add_bos = require_bool(meta, "add_bos");
   t.add_dummy_prefix = require_bool(meta, "add_dummy_prefix");
   t.byte_fallback = require_bool(meta, "byte_fallback");
+  t.ignore_merges = optional_bool(meta, "ignore_merges", false);
+  t.clean_text = optional_bool(meta, "clean_text", false);
+  t.handle_chinese_chars = optional_bool(meta, "handle_chinese_chars", false);
+  t.strip_accents = optional_bool(meta, "strip_accents", false);
+  t.lowercase = optional_bool(meta, "lowercase", false);
+  if (auto it = meta.find("pre"); it != meta.end()) {
+    ZIP_CHECK(it->is_string(), "tokenizer metadata: 'pre' must be a string");
+    t.pre = it->get<std::string>();
+  }
+  ZIP_CHECK(t.type != "byte-bpe" || find_pretokenizer(t.pre), "tokenizer metadata: unknown pre-tokenizer '{}' (known: {})",
+            t.pre, pretokenizer_names());
 
   const Tensor& bytes = require_tensor(tensors, "tokenizer.pieces", DType::U8, -1);
   const Tensor& offsets = require_tensor(tensors, "tokenizer.offsets", DType::I32, n + 1);
@@ -140,33 +190,23 @@ TokenizerData tokenizer_from_zlm(const nlohmann::json& meta, const std::map<std:
     int32_t ty = t.types[size_t(i)];
     ZIP_CHECK(ty >= kNormal && ty <= kByte, "tokenizer: piece {} has unknown type {}", i, ty);
   }
-  return t;
-}
 
-TokenizerData load_tokenizer(const std::string& file_or_dir) {
-  namespace fs = std::filesystem;
-  if (is_directory(file_or_dir)) {
-    const fs::path dir(file_or_dir);
-    if (file_exists((dir / "tokenizer.model").string()))
-      return load_sentencepiece_model((dir / "tokenizer.model").string());
-    if (file_exists((dir / "tokenizer.bin").string())) return load_llama2c_tokenizer((dir / "tokenizer.bin").string());
-    // llama2.c's custom vocabularies are named tok<N>.bin; other *.bin files there are checkpoints.
-    std::vector<std::string> candidates;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      std::string name = entry.path().filename().string();
-      if (name.size() > 7 && name.rfind("tok", 0) == 0 && name.ends_with(".bin") && file_exists(entry.path().string()))
-        candidates.push_back(entry.path().string());
+  const int64_t n_merges = optional_int(meta, "n_merges", 0, 0, INT32_MAX / 2);
+  if (n_merges > 0) {
+    const Tensor& merges = require_tensor(tensors, "tokenizer.merges", DType::I32, 2 * n_merges);
+    const int32_t* m = merges.ptr<int32_t>();
+    for (int64_t r = 0; r < n_merges; r++) {
+      ZIP_CHECK(m[2 * r] >= 0 && m[2 * r] < n && m[2 * r + 1] >= 0 && m[2 * r + 1] < n,
+                "tokenizer: merge {} refers to a piece outside [0, {})", r, n);
+      t.merges.emplace_back(m[2 * r], m[2 * r + 1]);
     }
-    ZIP_CHECK(!ec, "cannot list directory '{}': {}", file_or_dir, ec.message());
-    ZIP_CHECK(!candidates.empty(), "no tokenizer in '{}' (looked for tokenizer.model, tokenizer.bin, tok*.bin)",
-              file_or_dir);
-    ZIP_CHECK(candidates.size() == 1, "'{}' holds several tok*.bin files; name the tokenizer file", file_or_dir);
-    return load_llama2c_tokenizer(candidates[0]);
+  } else {
+    ZIP_CHECK(!tensors.contains("tokenizer.merges"), "tokenizer: tensor 'tokenizer.merges' but n_merges is 0");
   }
-  require_regular_file(file_or_dir);
-  if (file_or_dir.ends_with(".model")) return load_sentencepiece_model(file_or_dir);
-  return load_llama2c_tokenizer(file_or_dir);
+  // The rest (merges that make no piece, byte pieces misspelled...) is what building the
+  // tokenizer checks.
+  Tokenizer check(std::make_shared<const TokenizerData>(t));
+  return t;
 }
 
 }  // namespace zip
