@@ -30,6 +30,15 @@ std::vector<float> load_f32(const std::string& path) {
   return v;
 }
 
+// Every directory made by temp_dir() is removed when the test process exits.
+struct TempDirs {
+  std::vector<std::string> dirs;
+  ~TempDirs() {
+    for (auto& d : dirs) std::system(("rm -rf '" + d + "'").c_str());
+  }
+};
+static TempDirs g_temp_dirs;
+
 std::string temp_dir() {
   static int counter = 0;
   const char* base = std::getenv("TMPDIR");
@@ -37,6 +46,7 @@ std::string temp_dir() {
                     std::to_string(counter++);
   std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";
   REQUIRE(std::system(cmd.c_str()) == 0);
+  g_temp_dirs.dirs.push_back(dir);
   return dir;
 }
 
