@@ -181,3 +181,13 @@ TEST_CASE("cli: bad input - missing, empty, directory, corrupt and truncated mod
   check_clean_failure(ztest::run_zip("convert " + q(dir + "/trunc.zlm") + " -o " + q(dir + "/out.zlm")), 1);
   CHECK(!file_exists_for_test(dir + "/out.zlm"));
 }
+
+TEST_CASE("cli: the embedding example (public API only) generates and scores") {
+  const char* bin = std::getenv("ZIP_EMBED_BIN");
+  std::string embed = bin && *bin ? bin : "build/embed";
+  auto r = ztest::run_cmd(q(embed) + " " + q(stories_zlm()) + " " + q("Once upon a time"));
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  // Greedy: the golden continuation of "Once upon a time" starts with ", there was a little girl".
+  CHECK(r.out.rfind("Once upon a time, there was a little girl", 0) == 0);
+  CHECK(r.out.find("mean NLL:") != std::string::npos);
+}
