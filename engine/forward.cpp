@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 
 #include "engine/error.h"
 
@@ -41,14 +42,25 @@ InferenceContext::Norm InferenceContext::norm_weights(const std::string& name) {
   return {f32(name), f32_opt(name + ".bias")};
 }
 
-InferenceContext::InferenceContext(const Model& model, Backend& backend, int ctx_len, int max_batch)
+// Zeroed float storage from calloc: large blocks come straight from mmap, so untouched KV-cache
+// pages cost no memory.
+static std::shared_ptr<float> zeroed_floats(size_t n) {
+  void* p = std::calloc(n ? n : 1, sizeof(float));
+  if (!p) fail("out of memory allocating the KV cache ({} floats)", n);
+  return std::shared_ptr<float>(static_cast<float*>(p), std::free);
+}
+
+InferenceContext::InferenceContext(const Model& model, Backend& backend, int ctx_len, int max_batch, int n_seq)
     : model_(model), backend_(backend) {
   const ModelConfig& c = model.config;
   const ArchInfo& a = c.info();
   ctx_len_ = ctx_len > 0 ? ctx_len : c.max_seq_len;
   ZIP_CHECK(ctx_len_ <= c.max_seq_len, "context length {} exceeds the model's maximum {}", ctx_len_, c.max_seq_len);
   // Encoders run a whole sequence in one chunk (attention is bidirectional).
-  max_batch_ = a.causal ? std::max(1, std::min(max_batch, ctx_len_)) : ctx_len_;
+  ZIP_CHECK(n_seq >= 1 && n_seq <= 4096, "n_seq {} out of range", n_seq);
+  ZIP_CHECK(a.causal || n_seq == 1, "encoders run one sequence at a time");
+  pos_.assign(size_t(n_seq), 0);
+  max_batch_ = a.causal ? std::max(1, std::min(max_batch, ctx_len_ * n_seq)) : ctx_len_;
   f32_copies_.reserve(size_t(16 * c.n_layers() + 16));  // pointers into it must stay valid
 
   tok_embd_ = &model.get("tok_embd");
@@ -79,9 +91,9 @@ InferenceContext::InferenceContext(const Model& model, Backend& backend, int ctx
       w.bk = f32_opt(name("attn_k") + ".bias");
       w.bv = f32_opt(name("attn_v") + ".bias");
       w.kv_of_q = s.kv_of_q();
-      size_t cache = size_t(s.n_kv_heads()) * size_t(ctx_len_) * hd;
-      w.k_cache.assign(cache, 0.0f);
-      w.v_cache.assign(cache, 0.0f);
+      w.cache_floats = size_t(s.n_kv_heads()) * size_t(ctx_len_) * hd;
+      w.k_cache = zeroed_floats(w.cache_floats * size_t(n_seq));
+      w.v_cache = zeroed_floats(w.cache_floats * size_t(n_seq));
       max_q = std::max(max_q, size_t(s.n_heads()) * hd);
       max_kv = std::max(max_kv, size_t(s.n_kv_heads()) * hd);
     }
@@ -98,6 +110,7 @@ InferenceContext::InferenceContext(const Model& model, Backend& backend, int ctx
   size_t B = size_t(max_batch_), D = size_t(c.dim);
   x_.assign(B * D, 0);
   xn_.assign(B * D, 0);
+  gathered_.assign(B * D, 0);
   q_.assign(B * max_q, 0);
   k_.assign(B * std::max(max_kv, D), 0);  // k_ doubles as scratch for position embeddings
   v_.assign(B * max_kv, 0);
@@ -105,6 +118,7 @@ InferenceContext::InferenceContext(const Model& model, Backend& backend, int ctx
   gate_.assign(B * max_ffn, 0);
   up_.assign(B * max_ffn, 0);
   positions_.assign(B, 0);
+  zeros_.assign(B, 0);
 }
 
 void InferenceContext::norm(float* y, const float* x, const Norm& nw, int n) {
@@ -120,26 +134,30 @@ void InferenceContext::set_timing(ModuleTimes* t) {
   if (t && int(t->attn_ns.size()) != model_.config.n_layers()) t->reset(model_.config.n_layers());
 }
 
-void InferenceContext::rewind(int p) {
-  ZIP_CHECK(p >= 0 && p <= pos_, "rewind to {} outside [0, {}]", p, pos_);
-  pos_ = p;
+void InferenceContext::rewind(int p, int seq) {
+  ZIP_CHECK(seq >= 0 && seq < n_seq(), "no sequence {}", seq);
+  ZIP_CHECK(p >= 0 && p <= pos_[size_t(seq)], "rewind to {} outside [0, {}]", p, pos_[size_t(seq)]);
+  pos_[size_t(seq)] = p;
 }
 
 const float* InferenceContext::eval(const int* tokens, int n, bool all_logits) {
   ZIP_CHECK(model_.config.info().causal, "{} is an encoder: it has no next-token logits", model_.config.info().name);
   ZIP_CHECK(n > 0, "eval: no tokens");
-  ZIP_CHECK(pos_ + n <= ctx_len_, "{} tokens at position {} exceed the context length {}", n, pos_, ctx_len_);
+  ZIP_CHECK(pos_[0] + n <= ctx_len_, "{} tokens at position {} exceed the context length {}", n, pos_[0], ctx_len_);
   int V = model_.config.vocab_size;
-  for (int i = 0; i < n; i++)
-    ZIP_CHECK(tokens[i] >= 0 && tokens[i] < V, "token id {} out of range (vocabulary {})", tokens[i], V);
   double t0 = timing_ ? now_ns() : 0;
   size_t rows = all_logits ? size_t(n) : 1;
   if (logits_.size() < rows * size_t(V)) logits_.resize(rows * size_t(V));
+  std::vector<int> wanted;
   for (int done = 0; done < n;) {
     int chunk = std::min(max_batch_, n - done);
-    bool last = done + chunk == n;
-    float* out = all_logits ? logits_.data() + size_t(done) * V : (last ? logits_.data() : nullptr);
-    eval_chunk(tokens + done, chunk, out, all_logits);
+    wanted.clear();
+    if (all_logits)
+      for (int i = 0; i < chunk; i++) wanted.push_back(i);
+    else if (done + chunk == n)
+      wanted.push_back(chunk - 1);
+    float* out = all_logits ? logits_.data() + size_t(done) * V : logits_.data();
+    eval_rows(tokens + done, zeros_.data(), chunk, wanted, out);
     done += chunk;
   }
   if (timing_) {
@@ -147,6 +165,48 @@ const float* InferenceContext::eval(const int* tokens, int n, bool all_logits) {
     timing_->calls++;
   }
   return logits_.data();
+}
+
+const float* InferenceContext::eval_batch(const int* tokens, const int* seqs, int n, bool all_logits) {
+  ZIP_CHECK(model_.config.info().causal, "{} is an encoder: it has no next-token logits", model_.config.info().name);
+  ZIP_CHECK(n > 0 && n <= max_batch_, "eval_batch: {} rows (1..{})", n, max_batch_);
+  std::vector<int> wanted;
+  if (all_logits) {
+    for (int i = 0; i < n; i++) wanted.push_back(i);
+  } else {
+    std::vector<int> last(size_t(n_seq()), -1), order;
+    for (int i = 0; i < n; i++) {
+      ZIP_CHECK(seqs[i] >= 0 && seqs[i] < n_seq(), "eval_batch: no sequence {}", seqs[i]);
+      if (last[size_t(seqs[i])] < 0) order.push_back(seqs[i]);
+      last[size_t(seqs[i])] = i;
+    }
+    for (int sq : order) wanted.push_back(last[size_t(sq)]);
+  }
+  size_t need = wanted.size() * size_t(model_.config.vocab_size);
+  if (logits_.size() < need) logits_.resize(need);
+  double t0 = timing_ ? now_ns() : 0;
+  eval_rows(tokens, seqs, n, wanted, logits_.data());
+  if (timing_) {
+    timing_->total_ns += now_ns() - t0;
+    timing_->calls++;
+  }
+  return logits_.data();
+}
+
+void InferenceContext::plan_rows(const int* seqs, int n) {
+  runs_.clear();
+  std::vector<int> next(pos_);
+  for (int i = 0; i < n; i++) {
+    int sq = seqs[i];
+    ZIP_CHECK(sq >= 0 && sq < n_seq(), "no sequence {}", sq);
+    int p = next[size_t(sq)]++;
+    ZIP_CHECK(p < ctx_len_, "sequence {} would exceed the context length {}", sq, ctx_len_);
+    positions_[size_t(i)] = p;
+    if (!runs_.empty() && runs_.back().seq == sq && runs_.back().pos0 + runs_.back().n == p)
+      runs_.back().n++;
+    else
+      runs_.push_back({sq, i, 1, p});
+  }
 }
 
 const float* InferenceContext::encode(const int* tokens, const int* types, int n) {
@@ -160,7 +220,8 @@ const float* InferenceContext::encode(const int* tokens, const int* types, int n
     if (types) ZIP_CHECK(types[i] >= 0 && types[i] < c.n_token_types, "token type {} out of range", types[i]);
   }
   double t0 = timing_ ? now_ns() : 0;
-  pos_ = 0;
+  pos_[0] = 0;
+  plan_rows(zeros_.data(), n);
   embed(tokens, types, n);
   run_layers(n);
   if (timing_) {
@@ -175,7 +236,6 @@ void InferenceContext::embed(const int* tokens, const int* types, int n) {
   const ModelConfig& c = model_.config;
   int D = c.dim;
   double t = timing_ ? now_ns() : 0;
-  for (int i = 0; i < n; i++) positions_[size_t(i)] = pos_ + i;
   backend_.embedding(x_.data(), *tok_embd_, tokens, n);
   if (pos_embd_) {
     backend_.embedding(k_.data(), *pos_embd_, positions_.data(), n);
@@ -222,20 +282,26 @@ void InferenceContext::run_layers(int n) {
   if (observer_) observer_->on_residual(c.n_layers(), x_.data(), n, D);
 }
 
-void InferenceContext::eval_chunk(const int* tokens, int n, float* logits_out, bool all_logits) {
+void InferenceContext::eval_rows(const int* tokens, const int* seqs, int n, const std::vector<int>& logit_rows,
+                                 float* out) {
   const ModelConfig& c = model_.config;
-  int D = c.dim;
+  int V = c.vocab_size, D = c.dim;
+  for (int i = 0; i < n; i++)
+    ZIP_CHECK(tokens[i] >= 0 && tokens[i] < V, "token id {} out of range (vocabulary {})", tokens[i], V);
+  plan_rows(seqs, n);
   embed(tokens, nullptr, n);
   run_layers(n);
-  pos_ += n;
-  if (!logits_out) return;
+  for (auto& r : runs_) pos_[size_t(r.seq)] = r.pos0 + r.n;
+  if (logit_rows.empty()) return;
 
   double t = timing_ ? now_ns() : 0;
   // Only the rows whose logits are wanted go through the final norm and the LM head.
-  int first = all_logits ? 0 : n - 1, rows = n - first;
-  norm(xn_.data(), x_.data() + size_t(first) * D, output_norm_, rows);
+  int rows = int(logit_rows.size());
+  for (int i = 0; i < rows; i++)
+    std::copy_n(x_.data() + size_t(logit_rows[size_t(i)]) * D, D, gathered_.data() + size_t(i) * D);
+  norm(xn_.data(), gathered_.data(), output_norm_, rows);
   if (observer_) observer_->on_linear_input(-1, LinearKind::Output, xn_.data(), rows, D);
-  backend_.matmul(logits_out, xn_.data(), *output_, nullptr, rows);
+  backend_.matmul(out, xn_.data(), *output_, nullptr, rows);
   if (timing_) timing_->head_ns += now_ns() - t;
 }
 
@@ -259,18 +325,24 @@ void InferenceContext::attention_block(int l, int n) {
     backend_.rope(q_.data(), n, nq, hd, positions_.data(), c.rope_theta);
     backend_.rope(k_.data(), n, nkv, hd, positions_.data(), c.rope_theta);
   }
-  backend_.kv_store(w.k_cache.data(), k_.data(), n, nkv, hd, pos_, ctx_len_);
-  backend_.kv_store(w.v_cache.data(), v_.data(), n, nkv, hd, pos_, ctx_len_);
-  AttentionArgs a;
-  a.n_tokens = n;
-  a.pos0 = pos_;
-  a.n_heads = nq;
-  a.head_dim = hd;
-  a.kv_of_q = w.kv_of_q.data();
-  a.cache_len = ctx_len_;
-  a.scale = 1.0f / std::sqrt(float(hd));
-  a.causal = arch.causal;
-  backend_.attention(att_.data(), q_.data(), w.k_cache.data(), w.v_cache.data(), a);
+  // Each run of rows belongs to one sequence: store its K/V in that sequence's cache, attend.
+  size_t qw = size_t(nq) * hd, kw = size_t(nkv) * hd;
+  for (const Run& r : runs_) {
+    float* kc = w.k_cache.get() + size_t(r.seq) * w.cache_floats;
+    float* vc = w.v_cache.get() + size_t(r.seq) * w.cache_floats;
+    backend_.kv_store(kc, k_.data() + size_t(r.row0) * kw, r.n, nkv, hd, r.pos0, ctx_len_);
+    backend_.kv_store(vc, v_.data() + size_t(r.row0) * kw, r.n, nkv, hd, r.pos0, ctx_len_);
+    AttentionArgs a;
+    a.n_tokens = r.n;
+    a.pos0 = r.pos0;
+    a.n_heads = nq;
+    a.head_dim = hd;
+    a.kv_of_q = w.kv_of_q.data();
+    a.cache_len = ctx_len_;
+    a.scale = 1.0f / std::sqrt(float(hd));
+    a.causal = arch.causal;
+    backend_.attention(att_.data() + size_t(r.row0) * qw, q_.data() + size_t(r.row0) * qw, kc, vc, a);
+  }
   if (observer_) observer_->on_linear_input(l, LinearKind::O, att_.data(), n, nq * hd);
   backend_.matmul(xn_.data(), att_.data(), *w.wo, w.bo, n);
   backend_.add(x_.data(), xn_.data(), size_t(n) * D);

@@ -4,7 +4,9 @@
 // compression needs them: an observer that sees the input of every linear layer and the
 // residual stream, and in-place timing of every module during real forward passes.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/backend.h"
@@ -39,25 +41,34 @@ struct ModuleTimes {
 
 class InferenceContext {
  public:
-  // ctx_len 0 = the model's max_seq_len. max_batch: tokens processed per chunk in eval().
-  InferenceContext(const Model& model, Backend& backend, int ctx_len = 0, int max_batch = 256);
+  // ctx_len 0 = the model's max_seq_len. max_batch: rows processed per chunk. n_seq: independent
+  // sequences (one KV cache each) for batched decoding; cache pages are committed only when used.
+  InferenceContext(const Model& model, Backend& backend, int ctx_len = 0, int max_batch = 256, int n_seq = 1);
 
-  // Runs `n` tokens at positions pos()..pos()+n-1 and advances pos(). Returns logits: [n, vocab]
-  // when all_logits, else [1, vocab] for the last token. Throws if the context would overflow.
+  // Runs `n` tokens of sequence 0 at positions pos()..pos()+n-1 and advances pos(). Returns
+  // logits: [n, vocab] when all_logits, else [1, vocab] for the last token. Throws if the context
+  // would overflow.
   const float* eval(const int* tokens, int n, bool all_logits = false);
   const float* eval(const std::vector<int>& tokens, bool all_logits = false) {
     return eval(tokens.data(), int(tokens.size()), all_logits);
   }
 
+  // Batched decoding: row i appends tokens[i] to sequence seqs[i] (rows of one sequence in
+  // order; n ≤ max_batch). Returns logits for every row when all_logits, else for the last row of
+  // each sequence present, in order of first appearance. Matmuls run once over all rows.
+  const float* eval_batch(const int* tokens, const int* seqs, int n, bool all_logits);
+
   // Encoders: runs one whole sequence (positions 0..n-1, bidirectional attention) and returns
   // the last hidden states [n, dim]. `types` are token-type ids (nullptr: all 0).
   const float* encode(const int* tokens, const int* types, int n);
 
-  int pos() const { return pos_; }
-  void reset() { pos_ = 0; }
-  // Forget everything after position p (keeps the cache for [0, p)).
-  void rewind(int p);
+  int pos(int seq = 0) const { return pos_.at(size_t(seq)); }
+  void reset() { std::fill(pos_.begin(), pos_.end(), 0); }
+  // Forget everything of sequence `seq` after position p (keeps its cache for [0, p)).
+  void rewind(int p, int seq = 0);
   int ctx_len() const { return ctx_len_; }
+  int n_seq() const { return int(pos_.size()); }
+  int max_batch() const { return max_batch_; }
   int vocab_size() const { return model_.config.vocab_size; }
   const Model& model() const { return model_; }
   Backend& backend() { return backend_; }
@@ -77,11 +88,19 @@ class InferenceContext {
     Norm attn_norm, ffn_norm;            // pre-norm blocks
     Norm attn_out_norm, ffn_out_norm;    // post-norm blocks (BERT)
     std::vector<int> kv_of_q;
-    std::vector<float> k_cache, v_cache;  // [n_kv, head_dim, ctx_len] (backend.h)
+    // Per sequence s, at offset s·cache_floats: [n_kv, head_dim, ctx_len] (backend.h).
+    std::shared_ptr<float> k_cache, v_cache;
+    size_t cache_floats = 0;
   };
+  // A maximal group of consecutive rows of one sequence at consecutive positions.
+  struct Run {
+    int seq, row0, n, pos0;
+  };
+  void plan_rows(const int* seqs, int n);  // fills positions_ and runs_
   void embed(const int* tokens, const int* types, int n);
   void run_layers(int n);
-  void eval_chunk(const int* tokens, int n, float* logits_out, bool all_logits);
+  // Rows (n ≤ max_batch), then logits for the rows listed in logit_rows into out.
+  void eval_rows(const int* tokens, const int* seqs, int n, const std::vector<int>& logit_rows, float* out);
   void attention_block(int l, int n);
   void ffn_block(int l, int n);
   void norm(float* y, const float* x, const Norm& nw, int n);
@@ -91,7 +110,9 @@ class InferenceContext {
 
   const Model& model_;
   Backend& backend_;
-  int ctx_len_, max_batch_, pos_ = 0;
+  int ctx_len_, max_batch_;
+  std::vector<int> pos_;  // next position of each sequence
+  std::vector<Run> runs_;
   std::vector<LayerWeights> layers_;
   const Tensor* tok_embd_ = nullptr;
   const Tensor* pos_embd_ = nullptr;   // learned positions (GPT-2, BERT)
@@ -100,8 +121,8 @@ class InferenceContext {
   Norm embd_norm_, output_norm_;
   std::vector<std::vector<float>> f32_copies_;  // 1-D tensors stored as f16/bf16, widened
   // Activations, [max_batch, width] each.
-  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, logits_;
-  std::vector<int> positions_;
+  std::vector<float> x_, xn_, gathered_, q_, k_, v_, att_, gate_, up_, logits_;
+  std::vector<int> positions_, zeros_;
   ForwardObserver* observer_ = nullptr;
   ModuleTimes* timing_ = nullptr;
 };

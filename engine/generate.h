@@ -28,4 +28,12 @@ struct GenerateStats {
 GenerateStats generate(InferenceContext& ctx, const Tokenizer* tok, const std::vector<int>& prompt,
                        const GenerateOptions& opt, const std::function<bool(int id, const std::string& text)>& on_token);
 
+// Several independent sequences decoded together: prompt i is sequence i (ctx.n_seq() must be at
+// least prompts.size()); every step runs one batched forward over the still-active sequences.
+// Sequence i samples with seed opt.sampling.seed + i. on_token(seq, id, text) returns false to
+// stop that sequence. Stats: prompt_tokens and new_tokens are totals over all sequences.
+GenerateStats generate_batch(InferenceContext& ctx, const Tokenizer* tok, const std::vector<std::vector<int>>& prompts,
+                             const GenerateOptions& opt,
+                             const std::function<bool(int seq, int id, const std::string& text)>& on_token);
+
 }  // namespace zip

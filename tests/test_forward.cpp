@@ -158,3 +158,42 @@ TEST_CASE("forward: bad input - prompt longer than the context, bad token ids") 
   bad = {-1};
   CHECK_THROWS_AS(ctx.eval(bad), Error);
 }
+
+TEST_CASE("forward: batched decoding of several sequences equals decoding each alone") {
+  const Model& m = stories();
+  Tokenizer tok(m.tokenizer);
+  auto be = make_cpu_backend(2);
+  std::vector<std::vector<int>> prompts = {tok.encode("Once upon a time", true), tok.encode("The little dog", true),
+                                           tok.encode("", true)};
+  GenerateOptions opt;
+  opt.max_new_tokens = 40;
+  opt.sampling.temperature = 0;
+  // Alone.
+  std::vector<std::vector<int>> alone(prompts.size());
+  InferenceContext single(m, *be);
+  for (size_t i = 0; i < prompts.size(); i++)
+    generate(single, &tok, prompts[i], opt, [&](int id, const std::string&) {
+      alone[i].push_back(id);
+      return true;
+    });
+  // Together, with a small max_batch so the prefill spans several batches.
+  InferenceContext batched(m, *be, 0, 7, 3);
+  std::vector<std::vector<int>> together(prompts.size());
+  GenerateStats st = generate_batch(batched, &tok, prompts, opt, [&](int s, int id, const std::string&) {
+    together[size_t(s)].push_back(id);
+    return true;
+  });
+  for (size_t i = 0; i < prompts.size(); i++) CHECK(together[i] == alone[i]);
+  CHECK(st.new_tokens == int(alone[0].size() + alone[1].size() + alone[2].size()));
+  // Logits of a mixed batch row equal the single-sequence logits.
+  batched.reset();
+  single.reset();
+  std::vector<int> toks = {1, 1, 403, 291}, seqs = {0, 1, 0, 1};
+  const float* lb = batched.eval_batch(toks.data(), seqs.data(), 4, true);
+  std::vector<float> rows(lb, lb + 4 * 512);
+  std::vector<int> s0 = {1, 403};
+  const float* ls = single.eval(s0, true);
+  CHECK(ztest::max_rel_err(std::vector<float>(rows.begin(), rows.begin() + 512), std::vector<float>(ls, ls + 512)) < 1e-6);
+  CHECK(ztest::max_rel_err(std::vector<float>(rows.begin() + 1024, rows.begin() + 1536),
+                           std::vector<float>(ls + 512, ls + 1024)) < 1e-6);
+}
