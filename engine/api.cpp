@@ -60,7 +60,10 @@ std::string Engine::generate(const std::string& prompt, const GenerationParams& 
   if (ids.empty()) ids.push_back(impl_->tok->bos());
   GenerateOptions opt;
   opt.max_new_tokens = gp.max_new_tokens;
-  opt.sampling = {gp.temperature, gp.top_k, gp.top_p, gp.seed};
+  opt.sampling.temperature = gp.temperature;
+  opt.sampling.top_k = gp.top_k;
+  opt.sampling.top_p = gp.top_p;
+  opt.sampling.seed = gp.seed;
   std::string out;
   zip::generate(*impl_->ctx, impl_->tok.get(), ids, opt, [&](int, const std::string& piece) {
     out += piece;

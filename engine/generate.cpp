@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "engine/error.h"
 
@@ -11,6 +12,46 @@ static double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+namespace {
+
+// Streams text while holding back any tail that could still grow into a stop string.
+class StopFilter {
+ public:
+  explicit StopFilter(const std::vector<std::string>& stops) : stops_(stops) {}
+  // Appends `piece`; returns the text that is safe to emit. Sets hit() when a stop string appears.
+  std::string push(const std::string& piece) {
+    pending_ += piece;
+    size_t cut = std::string::npos;
+    for (auto& s : stops_)
+      if (!s.empty()) cut = std::min(cut, pending_.find(s));
+    if (cut != std::string::npos) {
+      hit_ = true;
+      std::string out = pending_.substr(0, cut);
+      pending_.clear();
+      return out;
+    }
+    size_t hold = 0;  // longest suffix of pending_ that is a proper prefix of a stop string
+    for (auto& s : stops_)
+      for (size_t k = std::min(s.size() - (s.empty() ? 0 : 1), pending_.size()); k > hold; k--)
+        if (pending_.compare(pending_.size() - k, k, s, 0, k) == 0) {
+          hold = k;
+          break;
+        }
+    std::string out = pending_.substr(0, pending_.size() - hold);
+    pending_.erase(0, pending_.size() - hold);
+    return out;
+  }
+  std::string flush() { return std::exchange(pending_, std::string()); }
+  bool hit() const { return hit_; }
+
+ private:
+  const std::vector<std::string>& stops_;
+  std::string pending_;
+  bool hit_ = false;
+};
+
+}  // namespace
+
 GenerateStats generate(InferenceContext& ctx, const Tokenizer* tok, const std::vector<int>& prompt,
                        const GenerateOptions& opt, const std::function<bool(int, const std::string&)>& on_token) {
   ZIP_CHECK(!prompt.empty(), "generate: empty prompt (it must hold at least BOS)");
@@ -19,6 +60,8 @@ GenerateStats generate(InferenceContext& ctx, const Tokenizer* tok, const std::v
   GenerateStats st;
   st.prompt_tokens = int(prompt.size());
   Sampler sampler(opt.sampling);
+  for (int id : prompt) sampler.accept(id);
+  StopFilter stops(opt.stop);
   int V = ctx.vocab_size();
   int bos = tok ? tok->bos() : -1, eos = tok ? tok->eos() : -1;
 
@@ -36,9 +79,15 @@ GenerateStats generate(InferenceContext& ctx, const Tokenizer* tok, const std::v
       break;
     }
     st.new_tokens++;
+    sampler.accept(next);
     std::string text = tok ? tok->decode_piece(prev, next) : std::string();
+    if (!opt.stop.empty()) text = stops.push(text);
     if (!on_token(next, text)) {
       st.stop_reason = "callback";
+      break;
+    }
+    if (stops.hit()) {
+      st.stop_reason = "stop";
       break;
     }
     prev = next;
@@ -48,6 +97,10 @@ GenerateStats generate(InferenceContext& ctx, const Tokenizer* tok, const std::v
       break;
     }
     logits = ctx.eval(&next, 1);
+  }
+  if (!stops.hit() && st.stop_reason != "callback") {
+    std::string rest = stops.flush();
+    if (!rest.empty()) on_token(-1, rest);
   }
   st.decode_s = seconds_since(t1);
   return st;

@@ -14,17 +14,21 @@ namespace zip {
 struct GenerateOptions {
   int max_new_tokens = 128;  // -n
   SamplingParams sampling;
-  bool stop_at_eos = true;   // stop at EOS or BOS
+  bool stop_at_eos = true;         // stop at EOS or BOS
+  std::vector<std::string> stop;   // stop strings: generation ends where one appears (not emitted)
 };
 
 struct GenerateStats {
   int prompt_tokens = 0, new_tokens = 0;
   double prefill_s = 0, decode_s = 0;  // decode_s: from the first new token to the last
-  std::string stop_reason;             // "eos", "length", "context", "callback"
+  std::string stop_reason;             // "eos", "length", "context", "stop", "callback"
 };
 
 // on_token(id, text) returns false to stop. `prompt` must be non-empty (at least BOS).
-// The context is reset first.
+// The context is reset first. With stop strings, text that could begin a stop string is held
+// back until it is known not to, so `text` may be empty or carry earlier tokens' text; the
+// concatenation of all texts never contains a stop string; text still held back when generation
+// ends for another reason is delivered last with id -1.
 GenerateStats generate(InferenceContext& ctx, const Tokenizer* tok, const std::vector<int>& prompt,
                        const GenerateOptions& opt, const std::function<bool(int id, const std::string& text)>& on_token);
 

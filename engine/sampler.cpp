@@ -38,7 +38,25 @@ int argmax(const float* x, int n) {
   return best;
 }
 
+void Sampler::accept(int id) {
+  if (p_.repeat_penalty == 1.0f || p_.repeat_last_n <= 0) return;
+  recent_.push_back(id);
+  if (int(recent_.size()) > p_.repeat_last_n) recent_.erase(recent_.begin());
+}
+
 int Sampler::sample(const float* logits, int n) {
+  if (!recent_.empty()) {
+    penalized_.assign(logits, logits + n);
+    std::vector<int> seen = recent_;
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (int id : seen)
+      if (id >= 0 && id < n) {
+        float& l = penalized_[size_t(id)];
+        l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
+      }
+    logits = penalized_.data();
+  }
   if (p_.temperature <= 0) return argmax(logits, n);
   cand_.resize(size_t(n));
   for (int i = 0; i < n; i++) cand_[size_t(i)] = {logits[i] / p_.temperature, i};
@@ -58,6 +76,15 @@ int Sampler::sample(const float* logits, int n) {
       cum += cand_[i].first / sum;
       if (cum >= p_.top_p) { keep = i + 1; break; }
     }
+    cand_.resize(keep);
+    sum = 0;
+    for (auto& c : cand_) sum += c.first;
+  }
+  // min-p: drop candidates much less likely than the best (cand_ is sorted, best first).
+  if (p_.min_p > 0) {
+    float cut = p_.min_p * cand_[0].first;
+    size_t keep = 1;
+    while (keep < cand_.size() && cand_[keep].first >= cut) keep++;
     cand_.resize(keep);
     sum = 0;
     for (auto& c : cand_) sum += c.first;

@@ -68,6 +68,7 @@ bool Args::parse(int argc, char** argv) {
           value = argv[++i];
         }
         values_[canonical(*o)] = value;
+        all_values_[canonical(*o)].push_back(value);
       }
     } else {
       positional_.push_back(a);
@@ -77,6 +78,11 @@ bool Args::parse(int argc, char** argv) {
 }
 
 bool Args::has(const std::string& name) const { return values_.count(name) > 0; }
+
+std::vector<std::string> Args::all(const std::string& name) const {
+  auto it = all_values_.find(name);
+  return it == all_values_.end() ? std::vector<std::string>{} : it->second;
+}
 
 std::string Args::str(const std::string& name, const std::string& def) const {
   auto it = values_.find(name);

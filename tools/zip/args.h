@@ -20,7 +20,8 @@ class Args {
   bool parse(int argc, char** argv);
 
   bool has(const std::string& name) const;
-  std::string str(const std::string& name, const std::string& def = "") const;
+  std::string str(const std::string& name, const std::string& def = "") const;  // the last value given
+  std::vector<std::string> all(const std::string& name) const;                   // every value, in order
   long long integer(const std::string& name, long long def, long long min, long long max) const;
   double number(const std::string& name, double def, double min, double max) const;
   const std::vector<std::string>& positional() const { return positional_; }
@@ -34,6 +35,7 @@ class Args {
   std::string command_, usage_, summary_;
   std::vector<Option> options_;
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> all_values_;
   std::vector<std::string> positional_;
 };
 

@@ -4,6 +4,7 @@
 #include "engine/error.h"
 #include "engine/eval/perplexity.h"
 #include "engine/eval/similarity.h"
+#include "engine/eval/tasks.h"
 #include "engine/file_io.h"
 #include "engine/zlm.h"
 #include "tools/zip/args.h"
@@ -66,21 +67,60 @@ static int eval_stsb(const Args& args, const Model& model, const std::string& fi
   return 0;
 }
 
+// Zero-shot accuracy by candidate log-likelihood (lm-evaluation-harness protocol, docs/EVAL.md).
+static int eval_zero_shot(const Args& args, const Model& model, const std::string& task, TaskFormat format,
+                          const std::string& file, int threads) {
+  ZIP_CHECK(model.config.info().causal, "--task {} needs a decoder; this model is a {} encoder", task,
+            model.config.info().name);
+  int ctx_len = int(args.integer("--ctx", std::min(2048, model.config.max_seq_len), 2, model.config.max_seq_len));
+  auto items = load_task_items(file, format, args.str("--labels"));
+  long long limit = args.integer("--limit", 0, 1, 1LL << 40);
+  if (limit > 0 && size_t(limit) < items.size()) items.resize(size_t(limit));
+  auto backend = make_cpu_backend(threads);
+  InferenceContext ctx(model, *backend, ctx_len);
+  Tokenizer tok(model.tokenizer);
+  TaskResult r = eval_task(ctx, tok, items, format, task);
+  const char* fmt_name = task_format_name(format);
+  if (args.has("--json")) {
+    nlohmann::json j = {{"task", task}, {"format", fmt_name}, {"file", file}, {"n", r.n}, {"acc", r.acc}};
+    if (r.has_ppl)
+      j["ppl"] = r.ppl;
+    else
+      j["acc_norm"] = r.acc_norm;
+    fmt::print("{}\n", j.dump());
+  } else if (r.has_ppl) {
+    fmt::print("{} ({}): {} items, acc {:.4f}, ppl {:.4f}\n", task, fmt_name, r.n, r.acc, r.ppl);
+  } else {
+    fmt::print("{} ({}): {} items, acc {:.4f}, acc_norm {:.4f}\n", task, fmt_name, r.n, r.acc, r.acc_norm);
+  }
+  return 0;
+}
+
 int cmd_eval(int argc, char** argv) {
-  Args args("eval", "MODEL.zlm (--ppl FILE [--ctx N --stride S | --lines] [--ref BASE.zlm] | --task NAME FILE)",
+  Args args("eval",
+            "MODEL.zlm (--ppl FILE [--ctx N --stride S | --lines] [--ref BASE.zlm] | --task NAME FILE [--format F] "
+            "[--labels FILE] [--limit N])",
             "Perplexity of a decoder on a text file, in one of two protocols:\n"
             "  stream (default): the file is one text; windows of --ctx tokens every --stride tokens, every\n"
             "                    position scored once (docs/EVAL.md);\n"
             "  --lines:          each non-empty line is a document with BOS, truncated to --ctx.\n"
             "--ref adds the mean KL divergence from BASE's next-token distribution and top-1 agreement.\n"
-            "--task stsb FILE: Spearman correlation of embedding cosine similarity with gold scores.",
+            "--task stsb FILE: Spearman correlation of embedding cosine similarity with gold scores.\n"
+            "--task NAME FILE: zero-shot accuracy of a decoder, each candidate scored by its log-likelihood\n"
+            "                  (acc; acc_norm divides by the choice's length in characters; lambada: greedy\n"
+            "                  accuracy and perplexity). NAME: " + task_names() + ", or any\n"
+            "                  name with --format F (mc, mc_stem, piqa, hellaswag, partial, lambada).",
             {{"--ppl", "FILE", "text file to score"},
-             {"--ctx", "N", "window / document length in tokens (default: min(1024, model context))"},
+             {"--ctx", "N",
+              "--ppl: window / document length in tokens (default: min(1024, model context)); tasks: the longest "
+              "sequence (default: min(2048, model context))"},
              {"--stride", "S", "stream protocol: window step (default ctx/2)"},
              {"--lines", "", "lines protocol"},
              {"--max-tokens", "N", "score only a prefix: the first N tokens (stream) / N scored tokens (lines)"},
              {"--ref", "BASE.zlm", "reference model for KL and top-1 agreement"},
-             {"--task", "NAME", "task: stsb"},
+             {"--task", "NAME", "task: stsb, or a zero-shot task (see above)"},
+             {"--format", "F", "task file layout (default: the task's own)"},
+             {"--labels", "FILE", "piqa: the labels file (default: beside FILE, its stem + -labels.lst)"},
              {"--limit", "N", "tasks: score only the first N items"},
              {"--json", "", "print the result as JSON"},
              {"-t,--threads", "N", "CPU threads (default: all)"}});
@@ -88,19 +128,33 @@ int cmd_eval(int argc, char** argv) {
   int threads = int(args.integer("-t", default_threads(), 1, 1024));
   bool ppl = args.has("--ppl"), task = args.has("--task");
   if (ppl == task) throw UsageError("zip eval: give exactly one of --ppl FILE or --task NAME FILE");
+  std::string task = args.str("--task");
+  std::optional<TaskFormat> format;
   if (ppl) {
     args.expect_positional(1, 1, "MODEL.zlm");
+    if (args.has("--format") || args.has("--labels"))
+      throw UsageError("zip eval: --format and --labels apply to --task, not --ppl");
   } else {
     args.expect_positional(2, 2, "MODEL.zlm and FILE");
-    if (args.str("--task") != "stsb")
-      throw UsageError(fmt::format("zip eval: unknown task '{}' (supported: stsb)", args.str("--task")));
+    if (task == "stsb") {
+      if (args.has("--format") || args.has("--labels")) throw UsageError("zip eval: --task stsb takes no --format or --labels");
+    } else {
+      format = args.has("--format") ? parse_task_format(args.str("--format")) : task_default_format(task);
+      if (!format)
+        throw UsageError(fmt::format("zip eval: unknown task '{}' (supported: stsb, {}; or any name with --format)", task,
+                                     task_names()));
+      if (args.has("--labels") && *format != TaskFormat::Piqa)
+        throw UsageError("zip eval: --labels applies to the piqa format only");
+    }
   }
   std::string path = args.positional()[0];
   std::string file = ppl ? args.str("--ppl") : args.positional()[1];
   require_regular_file(file);
+  if (args.has("--labels")) require_regular_file(args.str("--labels"));
   Model model = load_zlm(path);
   ZIP_CHECK(model.tokenizer, "{} has no tokenizer", path);
-  return ppl ? eval_ppl(args, model, file, threads) : eval_stsb(args, model, file, threads);
+  if (ppl) return eval_ppl(args, model, file, threads);
+  return format ? eval_zero_shot(args, model, task, *format, file, threads) : eval_stsb(args, model, file, threads);
 }
 
 }  // namespace zip::cli

@@ -55,6 +55,11 @@ int cmd_run(int argc, char** argv) {
              {"--temp", "T", "sampling temperature, 0 = greedy (default 0.8)"},
              {"--top-k", "K", "sample from the K most likely tokens, 0 = all (default 40)"},
              {"--top-p", "P", "nucleus sampling mass, 1 = off (default 0.95)"},
+             {"--min-p", "P", "drop tokens below P times the best one's probability, 0 = off (default 0)"},
+             {"--repeat-penalty", "R", "penalise the last --repeat-last-n tokens, 1 = off (default 1)"},
+             {"--repeat-last-n", "N", "tokens the repetition penalty looks back over (default 64)"},
+             {"--stop", "TEXT", "stop where TEXT appears (not printed); repeatable"},
+             {"--special", "", "parse special tokens written in the prompt (e.g. <|im_start|>)"},
              {"--seed", "S", "random seed (default: random, printed)"},
              {"--ctx", "N", "context length (default: the model's)"},
              {"-t,--threads", "N", "CPU threads (default: all)"},
@@ -73,6 +78,12 @@ int cmd_run(int argc, char** argv) {
   opt.sampling.temperature = float(args.number("--temp", 0.8, 0, 100));
   opt.sampling.top_k = int(args.integer("--top-k", 40, 0, 1 << 24));
   opt.sampling.top_p = float(args.number("--top-p", 0.95, 0, 1));
+  opt.sampling.min_p = float(args.number("--min-p", 0, 0, 1));
+  opt.sampling.repeat_penalty = float(args.number("--repeat-penalty", 1, 0.01, 100));
+  opt.sampling.repeat_last_n = int(args.integer("--repeat-last-n", 64, 0, 1 << 20));
+  opt.stop = args.all("--stop");
+  for (auto& s : opt.stop)
+    if (s.empty()) throw UsageError("zip run: --stop needs a non-empty text");
   opt.sampling.seed = args.has("--seed") ? uint64_t(args.integer("--seed", 0, 0, INT64_MAX)) : std::random_device{}();
   int threads = int(args.integer("-t", default_threads(), 1, 1024));
   int ctx_len = int(args.integer("--ctx", 0, 1, 1 << 22));
@@ -84,7 +95,7 @@ int cmd_run(int argc, char** argv) {
   if (ctx_len > model.config.max_seq_len)
     fail("--ctx {} exceeds the model's maximum context {}", ctx_len, model.config.max_seq_len);
   Tokenizer tok(model.tokenizer);
-  std::vector<int> ids = tok.encode(prompt, true);
+  std::vector<int> ids = tok.encode(prompt, true, args.has("--special"));
   if (ids.empty()) {
     if (tok.bos() < 0) fail("empty prompt and the tokenizer has no BOS token");
     ids.push_back(tok.bos());

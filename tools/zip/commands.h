@@ -10,5 +10,6 @@ int cmd_run(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 int cmd_slice(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 }  // namespace zip::cli

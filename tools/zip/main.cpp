@@ -20,7 +20,8 @@ const Command kCommands[] = {
     {"inspect", zip::cli::cmd_inspect, "show a .zlm file's architecture, per-layer shapes, tokenizer, provenance"},
     {"run", zip::cli::cmd_run, "generate text from a prompt"},
     {"tokenize", zip::cli::cmd_tokenize, "print the token ids of a text"},
-    {"eval", zip::cli::cmd_eval, "evaluate a model (--task stsb)"},
+    {"eval", zip::cli::cmd_eval, "evaluate a model: perplexity, zero-shot tasks, STS-B"},
+    {"bench", zip::cli::cmd_bench, "measure prefill and decode throughput"},
     {"slice", zip::cli::cmd_slice, "keep chosen heads and FFN neurons per layer (structured pruning by hand)"},
 };
 

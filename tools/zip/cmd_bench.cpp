@@ -1,0 +1,89 @@
+// zip bench: prefill and decode throughput of a model on this machine.
+#include <map>
+#include <sstream>
+
+#include "engine/bench.h"
+#include "engine/error.h"
+#include "engine/zlm.h"
+#include "tools/zip/args.h"
+#include "tools/zip/commands.h"
+
+namespace zip::cli {
+
+static std::vector<int> parse_int_list(const std::string& s, const char* what) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 1 || v > 4096)
+      throw UsageError(fmt::format("zip bench: {} must be a comma-separated list of integers in [1, 4096], got '{}'", what, s));
+    out.push_back(int(v));
+  }
+  if (out.empty()) throw UsageError(fmt::format("zip bench: empty {} list", what));
+  return out;
+}
+
+int cmd_bench(int argc, char** argv) {
+  Args args("bench", "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [-t THREADS] [--json]",
+            "Measures prefill tokens/s (a prompt of --prompt tokens per sequence) and decode tokens/s (--gen\n"
+            "tokens after it) with real forward passes: warm-up first, then the median and min-max of --reps\n"
+            "runs, for each batch size (independent sequences decoded together). Encoders: prefill only.",
+            {{"--batch", "B1,B2", "batch sizes (default 1)"},
+             {"--prompt", "N", "prompt tokens per sequence (default 128)"},
+             {"--gen", "N", "decode steps (default 64)"},
+             {"--reps", "N", "timed repetitions (default 5)"},
+             {"--warmup", "N", "untimed warm-up runs (default 1)"},
+             {"-t,--threads", "N", "CPU threads (default: all)"},
+             {"--device", "DEV", "cpu (default)"},
+             {"--json", "", "print JSON"}});
+  if (!args.parse(argc, argv)) return 0;
+  args.expect_positional(1, 1, "MODEL.zlm");
+  std::string device = args.str("--device", "cpu");
+  if (device == "cuda") fail("--device cuda: this build of zip has no CUDA backend (build with make CUDA=1)");
+  if (device != "cpu") throw UsageError(fmt::format("zip bench: unknown device '{}'", device));
+  BenchOptions opt;
+  opt.batches = parse_int_list(args.str("--batch", "1"), "--batch");
+  opt.prompt = int(args.integer("--prompt", 128, 1, 1 << 20));
+  opt.gen = int(args.integer("--gen", 64, 0, 1 << 20));
+  opt.reps = int(args.integer("--reps", 5, 1, 1000));
+  opt.warmup = int(args.integer("--warmup", 1, 0, 1000));
+  int threads = int(args.integer("-t", default_threads(), 1, 1024));
+  std::string path = args.positional()[0];
+  Model model = load_zlm(path);
+  auto backend = make_cpu_backend(threads);
+  std::vector<BenchResult> res = run_bench(model, *backend, opt);
+  std::map<std::string, int64_t> dtypes;
+  for (auto& [n, t] : model.tensors) dtypes[dtype_name(t.dtype)] += t.numel();
+  std::string weights = dtypes.count("bf16") ? "bf16" : dtypes.count("f16") ? "f16" : "f32";
+  int64_t rss = peak_rss_bytes();
+  if (args.has("--json")) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (auto& r : res) {
+      nlohmann::json row = {{"batch", r.batch},
+                            {"prefill_tps", {{"median", r.prefill_tps.median}, {"min", r.prefill_tps.min}, {"max", r.prefill_tps.max}}}};
+      if (model.config.info().causal && opt.gen > 0)
+        row["decode_tps"] = {{"median", r.decode_tps.median}, {"min", r.decode_tps.min}, {"max", r.decode_tps.max}};
+      rows.push_back(row);
+    }
+    fmt::print("{}\n", nlohmann::json{{"model", path}, {"arch", model.config.info().name}, {"params", model.config.n_params()},
+                                      {"weights", weights}, {"device", "cpu"}, {"threads", threads},
+                                      {"prompt", opt.prompt}, {"gen", opt.gen}, {"reps", opt.reps},
+                                      {"peak_rss_bytes", rss}, {"results", rows}}
+                           .dump());
+    return 0;
+  }
+  fmt::print("{}: {} {} parameters, {} weights | cpu, {} threads | prompt {}, gen {}, {} reps (median [min-max])\n",
+             path, model.config.info().name, model.config.n_params(), weights, threads, opt.prompt, opt.gen, opt.reps);
+  fmt::print("{:>6}  {:>32}  {:>32}\n", "batch", "prefill tok/s", "decode tok/s");
+  for (auto& r : res) {
+    auto cell = [](const BenchStat& s) { return fmt::format("{:.1f} [{:.1f}-{:.1f}]", s.median, s.min, s.max); };
+    fmt::print("{:>6}  {:>32}  {:>32}\n", r.batch, cell(r.prefill_tps),
+               model.config.info().causal && opt.gen > 0 ? cell(r.decode_tps) : std::string("-"));
+  }
+  fmt::print("peak memory (RSS): {:.1f} MiB\n", double(rss) / (1 << 20));
+  return 0;
+}
+
+}  // namespace zip::cli
