@@ -5,6 +5,7 @@
 #include "engine/encoder.h"
 #include "engine/forward.h"
 #include "engine/zlm.h"
+#include "engine/error.h"
 #include "models/import.h"
 #include "prune/slice.h"
 #include "tests/test_util.h"
@@ -174,4 +175,39 @@ TEST_CASE("slice: random slices of tiny GPT-2 and BERT equal the zeroed full mod
     CHECK(ztest::max_rel_err(x.hidden, y.hidden) <= 1e-5);
     CHECK(ztest::max_rel_err(x.logits, y.logits) <= 1e-5);
   }
+}
+
+#include <fstream>
+
+TEST_CASE("cli: zip run on an encoder prints label probabilities (best first) and embeddings as JSON") {
+  // tiny-random-bert ships no vocabulary: give it the first 512 entries of the BERT vocabulary
+  // ([PAD], [UNK], [CLS], [SEP], [MASK] and unused pieces), so any text is [CLS] [UNK]… [SEP].
+  std::string dir = ztest::temp_dir();
+  std::string src = ztest::shared("models/tiny-random-bert");
+  REQUIRE(std::system(("cp '" + src + "/config.json' '" + src + "/model.safetensors' '" + dir + "/'").c_str()) == 0);
+  {
+    std::ifstream in(ztest::shared("models/bert-base-uncased-vocab/vocab.txt"));
+    std::ofstream out(dir + "/vocab.txt");
+    std::string line;
+    for (int i = 0; i < 512 && std::getline(in, line); i++) out << line << "\n";
+  }
+  auto c = ztest::run_zip("convert '" + dir + "' -o '" + dir + "/b.zlm'");
+  REQUIRE_MESSAGE(c.status == 0, c.err);
+  auto r = ztest::run_zip("run '" + dir + "/b.zlm' -p 'hello world' -t 1");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  // Expected: the library's classifier on [CLS] [UNK] [UNK] [SEP].
+  Model m = load_zlm(dir + "/b.zlm");
+  auto be = make_cpu_backend(1);
+  InferenceContext ctx(m, *be);
+  EncoderOutput o = run_encoder(ctx, {101, 100, 100, 102}, {});
+  auto p = softmax_probs(o.logits);
+  int best = p[0] >= p[1] ? 0 : 1;
+  std::string want = fmt::format("{}\t{:.6f}\n{}\t{:.6f}\n", m.config.labels[size_t(best)], p[size_t(best)],
+                                 m.config.labels[size_t(1 - best)], p[size_t(1 - best)]);
+  CHECK(r.out == want);
+  auto j = ztest::run_zip("run '" + dir + "/b.zlm' -p 'hello world' --json");
+  REQUIRE(j.status == 0);
+  auto arr = nlohmann::json::parse(j.out);
+  CHECK(arr.size() == 2);
+  CHECK(arr[0]["label"] == m.config.labels[size_t(best)]);
 }
