@@ -47,23 +47,29 @@ constexpr int kMR = 4, kNR = 2;  // 8 accumulators of 16 registers
 #endif
 constexpr int kNR1 = 8;          // decode (M = 1): more independent chains per x row
 
-// Rows [n0, n1) of the output for all M rows of x.
+// Rows [n0, n1) of the output for all M rows of x. With several rows of x, W is walked in
+// panels small enough to stay in L2 while every row of x passes over them (otherwise W would be
+// re-read from memory once per block of x rows).
 template <typename T>
 void matmul_range(float* y, const float* x, const T* w, const float* bias, int M, int N, int K, int n0, int n1) {
-  int m = 0;
-  for (; m + kMR <= M; m += kMR) {
-    const float* xm = x + size_t(m) * K;
-    float* ym = y + size_t(m) * N;
-    int n = n0;
-    for (; n + kNR <= n1; n += kNR) tile<kMR, kNR>(xm, w + size_t(n) * K, K, ym + n, N, bias ? bias + n : nullptr);
-    for (; n < n1; n++) tile<kMR, 1>(xm, w + size_t(n) * K, K, ym + n, N, bias ? bias + n : nullptr);
-  }
-  for (; m < M; m++) {
-    const float* xm = x + size_t(m) * K;
-    float* ym = y + size_t(m) * N;
-    int n = n0;
-    for (; n + kNR1 <= n1; n += kNR1) tile<1, kNR1>(xm, w + size_t(n) * K, K, ym + n, N, bias ? bias + n : nullptr);
-    for (; n < n1; n++) tile<1, 1>(xm, w + size_t(n) * K, K, ym + n, N, bias ? bias + n : nullptr);
+  const int panel = M < kMR ? n1 - n0 : std::max(kNR, int(96 * 1024 / (size_t(K) * sizeof(T))) / kNR * kNR);
+  for (int p0 = n0; p0 < n1; p0 += panel) {
+    const int p1 = std::min(n1, p0 + panel);
+    int m = 0;
+    for (; m + kMR <= M; m += kMR) {
+      const float* xm = x + size_t(m) * K;
+      float* ym = y + size_t(m) * N;
+      int n = p0;
+      for (; n + kNR <= p1; n += kNR) tile<kMR, kNR>(xm, w + size_t(n) * K, K, ym + n, N, bias ? bias + n : nullptr);
+      for (; n < p1; n++) tile<kMR, 1>(xm, w + size_t(n) * K, K, ym + n, N, bias ? bias + n : nullptr);
+    }
+    for (; m < M; m++) {
+      const float* xm = x + size_t(m) * K;
+      float* ym = y + size_t(m) * N;
+      int n = p0;
+      for (; n + kNR1 <= p1; n += kNR1) tile<1, kNR1>(xm, w + size_t(n) * K, K, ym + n, N, bias ? bias + n : nullptr);
+      for (; n < p1; n++) tile<1, 1>(xm, w + size_t(n) * K, K, ym + n, N, bias ? bias + n : nullptr);
+    }
   }
 }
 
