@@ -108,12 +108,13 @@ int cmd_eval(int argc, char** argv) {
             "--task stsb FILE: Spearman correlation of embedding cosine similarity with gold scores.\n"
             "--task NAME FILE: zero-shot accuracy of a decoder, each candidate scored by its log-likelihood\n"
             "                  (acc; acc_norm divides by the choice's length in characters; lambada: greedy\n"
-            "                  accuracy and perplexity). NAME: " + task_names() + ", or any\n"
-            "                  name with --format F (mc, mc_stem, piqa, hellaswag, partial, lambada).",
+            "                  accuracy and perplexity). NAME: one of\n"
+            "                  " + task_names() + ",\n"
+            "                  or any name with --format F (mc, mc_stem, piqa, hellaswag, partial, lambada).",
             {{"--ppl", "FILE", "text file to score"},
              {"--ctx", "N",
-              "--ppl: window / document length in tokens (default: min(1024, model context)); tasks: the longest "
-              "sequence (default: min(2048, model context))"},
+              "--ppl: window / document length (default: min(1024, model context)); tasks: longest sequence "
+              "(default: min(2048, model context))"},
              {"--stride", "S", "stream protocol: window step (default ctx/2)"},
              {"--lines", "", "lines protocol"},
              {"--max-tokens", "N", "score only a prefix: the first N tokens (stream) / N scored tokens (lines)"},
@@ -126,8 +127,8 @@ int cmd_eval(int argc, char** argv) {
              {"-t,--threads", "N", "CPU threads (default: all)"}});
   if (!args.parse(argc, argv)) return 0;
   int threads = int(args.integer("-t", default_threads(), 1, 1024));
-  bool ppl = args.has("--ppl"), task = args.has("--task");
-  if (ppl == task) throw UsageError("zip eval: give exactly one of --ppl FILE or --task NAME FILE");
+  bool ppl = args.has("--ppl"), has_task = args.has("--task");
+  if (ppl == has_task) throw UsageError("zip eval: give exactly one of --ppl FILE or --task NAME FILE");
   std::string task = args.str("--task");
   std::optional<TaskFormat> format;
   if (ppl) {
@@ -139,7 +140,11 @@ int cmd_eval(int argc, char** argv) {
     if (task == "stsb") {
       if (args.has("--format") || args.has("--labels")) throw UsageError("zip eval: --task stsb takes no --format or --labels");
     } else {
-      format = args.has("--format") ? parse_task_format(args.str("--format")) : task_default_format(task);
+      try {
+        format = args.has("--format") ? parse_task_format(args.str("--format")) : task_default_format(task);
+      } catch (const UsageError& e) {
+        throw UsageError(std::string("zip eval: ") + e.what());
+      }
       if (!format)
         throw UsageError(fmt::format("zip eval: unknown task '{}' (supported: stsb, {}; or any name with --format)", task,
                                      task_names()));
