@@ -9,8 +9,10 @@ static inline void cpu_relax() {}
 
 namespace zip {
 
-// Spin iterations before a worker goes to sleep (~tens of microseconds).
-static constexpr int kSpinIters = 20000;
+// Waiting is spin (cheap when every thread has a core), then yield (when the machine is
+// oversubscribed, a descheduled peer gets the core instead of us burning it), then sleep.
+static constexpr int kSpinIters = 2000;   // ~ a few microseconds of pause loops
+static constexpr int kYieldIters = 200;   // sched_yield calls before a worker sleeps
 
 ThreadPool::ThreadPool(int n_threads) : n_(n_threads < 1 ? 1 : n_threads) {
   for (int i = 1; i < n_; i++) threads_.emplace_back([this, i] { worker(i); });
@@ -39,7 +41,12 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   }
   cv_.notify_all();
   fn(0, n_);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; spins++) {
+    if (spins < kSpinIters)
+      cpu_relax();
+    else
+      std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 
@@ -48,6 +55,8 @@ void ThreadPool::worker(int index) {
   for (;;) {
     int spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen && ++spins < kSpinIters) cpu_relax();
+    for (int y = 0; y < kYieldIters && generation_.load(std::memory_order_acquire) == seen; y++)
+      std::this_thread::yield();
     if (generation_.load(std::memory_order_acquire) == seen) {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return generation_.load() != seen; });

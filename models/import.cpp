@@ -10,6 +10,7 @@
 
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "models/gguf.h"
 #include "models/hf_common.h"
 
 namespace zip {
@@ -58,6 +59,8 @@ Model import_model(const std::string& src, const ImportOptions& opt) {
     m = import_dir(parent_dir(src), opt);
   } else if (src.ends_with(".safetensors") || src.ends_with(".safetensors.index.json")) {
     fail("'{}': pass the Hugging Face directory that holds config.json and the weights", src);
+  } else if (gguf::has_gguf_magic(src)) {
+    m = import_gguf(src, opt);
   } else {
     m = import_llama2c(src, opt);
   }

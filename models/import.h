@@ -20,13 +20,16 @@ struct ImportOptions {
 // Dispatch on the source: a directory with modules.json is a sentence-transformers folder; a
 // directory with config.json (or that config.json itself) is a Hugging Face checkpoint, whose
 // `architectures` / `model_type` pick the importer (Llama, GPT-2, BERT; anything else is
-// "unsupported architecture 'X'"); another regular file is read as a llama2.c checkpoint, whose
-// header must be plausible and whose size must match it exactly. The result is validated.
+// "unsupported architecture 'X'"); a file starting with "GGUF" is a llama.cpp GGUF model; another
+// regular file is read as a llama2.c checkpoint, whose header must be plausible and whose size
+// must match it exactly. The result is validated.
 Model import_model(const std::string& src, const ImportOptions& opt);
 
 // The individual importers (import_model adds the dtype conversion and validation).
 // llama2.c legacy v0 checkpoint (karpathy/llama2.c export.py `legacy_export`).
 Model import_llama2c(const std::string& path, const ImportOptions& opt);
+// GGUF (llama.cpp) file of a Llama-family model; quantised tensors are dequantised.
+Model import_gguf(const std::string& path, const ImportOptions& opt);
 // Hugging Face directories: config.json + model.safetensors (or shards).
 Model import_hf_llama(const std::string& dir, const ImportOptions& opt);  // LlamaForCausalLM
 Model import_hf_gpt2(const std::string& dir, const ImportOptions& opt);   // GPT2LMHeadModel, GPT2Model

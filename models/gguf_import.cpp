@@ -1,0 +1,374 @@
+// GGUF import for Llama-family models (general.architecture "llama"; SmolLM2 and TinyLlama are
+// "llama" too). llama.cpp's canonical tensor names are the engine's (plus ".weight"), its weights
+// are [out, in] (ggml lists ne = [in, out], fastest first) and its converter already permuted q/k
+// rows to adjacent RoPE pairs, so tensors only need dequantising. Metadata is read strictly:
+// a setting that would make llama.cpp compute something the engine does not (scaled RoPE, partial
+// rotary, experts, ALiBi, biases, ...) is an error naming it, never ignored.
+#include <cstdio>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include "engine/error.h"
+#include "engine/tokenizer/byte_level.h"
+#include "engine/tokenizer/pretokenize.h"
+#include "models/gguf.h"
+#include "models/gguf_dequant.h"
+#include "models/import.h"
+
+namespace zip {
+
+namespace {
+
+// Typed metadata access; `key` is the full key, errors name the file and the key.
+class Meta {
+ public:
+  explicit Meta(const gguf::File& f) : f_(f) {}
+  const gguf::Value* find(const std::string& key) const { return f_.find(key); }
+  bool has(const std::string& key) const { return f_.find(key) != nullptr; }
+
+  int64_t get_int(const std::string& key, int64_t lo, int64_t hi) const {
+    const gguf::Value* v = find(key);
+    ZIP_CHECK(v, "{}: missing metadata '{}'", f_.path, key);
+    return as_int(*v, key, lo, hi);
+  }
+  int64_t get_int_or(const std::string& key, int64_t dflt, int64_t lo, int64_t hi) const {
+    const gguf::Value* v = find(key);
+    return v ? as_int(*v, key, lo, hi) : dflt;
+  }
+  double get_float_or(const std::string& key, double dflt) const {
+    const gguf::Value* v = find(key);
+    if (!v) return dflt;
+    ZIP_CHECK(v->is_float() || v->is_int(), "{}: '{}' must be a number, got {}", f_.path, key, v->describe());
+    return v->is_float() ? v->f : v->is_unsigned() ? double(v->u) : double(v->i);
+  }
+  bool get_bool_or(const std::string& key, bool dflt) const {
+    const gguf::Value* v = find(key);
+    if (!v) return dflt;
+    ZIP_CHECK(v->type == gguf::ValueType::Bool, "{}: '{}' must be a bool, got {}", f_.path, key, v->describe());
+    return v->b;
+  }
+  std::string get_str_or(const std::string& key, const std::string& dflt) const {
+    const gguf::Value* v = find(key);
+    if (!v) return dflt;
+    ZIP_CHECK(v->type == gguf::ValueType::String, "{}: '{}' must be a string, got {}", f_.path, key, v->describe());
+    return std::string(v->s);
+  }
+  // A scalar for every layer, or an array with one entry per layer.
+  std::vector<int64_t> per_layer(const std::string& key, size_t n_layers, int64_t lo, int64_t hi) const {
+    const gguf::Value* v = find(key);
+    ZIP_CHECK(v, "{}: missing metadata '{}'", f_.path, key);
+    if (v->type != gguf::ValueType::Array) return std::vector<int64_t>(n_layers, as_int(*v, key, lo, hi));
+    ZIP_CHECK(v->is_array_of_ints() && v->count == n_layers,
+              "{}: '{}' must be an integer or {} integers (one per layer), got {}", f_.path, key, n_layers,
+              v->describe());
+    std::vector<int64_t> out;
+    for (uint64_t l = 0; l < v->count; l++) {
+      const int64_t x = v->int_at(l);
+      ZIP_CHECK(x >= lo && x <= hi, "{}: '{}'[{}] = {} is out of range [{}, {}]", f_.path, key, l, x, lo, hi);
+      out.push_back(x);
+    }
+    return out;
+  }
+  const std::string& path() const { return f_.path; }
+
+ private:
+  int64_t as_int(const gguf::Value& v, const std::string& key, int64_t lo, int64_t hi) const {
+    ZIP_CHECK(v.is_int(), "{}: '{}' must be an integer, got {} {}", f_.path, key, gguf::value_type_name(v.type),
+              v.describe());
+    const bool big = v.is_unsigned() && v.u > uint64_t(INT64_MAX);
+    const int64_t x = v.is_unsigned() ? int64_t(v.u) : v.i;
+    ZIP_CHECK(!big && x >= lo && x <= hi, "{}: '{}' = {} is out of range [{}, {}]", f_.path, key, v.describe(), lo, hi);
+    return x;
+  }
+  const gguf::File& f_;
+};
+
+// Settings of llama.cpp's Llama graph the engine does not implement, unless at their neutral value.
+void check_unsupported(const Meta& m, const std::string& a, int head_dim) {
+  const std::string& p = m.path();
+  const std::string scaling = m.get_str_or(a + ".rope.scaling.type", "none");
+  const double factor = m.get_float_or(a + ".rope.scaling.factor", 1.0);
+  ZIP_CHECK(scaling == "none" || (scaling == "linear" && (factor == 1.0 || factor == 0.0)),
+            "{}: RoPE scaling '{}' (factor {}) is not supported by this engine", p, scaling, factor);
+  ZIP_CHECK(m.get_float_or(a + ".rope.scale_linear", 1.0) == 1.0, "{}: '{}.rope.scale_linear' = {} is not supported", p,
+            a, m.get_float_or(a + ".rope.scale_linear", 1.0));
+  const int64_t rot = m.get_int_or(a + ".rope.dimension_count", head_dim, 0, 1 << 20);
+  ZIP_CHECK(rot == head_dim,
+            "{}: partial rotary embeddings ('{}.rope.dimension_count' = {}, head_dim {}) are not supported", p, a, rot,
+            head_dim);
+  const int64_t vlen = m.get_int_or(a + ".attention.value_length", head_dim, 0, 1 << 20);
+  ZIP_CHECK(vlen == head_dim, "{}: '{}.attention.value_length' = {} differs from key_length {}: not supported", p, a,
+            vlen, head_dim);
+  ZIP_CHECK(m.get_int_or(a + ".expert_count", 0, 0, 1 << 20) == 0,
+            "{}: mixture-of-experts models ('{}.expert_count') are not supported", p, a);
+  for (const char* key : {".attention.clamp_kqv", ".attention.max_alibi_bias", ".attention.sliding_window",
+                          ".logit_scale", ".attention.scale", ".embedding_scale", ".residual_scale"}) {
+    const double x = m.get_float_or(a + key, 0.0);
+    // logit/embedding/residual/attention scales of 1 (or 0 = unset) are neutral.
+    const bool scale = std::string(key).ends_with("scale");
+    ZIP_CHECK(x == 0.0 || (scale && x == 1.0), "{}: '{}{}' = {} is not supported by this engine", p, a, key, x);
+  }
+}
+
+ModelConfig parse_config(const Meta& m, const std::string& a) {
+  const std::string& p = m.path();
+  ModelConfig c;
+  c.arch = Arch::Llama;
+  c.dim = int(m.get_int(a + ".embedding_length", 1, 1 << 16));
+  const size_t L = size_t(m.get_int(a + ".block_count", 1, 4096));
+  c.max_seq_len = int(m.get_int(a + ".context_length", 1, 1 << 22));
+  const std::vector<int64_t> heads = m.per_layer(a + ".attention.head_count", L, 0, 4096);
+  // Without head_count_kv every query head has its own KV head (as llama.cpp).
+  const std::vector<int64_t> kv_or_heads =
+      m.has(a + ".attention.head_count_kv") ? m.per_layer(a + ".attention.head_count_kv", L, 0, 4096) : heads;
+  const std::vector<int64_t> ffn = m.per_layer(a + ".feed_forward_length", L, 0, 1 << 20);
+
+  // head_dim: key_length, else dim / heads (the same in every layer that has attention).
+  int64_t h0 = 0;
+  for (int64_t h : heads) {
+    if (h == 0) continue;
+    ZIP_CHECK(h0 == 0 || h == h0 || m.has(a + ".attention.key_length"),
+              "{}: layers differ in head count; '{}.attention.key_length' is needed for head_dim", p, a);
+    h0 = h;
+  }
+  if (m.has(a + ".attention.key_length")) {
+    c.head_dim = int(m.get_int(a + ".attention.key_length", 1, 1024));
+  } else {
+    ZIP_CHECK(h0 > 0 && c.dim % h0 == 0, "{}: embedding_length {} is not a multiple of head_count {}", p, c.dim, h0);
+    c.head_dim = int(c.dim / h0);
+  }
+  ZIP_CHECK(c.head_dim % 2 == 0, "{}: head_dim {} must be even for RoPE", p, c.head_dim);
+  check_unsupported(m, a, c.head_dim);
+
+  for (size_t l = 0; l < L; l++) {
+    const int64_t h = heads[l], k = kv_or_heads[l];
+    LayerShape s;
+    if (h > 0) {
+      ZIP_CHECK(k > 0 && h % k == 0, "{}: layer {}: head_count {} is not a multiple of head_count_kv {}", p, l, h, k);
+      s = uniform_layer(int(h), int(k), int(ffn[l]));
+    } else {
+      ZIP_CHECK(k == 0, "{}: layer {} has no query heads but {} KV heads", p, l, k);
+      s.ffn_dim = int(ffn[l]);
+    }
+    c.layers.push_back(s);
+  }
+  c.norm_eps = float(m.get_float_or(a + ".attention.layer_norm_rms_epsilon", 0.0));
+  ZIP_CHECK(c.norm_eps > 0, "{}: '{}.attention.layer_norm_rms_epsilon' must be given and positive", p, a);
+  c.rope_theta = float(m.get_float_or(a + ".rope.freq_base", 10000.0));
+  return c;
+}
+
+// --- tokenizer -------------------------------------------------------------------------------
+
+const gguf::Value* token_array(const Meta& m, const char* key, gguf::ValueType elem, uint64_t n, bool required) {
+  const gguf::Value* v = m.find(key);
+  if (!v) {
+    ZIP_CHECK(!required, "{}: missing metadata '{}'", m.path(), key);
+    return nullptr;
+  }
+  ZIP_CHECK(v->type == gguf::ValueType::Array && v->elem == elem && (n == 0 || v->count == n),
+            "{}: '{}' must be an array of {} {}, got {}", m.path(), key, n, gguf::value_type_name(elem), v->describe());
+  return v;
+}
+
+// tokenizer.ggml.pre → the engine's pre-tokenizer rule (llama.cpp's names).
+std::string pre_rule(const std::string& pre, const std::string& path) {
+  if (pre.empty() || pre == "default" || pre == "gpt-2") return "gpt2";
+  if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3") return "llama3";
+  if (pre == "smollm" || pre == "qwen2") return pre;
+  fail("{}: unknown pre-tokenizer '{}' (tokenizer.ggml.pre; supported: default, gpt-2, llama-bpe, smollm, qwen2)", path,
+       pre);
+}
+
+std::shared_ptr<const TokenizerData> read_tokenizer(const Meta& m) {
+  const std::string& p = m.path();
+  const std::string model = m.get_str_or("tokenizer.ggml.model", "");
+  if (model.empty() || model == "none" || model == "no_vocab") {
+    std::fprintf(stderr, "warning: %s has no tokenizer; importing without one (pass --tokenizer FILE)\n", p.c_str());
+    return nullptr;
+  }
+  ZIP_CHECK(model == "llama" || model == "gpt2",
+            "{}: tokenizer model '{}' is not supported (tokenizer.ggml.model: llama or gpt2)", p, model);
+  const bool spm = model == "llama";
+  const gguf::Value* tokens = token_array(m, "tokenizer.ggml.tokens", gguf::ValueType::String, 0, true);
+  const uint64_t n = tokens->count;
+  ZIP_CHECK(n > 0 && n <= (1 << 22), "{}: tokenizer.ggml.tokens has {} tokens", p, n);
+  const gguf::Value* scores = token_array(m, "tokenizer.ggml.scores", gguf::ValueType::F32, n, false);
+  const gguf::Value* types = token_array(m, "tokenizer.ggml.token_type", gguf::ValueType::I32, n, false);
+
+  auto t = std::make_shared<TokenizerData>();
+  t->type = spm ? "sentencepiece-bpe" : "byte-bpe";
+  t->pieces.resize(n);
+  t->scores.assign(n, 0.0f);
+  t->types.assign(n, kNormal);
+  for (uint64_t i = 0; i < n; i++) {
+    if (types) {
+      const int64_t ty = types->int_at(i);
+      ZIP_CHECK(ty >= 0 && ty <= kByte, "{}: token {} has unknown type {}", p, i, ty);
+      t->types[i] = ty == 0 ? kNormal : int32_t(ty);  // 0: llama.cpp's "undefined"
+    }
+    if (scores && spm) t->scores[i] = float(scores->float_at(i));
+    const std::string_view tok = tokens->strs[i];
+    std::string& piece = t->pieces[i];
+    if (spm) {
+      // SentencePiece's visible space U+2581 is stored as ' ' (as the other SentencePiece loaders).
+      for (size_t k = 0; k < tok.size(); k++) {
+        if (tok.compare(k, 3, "\xE2\x96\x81") == 0) {
+          piece += ' ';
+          k += 2;
+        } else {
+          piece += tok[k];
+        }
+      }
+    } else {
+      ZIP_CHECK(t->types[i] != kByte, "{}: token {} of a gpt2 vocabulary has the byte type", p, i);
+      // Normal pieces are spelled in GPT-2's byte alphabet; added tokens (control, user-defined)
+      // are plain text, as llama.cpp reads them.
+      std::optional<std::string> bytes = t->types[i] == kNormal ? byte_level_to_bytes(tok) : std::nullopt;
+      piece = bytes ? *bytes : std::string(tok);
+    }
+  }
+
+  auto special = [&](const char* key, int dflt) {
+    const int64_t id = m.get_int_or(std::string("tokenizer.ggml.") + key, dflt, -1, INT32_MAX);
+    ZIP_CHECK(id < int64_t(n), "{}: tokenizer.ggml.{} = {} is outside the {}-token vocabulary", p, key, id, n);
+    return int(id);
+  };
+  t->bos = special("bos_token_id", -1);
+  t->eos = special("eos_token_id", -1);
+  t->unk = special("unknown_token_id", -1);
+  t->pad = special("padding_token_id", -1);
+  // llama.cpp's defaults: SentencePiece adds BOS and a leading space; byte-level BPE neither.
+  t->add_bos = m.get_bool_or("tokenizer.ggml.add_bos_token", spm) && t->bos >= 0;
+  t->add_dummy_prefix = m.get_bool_or("tokenizer.ggml.add_space_prefix", spm);
+  ZIP_CHECK(!m.get_bool_or("tokenizer.ggml.add_eos_token", false),
+            "{}: tokenizer.ggml.add_eos_token = true is not supported (the engine never appends EOS)", p);
+  ZIP_CHECK(!m.get_bool_or("tokenizer.ggml.remove_extra_whitespaces", false),
+            "{}: tokenizer.ggml.remove_extra_whitespaces = true is not supported", p);
+  if (const gguf::Value* cm = m.find("tokenizer.ggml.precompiled_charsmap"))
+    ZIP_CHECK(cm->type == gguf::ValueType::Array && cm->count == 0,
+              "{}: SentencePiece normalization rules (tokenizer.ggml.precompiled_charsmap) are not supported", p);
+
+  if (spm) {
+    t->byte_fallback = false;
+    for (int32_t ty : t->types) t->byte_fallback = t->byte_fallback || ty == kByte;
+    return t;
+  }
+  t->byte_fallback = false;
+  const std::string pre = m.get_str_or("tokenizer.ggml.pre", "default");
+  t->pre = pre_rule(pre, p);
+  ZIP_CHECK(find_pretokenizer(t->pre), "{}: pre-tokenizer rule '{}' is not implemented", p, t->pre);
+  t->ignore_merges = t->pre == "llama3";  // llama.cpp does so for llama-bpe (as Llama 3's tokenizer.json)
+
+  // Merges "a b" in byte-level spelling, by rank; both halves and their concatenation are tokens.
+  const gguf::Value* merges = token_array(m, "tokenizer.ggml.merges", gguf::ValueType::String, 0, true);
+  std::unordered_map<std::string_view, int32_t> id_of;
+  for (uint64_t i = 0; i < n; i++) id_of.emplace(tokens->strs[i], int32_t(i));
+  auto lookup = [&](std::string_view s, uint64_t rank, std::string_view merge) {
+    auto it = id_of.find(s);
+    ZIP_CHECK(it != id_of.end(), "{}: merge {} ('{}') uses '{}', which is not a token", p, rank, merge, s);
+    return it->second;
+  };
+  t->merges.reserve(merges->count);
+  std::string joined;
+  for (uint64_t r = 0; r < merges->count; r++) {
+    const std::string_view s = merges->strs[r];
+    const size_t sp = s.find(' ');
+    ZIP_CHECK(sp != std::string_view::npos && sp > 0 && sp + 1 < s.size() && s.find(' ', sp + 1) == s.npos,
+              "{}: merge {} is not two tokens 'a b'", p, r);
+    const std::string_view a = s.substr(0, sp), b = s.substr(sp + 1);
+    t->merges.emplace_back(lookup(a, r, s), lookup(b, r, s));
+    joined.assign(a);
+    joined += b;
+    lookup(joined, r, s);
+  }
+  return t;
+}
+
+// --- tensors ---------------------------------------------------------------------------------
+
+std::string type_summary(const gguf::File& f) {
+  std::set<std::string> names;
+  for (const auto& t : f.tensors) names.insert(gguf::ggml_type_name(t.type));
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : "+") + n;
+  return s;
+}
+
+Tensor load_tensor(const gguf::File& f, const gguf::TensorInfo& t, const std::vector<int64_t>& shape,
+                   const ImportOptions& opt) {
+  ZIP_CHECK(gguf::can_dequantize(t.type),
+            "{}: tensor '{}' has ggml type {}, which this engine cannot dequantise (supported: F32, F16, BF16, Q8_0, "
+            "Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)",
+            f.path, t.name, gguf::ggml_type_name(t.type));
+  Tensor out = Tensor::zeros(DType::F32, shape);
+  gguf::dequantize(t.type, t.data, out.ptr<float>(), t.n_elems);
+  // Converting tensor by tensor keeps the peak memory at one f32 copy of the largest tensor.
+  if (opt.dtype_given && shape.size() == 2 && opt.dtype != DType::F32) out = out.converted(opt.dtype);
+  return out;
+}
+
+}  // namespace
+
+Model import_gguf(const std::string& path, const ImportOptions& opt) {
+  const gguf::File f = gguf::read_file(path);
+  const Meta meta(f);
+  const std::string arch = meta.get_str_or("general.architecture", "");
+  ZIP_CHECK(!arch.empty(), "{}: missing metadata 'general.architecture'", path);
+  ZIP_CHECK(arch == "llama", "{}: unsupported architecture '{}' (GGUF import supports: llama)", path, arch);
+
+  Model m;
+  m.config = parse_config(meta, arch);
+  ModelConfig& c = m.config;
+
+  // Vocabulary: <arch>.vocab_size, else the tokenizer's token count, else the embedding's rows.
+  const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
+  ZIP_CHECK(embd, "{}: missing tensor 'token_embd.weight'", path);
+  const gguf::Value* tokens = f.find("tokenizer.ggml.tokens");
+  const int64_t embd_rows = embd->ne.size() == 2 ? int64_t(embd->ne[1]) : 0;
+  const int64_t n_tokens = tokens && tokens->type == gguf::ValueType::Array ? int64_t(tokens->count) : embd_rows;
+  c.vocab_size = int(meta.get_int_or(arch + ".vocab_size", n_tokens, 1, 1 << 22));
+  ZIP_CHECK(embd_rows == c.vocab_size, "{}: token_embd.weight has shape {} but the vocabulary has {} tokens", path,
+            shape_to_string(embd->shape()), c.vocab_size);
+  c.tied_embeddings = f.find_tensor("output.weight") == nullptr;
+  validate_config(c);
+
+  std::set<std::string> used;
+  for (const TensorSpec& s : expected_tensors(c)) {
+    const std::string name = s.name == "tok_embd" ? "token_embd.weight" : s.name + ".weight";
+    const gguf::TensorInfo* t = f.find_tensor(name);
+    ZIP_CHECK(t, "{}: missing tensor '{}'", path, name);
+    ZIP_CHECK(t->shape() == s.shape, "{}: tensor '{}' has shape {} (ggml ne {}), the metadata implies {}", path, name,
+              shape_to_string(t->shape()), shape_to_string(std::vector<int64_t>(t->ne.begin(), t->ne.end())),
+              shape_to_string(s.shape));
+    m.tensors[s.name] = load_tensor(f, *t, s.shape, opt);
+    used.insert(name);
+  }
+  for (const gguf::TensorInfo& t : f.tensors) {
+    if (used.count(t.name)) continue;
+    ZIP_CHECK(!t.name.ends_with(".bias"), "{}: tensor '{}': biases are not supported by the Llama engine", path,
+              t.name);
+    ZIP_CHECK(t.name != "rope_freqs.weight",
+              "{}: RoPE frequency factors ('rope_freqs.weight', Llama 3.1-style scaling) are not supported", path);
+    fail("{}: unexpected tensor '{}' for a Llama model with this metadata", path, t.name);
+  }
+
+  if (!opt.tokenizer_path.empty())
+    m.tokenizer = std::make_shared<const TokenizerData>(load_tokenizer(opt.tokenizer_path));
+  else
+    m.tokenizer = read_tokenizer(meta);
+  if (m.tokenizer)
+    ZIP_CHECK(int64_t(m.tokenizer->pieces.size()) <= c.vocab_size, "tokenizer has {} pieces, more than vocab_size {}",
+              m.tokenizer->pieces.size(), c.vocab_size);
+
+  m.provenance = {{"source", path},
+                  {"source_format", fmt::format("gguf v{}", f.version)},
+                  {"source_dtype", type_summary(f)},
+                  {"importer", "gguf"}};
+  if (const gguf::Value* name = f.find("general.name"); name && name->type == gguf::ValueType::String)
+    m.provenance["source_name"] = std::string(name->s);
+  return m;
+}
+
+}  // namespace zip
