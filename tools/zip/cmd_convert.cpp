@@ -11,8 +11,9 @@ namespace zip::cli {
 
 int cmd_convert(int argc, char** argv) {
   Args args("convert", "SRC -o OUT.zlm [--tokenizer FILE] [--dtype f32|f16|bf16]",
-            "Imports a llama2.c checkpoint (legacy v0) or a Hugging Face LlamaForCausalLM directory\n"
-            "(config.json + model.safetensors or a sharded index) into one .zlm file.",
+            "Imports a llama2.c checkpoint (legacy v0), a llama.cpp GGUF file (Llama family; quantised\n"
+            "tensors are dequantised), or a Hugging Face directory (Llama, GPT-2, BERT, sentence-transformers;\n"
+            "config.json + model.safetensors or a sharded index) into one .zlm file (docs/MODELS.md).",
             {{"-o,--output", "OUT.zlm", "output file (written atomically)"},
              {"--tokenizer", "FILE", "tokenizer.bin / tokenizer.model (default: found beside SRC)"},
              {"--dtype", "TYPE", "weight type: f32 (default), f16 or bf16; norms stay f32"}});
