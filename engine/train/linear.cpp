@@ -1,0 +1,164 @@
+// Linear layers: y = x·Wᵀ + b and its backward (dx = dy·W, dW = dyᵀ·x, db = Σ dy). All three
+// products go through one small GEMM, C (+)= A·B with arbitrary strides on A and B, so no
+// operand is ever transposed in memory: B is packed into panels of NR columns (zero-padded; each
+// thread packs the panels its tiles use), and an MR×NR register tile accumulates over a block of
+// K. The tile is an axpy over NR contiguous columns per row, one GCC vector (float and double
+// alike). Each output element sums over K in order, so results do not depend on the thread count.
+#include <cstring>
+#include <vector>
+
+#include "engine/train/cpu_train_kernels.h"
+
+namespace zip::train::cpu {
+namespace {
+
+template <typename T>
+constexpr int kNR = 64 / int(sizeof(T));  // columns per panel: one 64-byte vector
+constexpr int kMR = 6;                      // rows per register tile
+constexpr int kKC = 256;                    // K block: a packed panel block stays in L1/L2
+
+// acc (+)= A[MR rows, kc] · Bp[kc, NR]; then stores the first nr columns into C. One GCC vector
+// of NR elements per row (one AVX-512 register, two AVX2 ones): written with vector extensions
+// because the compiler does not keep a plain MR×NR array in registers.
+template <typename T, int MR>
+inline void tile(T* C, size_t ldc, const T* A, Strides a, const T* Bp, int kc, int nr, bool load_c, const T* bias) {
+  constexpr int NR = kNR<T>;
+  typedef T V __attribute__((vector_size(NR * sizeof(T))));
+  V acc[MR];
+  for (int i = 0; i < MR; i++) {
+    T* c = C + size_t(i) * ldc;
+    if (load_c && nr == NR) {
+      std::memcpy(&acc[i], c, sizeof(V));
+    } else {
+      acc[i] = V{};
+      for (int j = 0; j < nr; j++) acc[i][j] = load_c ? c[j] : bias ? bias[j] : T(0);
+    }
+  }
+  for (int k = 0; k < kc; k++) {
+    V bv;
+    std::memcpy(&bv, Bp + size_t(k) * NR, sizeof(V));
+    const T* ak = A + size_t(k) * a.cs;
+    for (int i = 0; i < MR; i++) acc[i] += ak[size_t(i) * a.rs] * bv;
+  }
+  for (int i = 0; i < MR; i++) {
+    T* c = C + size_t(i) * ldc;
+    if (nr == NR)
+      std::memcpy(c, &acc[i], sizeof(V));
+    else
+      for (int j = 0; j < nr; j++) c[j] = acc[i][j];
+  }
+}
+
+template <typename T>
+void tile_rows(int mr, T* C, size_t ldc, const T* A, Strides a, const T* Bp, int kc, int nr, bool load_c,
+               const T* bias) {
+  switch (mr) {
+    case 6: return tile<T, 6>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
+    case 5: return tile<T, 5>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
+    case 4: return tile<T, 4>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
+    case 3: return tile<T, 3>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
+    case 2: return tile<T, 2>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
+    default: return tile<T, 1>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(ThreadPool* pool, T* C, size_t ldc, const T* A, Strides a, const T* B, Strides b, int M, int N, int K,
+          bool accumulate, const T* bias) {
+  if (M <= 0 || N <= 0) return;
+  constexpr int NR = kNR<T>;
+  if (K <= 0) {  // an empty product: only the bias (or nothing) remains
+    if (!accumulate)
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[size_t(i) * ldc + size_t(j)] = bias ? bias[j] : T(0);
+    return;
+  }
+  const int n_panels = (N + NR - 1) / NR, n_rowblk = (M + kMR - 1) / kMR;
+  // Tiles ordered panel-major: a thread's contiguous range of tiles touches few panels, which
+  // it packs itself (one parallel region per product, no barrier between packing and use).
+  auto work = [&](size_t t0, size_t t1) {
+    int p_first = int(t0 / size_t(n_rowblk)), p_last = int((t1 - 1) / size_t(n_rowblk));
+    // Packed B: panel p holds B[k, p·NR + j] at ((p - p_first)·K + k)·NR + j, zero-padded.
+    thread_local std::vector<T> packed;
+    packed.resize(size_t(p_last - p_first + 1) * size_t(K) * NR);
+    for (int p = p_first; p <= p_last; p++) {
+      int j0 = p * NR, nr = std::min(NR, N - j0);
+      T* dst = packed.data() + size_t(p - p_first) * size_t(K) * NR;
+      for (int k = 0; k < K; k++, dst += NR) {
+        const T* src = B + size_t(k) * b.rs + size_t(j0) * b.cs;
+        for (int j = 0; j < nr; j++) dst[j] = src[size_t(j) * b.cs];
+        for (int j = nr; j < NR; j++) dst[j] = T(0);
+      }
+    }
+    for (int k0 = 0; k0 < K; k0 += kKC) {
+      int kc = std::min(kKC, K - k0);
+      for (size_t t = t0; t < t1; t++) {
+        int p = int(t / size_t(n_rowblk)), i0 = int(t % size_t(n_rowblk)) * kMR;
+        int j0 = p * NR, nr = std::min(NR, N - j0), mr = std::min(kMR, M - i0);
+        const T* Ablk = A + size_t(i0) * a.rs + size_t(k0) * a.cs;
+        const T* Bblk = packed.data() + (size_t(p - p_first) * K + size_t(k0)) * NR;
+        bool load_c = accumulate || k0 > 0;
+        tile_rows(mr, C + size_t(i0) * ldc + size_t(j0), ldc, Ablk, a, Bblk, kc, nr, load_c,
+                  bias && !load_c ? bias + j0 : nullptr);
+      }
+    }
+  };
+  size_t n_tiles = size_t(n_panels) * size_t(n_rowblk);
+  if (pool)
+    parallel_for(*pool, n_tiles, double(kMR) * NR * K, work);
+  else
+    work(0, n_tiles);
+}
+
+template <typename T>
+void linear_fwd(ThreadPool& pool, T* y, const T* x, const T* W, const T* b, int M, int K, int N) {
+  // y[M,N] = x[M,K] · Wᵀ, where Wᵀ(k, n) = W[n·K + k].
+  gemm(&pool, y, size_t(N), x, Strides{size_t(K), 1}, W, Strides{1, size_t(K)}, M, N, K, false, b);
+}
+
+template <typename T>
+void linear_bwd(ThreadPool& pool, T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, int M, int K, int N) {
+  const T* none = nullptr;
+  // dx[M,K] += dy[M,N] · W[N,K]
+  if (dx) gemm(&pool, dx, size_t(K), dy, Strides{size_t(N), 1}, W, Strides{size_t(K), 1}, M, K, N, true, none);
+  // dW[N,K] += dyᵀ[N,M] · x[M,K], where dyᵀ(n, m) = dy[m·N + n]
+  if (dW) gemm(&pool, dW, size_t(K), dy, Strides{1, size_t(N)}, x, Strides{size_t(K), 1}, N, K, M, true, none);
+  if (db) bias_bwd(pool, db, dy, M, N);
+}
+
+template <typename T>
+void bias_fwd(ThreadPool& pool, T* y, const T* b, int M, int N) {
+  parallel_for(pool, size_t(M), double(N), [&](size_t m0, size_t m1) {
+    for (size_t m = m0; m < m1; m++)
+      for (int n = 0; n < N; n++) y[m * size_t(N) + size_t(n)] += b[n];
+  });
+}
+
+template <typename T>
+void bias_bwd(ThreadPool& pool, T* db, const T* dy, int M, int N) {
+  // Threads own column ranges (no races); rows are summed in order inside each.
+  constexpr size_t kCols = 64;
+  size_t n_blocks = (size_t(N) + kCols - 1) / kCols;
+  parallel_for(pool, n_blocks, double(M) * kCols, [&](size_t c0, size_t c1) {
+    size_t j0 = c0 * kCols, j1 = std::min(size_t(N), c1 * kCols);
+    for (int m = 0; m < M; m++) {
+      const T* row = dy + size_t(m) * N;
+      for (size_t j = j0; j < j1; j++) db[j] += row[j];
+    }
+  });
+}
+
+#define ZIP_INSTANTIATE(T)                                                                                  \
+  template void gemm<T>(ThreadPool*, T*, size_t, const T*, Strides, const T*, Strides, int, int, int, bool,     \
+                        const T*);                                                                           \
+  template void linear_fwd<T>(ThreadPool&, T*, const T*, const T*, const T*, int, int, int);               \
+  template void linear_bwd<T>(ThreadPool&, T*, T*, T*, const T*, const T*, const T*, int, int, int);       \
+  template void bias_fwd<T>(ThreadPool&, T*, const T*, int, int);                                          \
+  template void bias_bwd<T>(ThreadPool&, T*, const T*, int, int);
+ZIP_INSTANTIATE(float)
+ZIP_INSTANTIATE(double)
+#undef ZIP_INSTANTIATE
+
+}  // namespace zip::train::cpu
