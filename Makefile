@@ -33,6 +33,38 @@ LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.cpp=$(BUILD)/obj/%.o)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
 
+# ---- CUDA backend (one section; the rest of this Makefile knows nothing of CUDA) -----------------
+#   make CUDA=1 BUILD=build-cuda   adds the CUDA backend: kernels/cuda/*.cu through nvcc, the
+#                                  host glue kernels/cuda/*.cpp, cuBLASLt. Needs the CUDA toolkit.
+#   default (CUDA=0)               links kernels/cuda/cuda_stub.cpp only: make_cuda_backend()
+#                                  throws, cuda_available() is false; no CUDA needed.
+# CUDA_ARCH overrides the GPU targets, e.g. CUDA_ARCH=-gencode=arch=compute_90,code=sm_90.
+CUDA ?= 0
+ifeq ($(CUDA),1)
+  ifeq ($(origin BUILD),file)
+    $(error make CUDA=1 needs its own build folder: add BUILD=build-cuda)
+  endif
+  CUDA_HOME ?= /usr/local/cuda
+  NVCC      ?= $(CUDA_HOME)/bin/nvcc
+  CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+               -gencode arch=compute_90,code=compute_90
+  NVCCFLAGS := -std=c++20 -O3 -g -lineinfo $(CUDA_ARCH) -Xcompiler -Wall,-Wextra -MMD -MP -I. -Iinclude \
+               -DZIP_CUDA=1 $(EXTRA_NVCCFLAGS)
+  CXXFLAGS  += -DZIP_CUDA=1 -isystem $(CUDA_HOME)/include
+  LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart
+  CUDA_CPP  := $(filter-out kernels/cuda/cuda_stub.cpp,$(wildcard kernels/cuda/*.cpp))
+  CUDA_OBJS := $(patsubst %.cu,$(BUILD)/obj/%.o,$(wildcard kernels/cuda/*.cu))
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+else
+  CUDA_CPP  := kernels/cuda/cuda_stub.cpp
+  CUDA_OBJS :=
+endif
+LIB_SRCS += $(CUDA_CPP)
+LIB_OBJS += $(CUDA_CPP:%.cpp=$(BUILD)/obj/%.o) $(CUDA_OBJS)
+# ---- end of the CUDA section --------------------------------------------------------------------
+
 .PHONY: all test demo fuzz fuzz-replay clean
 all: $(BUILD)/zip $(BUILD)/libzip.a
 
