@@ -1,7 +1,9 @@
 // The backend interface: the ops a forward (and later backward) pass is made of. Buffers are
-// plain float arrays resident on the backend's device; weights are Tensors (f32/f16/bf16).
+// plain float arrays resident on the backend's device (allocate them with alloc()); weights are
+// Tensors (f32/f16/bf16) made resident with upload(). Index arrays (token ids, positions,
+// kv_of_q) are host memory on every backend.
 // Implementations: RefBackend (scalar, single-threaded, the reference every fast path is
-// tested against), CpuBackend (threads + SIMD); a CUDA backend joins later.
+// tested against), CpuBackend (threads + SIMD), CudaBackend (engine/cuda.h, `make CUDA=1`).
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -57,6 +59,19 @@ class Backend {
     for (int m = 0; m < M; m++) add(y + size_t(m) * D, b, size_t(D));
   }
   virtual void tanh(float* x, size_t n) = 0;  // in place
+
+  // ---- memory on the backend's device ------------------------------------------------------------
+  // The defaults (engine/backend.cpp) serve host-memory backends; a device backend overrides all.
+  virtual float* alloc(size_t n);    // n floats, zero-filled; throws zip::Error when out of memory
+  virtual void release(float* p);    // memory from alloc() (nullptr: nothing)
+  virtual void to_device(float* dst, const float* host_src, size_t n);
+  virtual void to_host(float* host_dst, const float* src, size_t n);  // waits for queued work
+  virtual void copy(float* dst, const float* src, size_t n);          // within the device
+  // A tensor the ops can read (weights, embedding tables): host backends return `t` itself (views
+  // of a mapped file stay zero-copy); device backends return a device copy.
+  virtual Tensor upload(const Tensor& t) { return t; }
+  // Waits for all queued work (for timing); a no-op on synchronous backends.
+  virtual void sync() {}
 };
 
 std::unique_ptr<Backend> make_ref_backend();

@@ -29,9 +29,11 @@ static double now_ns() {
 
 const float* InferenceContext::f32(const std::string& name) {
   const Tensor& t = model_.get(name);
-  if (t.dtype == DType::F32) return t.ptr<float>();
-  f32_copies_.push_back(t.to_floats());
-  return f32_copies_.back().data();
+  if (on_host_ && t.dtype == DType::F32) return t.ptr<float>();
+  std::vector<float> v = t.to_floats();
+  f32_copies_.push_back(floats(v.size()));
+  backend_.to_device(f32_copies_.back().get(), v.data(), v.size());
+  return f32_copies_.back().get();
 }
 
 const float* InferenceContext::f32_opt(const std::string& name) {
@@ -42,16 +44,47 @@ InferenceContext::Norm InferenceContext::norm_weights(const std::string& name) {
   return {f32(name), f32_opt(name + ".bias")};
 }
 
-// Zeroed float storage from calloc: large blocks come straight from mmap, so untouched KV-cache
-// pages cost no memory.
-static std::shared_ptr<float> zeroed_floats(size_t n) {
-  void* p = std::calloc(n ? n : 1, sizeof(float));
-  if (!p) fail("out of memory allocating the KV cache ({} floats)", n);
-  return std::shared_ptr<float>(static_cast<float*>(p), std::free);
+const Tensor* InferenceContext::weight(const std::string& name) {
+  const Tensor& t = model_.get(name);
+  if (on_host_) return &t;
+  uploaded_.push_back(backend_.upload(t));
+  return &uploaded_.back();
+}
+
+const Tensor* InferenceContext::weight_opt(const std::string& name) {
+  return model_.find(name) ? weight(name) : nullptr;
+}
+
+// Zeroed backend memory (host backends: calloc, so untouched KV-cache pages cost no memory).
+std::shared_ptr<float> InferenceContext::floats(size_t n) {
+  Backend* b = &backend_;
+  return std::shared_ptr<float>(b->alloc(n), [b](float* p) { b->release(p); });
+}
+
+float* InferenceContext::device_logits(size_t n) {
+  if (dlogits_n_ < n) {
+    dlogits_.reset();
+    dlogits_ = floats(n);
+    dlogits_n_ = n;
+  }
+  return dlogits_.get();
+}
+
+const float* InferenceContext::host_view(const float* x, size_t n) {
+  if (on_host_) return x;
+  if (host_tmp_.size() < n) host_tmp_.resize(n);
+  backend_.to_host(host_tmp_.data(), x, n);
+  return host_tmp_.data();
+}
+
+// Device backends queue work asynchronously: a module's time is only known once it has run.
+double InferenceContext::clock() {
+  backend_.sync();
+  return now_ns();
 }
 
 InferenceContext::InferenceContext(const Model& model, Backend& backend, int ctx_len, int max_batch, int n_seq)
-    : model_(model), backend_(backend) {
+    : model_(model), backend_(backend), on_host_(backend.device() == Device::CPU) {
   const ModelConfig& c = model.config;
   const ArchInfo& a = c.info();
   ctx_len_ = ctx_len > 0 ? ctx_len : c.max_seq_len;
@@ -61,14 +94,13 @@ InferenceContext::InferenceContext(const Model& model, Backend& backend, int ctx
   ZIP_CHECK(a.causal || n_seq == 1, "encoders run one sequence at a time");
   pos_.assign(size_t(n_seq), 0);
   max_batch_ = a.causal ? std::max(1, std::min(max_batch, ctx_len_ * n_seq)) : ctx_len_;
-  f32_copies_.reserve(size_t(16 * c.n_layers() + 16));  // pointers into it must stay valid
 
-  tok_embd_ = &model.get("tok_embd");
-  pos_embd_ = model.find("pos_embd");
-  type_embd_ = model.find("type_embd");
+  tok_embd_ = weight("tok_embd");
+  pos_embd_ = weight_opt("pos_embd");
+  type_embd_ = weight_opt("type_embd");
   if (a.embd_norm) embd_norm_ = norm_weights("embd_norm");
   if (a.final_norm) output_norm_ = norm_weights("output_norm");
-  if (a.causal) output_ = c.tied_embeddings ? tok_embd_ : &model.get("output");
+  if (a.causal) output_ = c.tied_embeddings ? tok_embd_ : weight("output");
   size_t hd = size_t(c.head_dim), max_q = 0, max_kv = 0, max_ffn = 0;
   layers_.resize(size_t(c.n_layers()));
   for (int l = 0; l < c.n_layers(); l++) {
@@ -83,40 +115,40 @@ InferenceContext::InferenceContext(const Model& model, Backend& backend, int ctx
     }
     if (s.has_attention()) {
       if (!a.post_norm) w.attn_norm = norm_weights(name("attn_norm"));
-      w.wq = &model.get(name("attn_q"));
-      w.wk = &model.get(name("attn_k"));
-      w.wv = &model.get(name("attn_v"));
-      w.wo = &model.get(name("attn_output"));
+      w.wq = weight(name("attn_q"));
+      w.wk = weight(name("attn_k"));
+      w.wv = weight(name("attn_v"));
+      w.wo = weight(name("attn_output"));
       w.bq = f32_opt(name("attn_q") + ".bias");
       w.bk = f32_opt(name("attn_k") + ".bias");
       w.bv = f32_opt(name("attn_v") + ".bias");
       w.kv_of_q = s.kv_of_q();
       w.cache_floats = size_t(s.n_kv_heads()) * size_t(ctx_len_) * hd;
-      w.k_cache = zeroed_floats(w.cache_floats * size_t(n_seq));
-      w.v_cache = zeroed_floats(w.cache_floats * size_t(n_seq));
+      w.k_cache = floats(w.cache_floats * size_t(n_seq));
+      w.v_cache = floats(w.cache_floats * size_t(n_seq));
       max_q = std::max(max_q, size_t(s.n_heads()) * hd);
       max_kv = std::max(max_kv, size_t(s.n_kv_heads()) * hd);
     }
     if (s.has_ffn()) {
       if (!a.post_norm) w.ffn_norm = norm_weights(name("ffn_norm"));
-      if (a.gated_ffn()) w.w_gate = &model.get(name("ffn_gate"));
-      w.w_up = &model.get(name("ffn_up"));
-      w.w_down = &model.get(name("ffn_down"));
+      if (a.gated_ffn()) w.w_gate = weight(name("ffn_gate"));
+      w.w_up = weight(name("ffn_up"));
+      w.w_down = weight(name("ffn_down"));
       w.b_gate = f32_opt(name("ffn_gate") + ".bias");
       w.b_up = f32_opt(name("ffn_up") + ".bias");
       max_ffn = std::max(max_ffn, size_t(s.ffn_dim));
     }
   }
   size_t B = size_t(max_batch_), D = size_t(c.dim);
-  x_.assign(B * D, 0);
-  xn_.assign(B * D, 0);
-  gathered_.assign(B * D, 0);
-  q_.assign(B * max_q, 0);
-  k_.assign(B * std::max(max_kv, D), 0);  // k_ doubles as scratch for position embeddings
-  v_.assign(B * max_kv, 0);
-  att_.assign(B * max_q, 0);
-  gate_.assign(B * max_ffn, 0);
-  up_.assign(B * max_ffn, 0);
+  x_ = floats(B * D);
+  xn_ = floats(B * D);
+  gathered_ = floats(B * D);
+  q_ = floats(B * max_q);
+  k_ = floats(B * std::max(max_kv, D));  // k_ doubles as scratch for position embeddings
+  v_ = floats(B * max_kv);
+  att_ = floats(B * max_q);
+  gate_ = floats(B * max_ffn);
+  up_ = floats(B * max_ffn);
   positions_.assign(B, 0);
   zeros_.assign(B, 0);
 }
@@ -145,7 +177,7 @@ const float* InferenceContext::eval(const int* tokens, int n, bool all_logits) {
   ZIP_CHECK(n > 0, "eval: no tokens");
   ZIP_CHECK(pos_[0] + n <= ctx_len_, "{} tokens at position {} exceed the context length {}", n, pos_[0], ctx_len_);
   int V = model_.config.vocab_size;
-  double t0 = timing_ ? now_ns() : 0;
+  double t0 = timing_ ? clock() : 0;
   size_t rows = all_logits ? size_t(n) : 1;
   if (logits_.size() < rows * size_t(V)) logits_.resize(rows * size_t(V));
   std::vector<int> wanted;
@@ -161,7 +193,7 @@ const float* InferenceContext::eval(const int* tokens, int n, bool all_logits) {
     done += chunk;
   }
   if (timing_) {
-    timing_->total_ns += now_ns() - t0;
+    timing_->total_ns += clock() - t0;
     timing_->calls++;
   }
   return logits_.data();
@@ -184,10 +216,10 @@ const float* InferenceContext::eval_batch(const int* tokens, const int* seqs, in
   }
   size_t need = wanted.size() * size_t(model_.config.vocab_size);
   if (logits_.size() < need) logits_.resize(need);
-  double t0 = timing_ ? now_ns() : 0;
+  double t0 = timing_ ? clock() : 0;
   eval_rows(tokens, seqs, n, wanted, logits_.data());
   if (timing_) {
-    timing_->total_ns += now_ns() - t0;
+    timing_->total_ns += clock() - t0;
     timing_->calls++;
   }
   return logits_.data();
@@ -219,36 +251,36 @@ const float* InferenceContext::encode(const int* tokens, const int* types, int n
               c.vocab_size);
     if (types) ZIP_CHECK(types[i] >= 0 && types[i] < c.n_token_types, "token type {} out of range", types[i]);
   }
-  double t0 = timing_ ? now_ns() : 0;
+  double t0 = timing_ ? clock() : 0;
   pos_[0] = 0;
   plan_rows(zeros_.data(), n);
   embed(tokens, types, n);
   run_layers(n);
   if (timing_) {
-    timing_->total_ns += now_ns() - t0;
+    timing_->total_ns += clock() - t0;
     timing_->calls++;
   }
-  return x_.data();
+  return host_view(x_.get(), size_t(n) * size_t(c.dim));
 }
 
 // x = token embedding (+ position embedding) (+ token-type embedding), then the embedding norm.
 void InferenceContext::embed(const int* tokens, const int* types, int n) {
   const ModelConfig& c = model_.config;
   int D = c.dim;
-  double t = timing_ ? now_ns() : 0;
-  backend_.embedding(x_.data(), *tok_embd_, tokens, n);
+  double t = timing_ ? clock() : 0;
+  backend_.embedding(x_.get(), *tok_embd_, tokens, n);
   if (pos_embd_) {
-    backend_.embedding(k_.data(), *pos_embd_, positions_.data(), n);
-    backend_.add(x_.data(), k_.data(), size_t(n) * D);
+    backend_.embedding(k_.get(), *pos_embd_, positions_.data(), n);
+    backend_.add(x_.get(), k_.get(), size_t(n) * D);
   }
   if (type_embd_) {
     std::vector<int> zeros;
     if (!types) zeros.assign(size_t(n), 0), types = zeros.data();
-    backend_.embedding(k_.data(), *type_embd_, types, n);
-    backend_.add(x_.data(), k_.data(), size_t(n) * D);
+    backend_.embedding(k_.get(), *type_embd_, types, n);
+    backend_.add(x_.get(), k_.get(), size_t(n) * D);
   }
-  if (embd_norm_.w) norm(x_.data(), x_.data(), embd_norm_, n);
-  if (timing_) timing_->head_ns += now_ns() - t;
+  if (embd_norm_.w) norm(x_.get(), x_.get(), embd_norm_, n);
+  if (timing_) timing_->head_ns += clock() - t;
 }
 
 void InferenceContext::run_layers(int n) {
@@ -256,30 +288,30 @@ void InferenceContext::run_layers(int n) {
   const bool post = c.info().post_norm;
   int D = c.dim;
   for (int l = 0; l < c.n_layers(); l++) {
-    if (observer_) observer_->on_residual(l, x_.data(), n, D);
+    if (observer_) observer_->on_residual(l, host_view(x_.get(), size_t(n) * D), n, D);
     const LayerShape& s = c.layers[size_t(l)];
     LayerWeights& w = layers_[size_t(l)];
     // A removed module may still leave work: its output bias, and the post-norm after it.
     if (s.has_attention() || w.bo || post) {
-      double t = timing_ ? now_ns() : 0;
+      double t = timing_ ? clock() : 0;
       if (s.has_attention())
         attention_block(l, n);
       else if (w.bo)
-        backend_.add_rows(x_.data(), w.bo, n, D);
-      if (post) norm(x_.data(), x_.data(), w.attn_out_norm, n);
-      if (timing_) timing_->attn_ns[size_t(l)] += now_ns() - t;
+        backend_.add_rows(x_.get(), w.bo, n, D);
+      if (post) norm(x_.get(), x_.get(), w.attn_out_norm, n);
+      if (timing_) timing_->attn_ns[size_t(l)] += clock() - t;
     }
     if (s.has_ffn() || w.b_down || post) {
-      double t = timing_ ? now_ns() : 0;
+      double t = timing_ ? clock() : 0;
       if (s.has_ffn())
         ffn_block(l, n);
       else if (w.b_down)
-        backend_.add_rows(x_.data(), w.b_down, n, D);
-      if (post) norm(x_.data(), x_.data(), w.ffn_out_norm, n);
-      if (timing_) timing_->ffn_ns[size_t(l)] += now_ns() - t;
+        backend_.add_rows(x_.get(), w.b_down, n, D);
+      if (post) norm(x_.get(), x_.get(), w.ffn_out_norm, n);
+      if (timing_) timing_->ffn_ns[size_t(l)] += clock() - t;
     }
   }
-  if (observer_) observer_->on_residual(c.n_layers(), x_.data(), n, D);
+  if (observer_) observer_->on_residual(c.n_layers(), host_view(x_.get(), size_t(n) * D), n, D);
 }
 
 void InferenceContext::eval_rows(const int* tokens, const int* seqs, int n, const std::vector<int>& logit_rows,
@@ -294,15 +326,18 @@ void InferenceContext::eval_rows(const int* tokens, const int* seqs, int n, cons
   for (auto& r : runs_) pos_[size_t(r.seq)] = r.pos0 + r.n;
   if (logit_rows.empty()) return;
 
-  double t = timing_ ? now_ns() : 0;
+  double t = timing_ ? clock() : 0;
   // Only the rows whose logits are wanted go through the final norm and the LM head.
   int rows = int(logit_rows.size());
   for (int i = 0; i < rows; i++)
-    std::copy_n(x_.data() + size_t(logit_rows[size_t(i)]) * D, D, gathered_.data() + size_t(i) * D);
-  norm(xn_.data(), gathered_.data(), output_norm_, rows);
-  if (observer_) observer_->on_linear_input(-1, LinearKind::Output, xn_.data(), rows, D);
-  backend_.matmul(out, xn_.data(), *output_, nullptr, rows);
-  if (timing_) timing_->head_ns += now_ns() - t;
+    backend_.copy(gathered_.get() + size_t(i) * D, x_.get() + size_t(logit_rows[size_t(i)]) * D, size_t(D));
+  norm(xn_.get(), gathered_.get(), output_norm_, rows);
+  if (observer_) observer_->on_linear_input(-1, LinearKind::Output, host_view(xn_.get(), size_t(rows) * D), rows, D);
+  // Host backends write the logits in place; device backends compute them on the device first.
+  float* dst = on_host_ ? out : device_logits(size_t(rows) * V);
+  backend_.matmul(dst, xn_.get(), *output_, nullptr, rows);
+  if (!on_host_) backend_.to_host(out, dst, size_t(rows) * V);
+  if (timing_) timing_->head_ns += clock() - t;
 }
 
 void InferenceContext::attention_block(int l, int n) {
@@ -312,26 +347,26 @@ void InferenceContext::attention_block(int l, int n) {
   LayerWeights& w = layers_[size_t(l)];
   int D = c.dim, hd = c.head_dim, nq = s.n_heads(), nkv = s.n_kv_heads();
   // Pre-norm blocks normalise the branch input; post-norm blocks feed the stream itself.
-  const float* in = x_.data();
+  const float* in = x_.get();
   if (!arch.post_norm) {
-    norm(xn_.data(), x_.data(), w.attn_norm, n);
-    in = xn_.data();
+    norm(xn_.get(), x_.get(), w.attn_norm, n);
+    in = xn_.get();
   }
-  if (observer_) observer_->on_linear_input(l, LinearKind::Q, in, n, D);
-  backend_.matmul(q_.data(), in, *w.wq, w.bq, n);
-  backend_.matmul(k_.data(), in, *w.wk, w.bk, n);
-  backend_.matmul(v_.data(), in, *w.wv, w.bv, n);
+  if (observer_) observer_->on_linear_input(l, LinearKind::Q, host_view(in, size_t(n) * D), n, D);
+  backend_.matmul(q_.get(), in, *w.wq, w.bq, n);
+  backend_.matmul(k_.get(), in, *w.wk, w.bk, n);
+  backend_.matmul(v_.get(), in, *w.wv, w.bv, n);
   if (arch.rope) {
-    backend_.rope(q_.data(), n, nq, hd, positions_.data(), c.rope_theta);
-    backend_.rope(k_.data(), n, nkv, hd, positions_.data(), c.rope_theta);
+    backend_.rope(q_.get(), n, nq, hd, positions_.data(), c.rope_theta);
+    backend_.rope(k_.get(), n, nkv, hd, positions_.data(), c.rope_theta);
   }
   // Each run of rows belongs to one sequence: store its K/V in that sequence's cache, attend.
   size_t qw = size_t(nq) * hd, kw = size_t(nkv) * hd;
   for (const Run& r : runs_) {
     float* kc = w.k_cache.get() + size_t(r.seq) * w.cache_floats;
     float* vc = w.v_cache.get() + size_t(r.seq) * w.cache_floats;
-    backend_.kv_store(kc, k_.data() + size_t(r.row0) * kw, r.n, nkv, hd, r.pos0, ctx_len_);
-    backend_.kv_store(vc, v_.data() + size_t(r.row0) * kw, r.n, nkv, hd, r.pos0, ctx_len_);
+    backend_.kv_store(kc, k_.get() + size_t(r.row0) * kw, r.n, nkv, hd, r.pos0, ctx_len_);
+    backend_.kv_store(vc, v_.get() + size_t(r.row0) * kw, r.n, nkv, hd, r.pos0, ctx_len_);
     AttentionArgs a;
     a.n_tokens = r.n;
     a.pos0 = r.pos0;
@@ -341,11 +376,11 @@ void InferenceContext::attention_block(int l, int n) {
     a.cache_len = ctx_len_;
     a.scale = 1.0f / std::sqrt(float(hd));
     a.causal = arch.causal;
-    backend_.attention(att_.data() + size_t(r.row0) * qw, q_.data() + size_t(r.row0) * qw, kc, vc, a);
+    backend_.attention(att_.get() + size_t(r.row0) * qw, q_.get() + size_t(r.row0) * qw, kc, vc, a);
   }
-  if (observer_) observer_->on_linear_input(l, LinearKind::O, att_.data(), n, nq * hd);
-  backend_.matmul(xn_.data(), att_.data(), *w.wo, w.bo, n);
-  backend_.add(x_.data(), xn_.data(), size_t(n) * D);
+  if (observer_) observer_->on_linear_input(l, LinearKind::O, host_view(att_.get(), size_t(n) * qw), n, nq * hd);
+  backend_.matmul(xn_.get(), att_.get(), *w.wo, w.bo, n);
+  backend_.add(x_.get(), xn_.get(), size_t(n) * D);
 }
 
 void InferenceContext::ffn_block(int l, int n) {
@@ -354,25 +389,25 @@ void InferenceContext::ffn_block(int l, int n) {
   const LayerShape& s = c.layers[size_t(l)];
   LayerWeights& w = layers_[size_t(l)];
   int D = c.dim, F = s.ffn_dim;
-  const float* in = x_.data();
+  const float* in = x_.get();
   if (!arch.post_norm) {
-    norm(xn_.data(), x_.data(), w.ffn_norm, n);
-    in = xn_.data();
+    norm(xn_.get(), x_.get(), w.ffn_norm, n);
+    in = xn_.get();
   }
   size_t nf = size_t(n) * F;
   if (arch.gated_ffn()) {
-    if (observer_) observer_->on_linear_input(l, LinearKind::Gate, in, n, D);
-    backend_.matmul(gate_.data(), in, *w.w_gate, w.b_gate, n);
-    backend_.matmul(up_.data(), in, *w.w_up, w.b_up, n);
-    backend_.swiglu(gate_.data(), gate_.data(), up_.data(), nf);
+    if (observer_) observer_->on_linear_input(l, LinearKind::Gate, host_view(in, size_t(n) * D), n, D);
+    backend_.matmul(gate_.get(), in, *w.w_gate, w.b_gate, n);
+    backend_.matmul(up_.get(), in, *w.w_up, w.b_up, n);
+    backend_.swiglu(gate_.get(), gate_.get(), up_.get(), nf);
   } else {
-    if (observer_) observer_->on_linear_input(l, LinearKind::Up, in, n, D);
-    backend_.matmul(up_.data(), in, *w.w_up, w.b_up, n);
-    backend_.gelu(gate_.data(), up_.data(), nf, arch.act == Activation::GeluErf ? GeluKind::Erf : GeluKind::Tanh);
+    if (observer_) observer_->on_linear_input(l, LinearKind::Up, host_view(in, size_t(n) * D), n, D);
+    backend_.matmul(up_.get(), in, *w.w_up, w.b_up, n);
+    backend_.gelu(gate_.get(), up_.get(), nf, arch.act == Activation::GeluErf ? GeluKind::Erf : GeluKind::Tanh);
   }
-  if (observer_) observer_->on_linear_input(l, LinearKind::Down, gate_.data(), n, F);
-  backend_.matmul(xn_.data(), gate_.data(), *w.w_down, w.b_down, n);
-  backend_.add(x_.data(), xn_.data(), size_t(n) * D);
+  if (observer_) observer_->on_linear_input(l, LinearKind::Down, host_view(gate_.get(), nf), n, F);
+  backend_.matmul(xn_.get(), gate_.get(), *w.w_down, w.b_down, n);
+  backend_.add(x_.get(), xn_.get(), size_t(n) * D);
 }
 
 }  // namespace zip

@@ -6,6 +6,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -17,7 +18,7 @@ namespace zip {
 enum class LinearKind : uint8_t { Q, K, V, O, Gate, Up, Down, Output };
 const char* linear_name(LinearKind k);
 
-// Sees activations as they flow (CPU memory). Default methods do nothing.
+// Sees activations as they flow (CPU memory: copied from a device backend). Default methods do nothing.
 struct ForwardObserver {
   virtual ~ForwardObserver() = default;
   // x [rows, cols]: the input of linear `kind` in `layer` (layer -1: the LM head). Q/K/V share
@@ -39,6 +40,8 @@ struct ModuleTimes {
   void reset(int n_layers);
 };
 
+// Runs on any backend: activations, KV caches and f32 parameters are allocated through it and
+// weights uploaded once (device backends); logits and hidden states come back in host memory.
 class InferenceContext {
  public:
   // ctx_len 0 = the model's max_seq_len. max_batch: rows processed per chunk. n_seq: independent
@@ -59,7 +62,7 @@ class InferenceContext {
   const float* eval_batch(const int* tokens, const int* seqs, int n, bool all_logits);
 
   // Encoders: runs one whole sequence (positions 0..n-1, bidirectional attention) and returns
-  // the last hidden states [n, dim]. `types` are token-type ids (nullptr: all 0).
+  // the last hidden states [n, dim] (host memory). `types` are token-type ids (nullptr: all 0).
   const float* encode(const int* tokens, const int* types, int n);
 
   int pos(int seq = 0) const { return pos_.at(size_t(seq)); }
@@ -88,7 +91,7 @@ class InferenceContext {
     Norm attn_norm, ffn_norm;            // pre-norm blocks
     Norm attn_out_norm, ffn_out_norm;    // post-norm blocks (BERT)
     std::vector<int> kv_of_q;
-    // Per sequence s, at offset s·cache_floats: [n_kv, head_dim, ctx_len] (backend.h).
+    // Per sequence s, at offset s·cache_floats: [n_kv, head_dim, ctx_len] (backend.h), on the backend.
     std::shared_ptr<float> k_cache, v_cache;
     size_t cache_floats = 0;
   };
@@ -104,12 +107,19 @@ class InferenceContext {
   void attention_block(int l, int n);
   void ffn_block(int l, int n);
   void norm(float* y, const float* x, const Norm& nw, int n);
-  const float* f32(const std::string& name);          // a 1-D tensor as f32 (copied if needed)
+  const float* f32(const std::string& name);          // a 1-D tensor as f32 on the backend (copied if needed)
   const float* f32_opt(const std::string& name);      // nullptr if absent
   Norm norm_weights(const std::string& name);
+  const Tensor* weight(const std::string& name);      // a weight resident on the backend
+  const Tensor* weight_opt(const std::string& name);  // nullptr if absent
+  std::shared_ptr<float> floats(size_t n);            // zeroed backend memory, released with the context
+  float* device_logits(size_t n);                     // device backends: scratch for the LM head
+  const float* host_view(const float* x, size_t n);   // x in host memory (copied from a device)
+  double clock();                                     // now, after queued work (timing only)
 
   const Model& model_;
   Backend& backend_;
+  bool on_host_;  // the backend computes in host memory: no uploads, no copies back
   int ctx_len_, max_batch_;
   std::vector<int> pos_;  // next position of each sequence
   std::vector<Run> runs_;
@@ -119,9 +129,13 @@ class InferenceContext {
   const Tensor* type_embd_ = nullptr;  // token types (BERT)
   const Tensor* output_ = nullptr;     // LM head (decoders)
   Norm embd_norm_, output_norm_;
-  std::vector<std::vector<float>> f32_copies_;  // 1-D tensors stored as f16/bf16, widened
-  // Activations, [max_batch, width] each.
-  std::vector<float> x_, xn_, gathered_, q_, k_, v_, att_, gate_, up_, logits_;
+  std::vector<std::shared_ptr<float>> f32_copies_;  // 1-D tensors widened to f32 and/or uploaded
+  std::deque<Tensor> uploaded_;                      // device copies of the weights (stable addresses)
+  // Activations on the backend, [max_batch, width] each.
+  std::shared_ptr<float> x_, xn_, gathered_, q_, k_, v_, att_, gate_, up_;
+  std::shared_ptr<float> dlogits_;  // device backends: LM-head output before the copy to logits_
+  size_t dlogits_n_ = 0;
+  std::vector<float> logits_, host_tmp_;  // host: returned logits; observer / encode copies
   std::vector<int> positions_, zeros_;
   ForwardObserver* observer_ = nullptr;
   ModuleTimes* timing_ = nullptr;

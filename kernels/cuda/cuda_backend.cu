@@ -3,10 +3,6 @@
 // (ids, positions, kv_of_q) arrive in host memory as on the CPU and are validated and uploaded
 // here. Every op is queued on the backend's own stream (a blocking stream, so synchronous CUDA
 // calls such as cudaMemcpy wait for it). Not thread-safe: one backend per thread.
-//
-// The memory methods (alloc, release, to_device, to_host, copy, upload, sync) are the ones the
-// forward pass needs to run on a device (see the proposed Backend additions in the CUDA notes);
-// they override Backend's once it declares them.
 #include <cstring>
 #include <map>
 #include <string>
@@ -22,7 +18,6 @@ namespace {
 std::string str(long long v) { return std::to_string(v); }
 }  // namespace
 
-// Not in an anonymous namespace: its memory methods are not called yet (see above).
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(const CudaOptions& o) {
@@ -120,32 +115,32 @@ class CudaBackend final : public Backend {
   void add_rows(float* y, const float* b, int M, int D) override { cuda::add_rows(stream_, y, b, M, D); }
   void tanh(float* x, size_t n) override { cuda::tanh(stream_, x, n); }
 
-  // ---- memory (Backend additions proposed for the forward pass) ------------------------------
-  float* alloc(size_t n) {
+  // ---- memory on the device -------------------------------------------------------------------
+  float* alloc(size_t n) override {
     void* p = nullptr;
     ZIP_CUDA_CHECK(cudaMalloc(&p, (n ? n : 1) * sizeof(float)));
     ZIP_CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(float), stream_));
     return static_cast<float*>(p);
   }
-  void release(float* p) {
+  void release(float* p) override {
     if (!p) return;
     cudaStreamSynchronize(stream_);  // no kernel may still use it; errors stay sticky for the next check
     cudaFree(p);
   }
-  void to_device(float* dst, const float* host_src, size_t n) {
+  void to_device(float* dst, const float* host_src, size_t n) override {
     if (n) ZIP_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_));
     // Pageable source: the call returns once the data is staged, so the host buffer is free again.
   }
-  void to_host(float* host_dst, const float* src, size_t n) {
+  void to_host(float* host_dst, const float* src, size_t n) override {
     if (!n) return;
     ZIP_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
     ZIP_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
-  void copy(float* dst, const float* src, size_t n) {
+  void copy(float* dst, const float* src, size_t n) override {
     if (n) ZIP_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
   }
-  Tensor upload(const Tensor& t) { return cuda_upload(t); }
-  void sync() { ZIP_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  Tensor upload(const Tensor& t) override { return cuda_upload(t); }
+  void sync() override { ZIP_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
  private:
   static void require_device(const Tensor& t, const char* op) {

@@ -1,0 +1,32 @@
+// Host-memory defaults of the Backend memory interface (CPU and reference backends).
+#include "engine/backend.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/error.h"
+
+namespace zip {
+
+// calloc: large blocks come straight from mmap, so untouched KV-cache pages cost no memory.
+float* Backend::alloc(size_t n) {
+  void* p = std::calloc(n ? n : 1, sizeof(float));
+  if (!p) fail("out of memory allocating {} floats", n);
+  return static_cast<float*>(p);
+}
+
+void Backend::release(float* p) { std::free(p); }
+
+void Backend::to_device(float* dst, const float* host_src, size_t n) {
+  if (n) std::memcpy(dst, host_src, n * sizeof(float));
+}
+
+void Backend::to_host(float* host_dst, const float* src, size_t n) {
+  if (n) std::memcpy(host_dst, src, n * sizeof(float));
+}
+
+void Backend::copy(float* dst, const float* src, size_t n) {
+  if (n) std::memmove(dst, src, n * sizeof(float));
+}
+
+}  // namespace zip
