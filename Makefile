@@ -103,6 +103,6 @@ fuzz-replay: build-fuzz/fuzz_zlm
 	build-fuzz/fuzz_zlm -runs=0 tests/fuzz/corpus
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-*
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d)

@@ -1,8 +1,23 @@
 // The zip subcommands. Each parses its own arguments and returns the process exit code;
 // errors are thrown (zip::UsageError → exit 2, zip::Error → exit 1) and printed by main.
 #pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace zip {
+struct TokenizerData;
+namespace distill {
+struct LoopOptions;
+struct LoopResult;
+struct TokenData;
+}  // namespace distill
+}  // namespace zip
 
 namespace zip::cli {
+
+class Args;
+struct Option;
 
 int cmd_convert(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
@@ -11,5 +26,17 @@ int cmd_tokenize(int argc, char** argv);
 int cmd_slice(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_train(int argc, char** argv);
+int cmd_distill(int argc, char** argv);
+
+// Shared by train and distill (tools/zip/cmd_train.cpp): the loop's flags, their values, a
+// tokenizer from a .zlm or a tokenizer file, a tokens.bin checked against that tokenizer, and
+// the final one-line summary on stderr.
+void add_loop_options(std::vector<Option>& o);
+distill::LoopOptions loop_options(const Args& args, const std::string& out, const std::string& label);
+std::shared_ptr<const TokenizerData> load_tokenizer_arg(const std::string& path);
+distill::TokenData load_tokens_for(const std::string& path, const TokenizerData& tok);
+void print_summary(const std::string& cmd, const distill::LoopOptions& lo, const distill::LoopResult& r,
+                   const std::string& out);
 
 }  // namespace zip::cli
