@@ -29,3 +29,9 @@ print(f"initial train loss {log[0]['loss']:.4f} (ln 512 = 6.2383)")
 print("validation loss: " + ", ".join(f"step {s}: {v:.4f}" for s, v in val))
 print(f"final validation loss {val[-1][1]:.4f} nats/token (target <= 3.0); median {tps:.0f} tokens/s")
 PY
+# Keep the curve: KJV_PLOT=docs/kjv_loss.svg bench/train_kjv.sh
+if [ -n "${KJV_PLOT:-}" ]; then
+  python3 "$(dirname "$0")/../tools/plot_loss.py" "$W/kjv.log.jsonl" "$KJV_PLOT" \
+    "stories260K shape trained from scratch on KJV (batch 16 x 128, 2000 steps)"
+  echo "plot: $KJV_PLOT"
+fi
