@@ -11,52 +11,25 @@
 #include "engine/forward.h"
 #include "models/import.h"
 #include "models/safetensors.h"
+#include "tests/safetensors_writer.h"
 #include "tests/test_util.h"
 
 using nlohmann::json;
+using ztest::entry_of;
+using ztest::make_hf_dir;
+using ztest::safetensors_bytes;
+using ztest::StEntry;
+using ztest::write_bytes;
 
 namespace {
 
 const std::string kStories = "models/stories260K/stories260K.bin";
 const std::string kTinyLlama = "models/tiny-random-llama";
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), std::streamsize(bytes.size()));
-  REQUIRE(f.good());
-}
-
-// A minimal safetensors writer: header padded with spaces to 8 bytes, tensors back to back.
-struct StEntry {
-  std::string name, dtype;
-  std::vector<int64_t> shape;
-  std::string bytes;
-};
-std::string safetensors_bytes(const std::vector<StEntry>& entries) {
-  json h = json::object();
-  std::string data;
-  for (const auto& e : entries) {
-    h[e.name] = {{"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {data.size(), data.size() + e.bytes.size()}}};
-    data += e.bytes;
-  }
-  std::string hs = h.dump();
-  while (hs.size() % 8) hs += ' ';
-  std::string out(8, '\0');
-  uint64_t n = hs.size();
-  std::memcpy(out.data(), &n, 8);
-  return out + hs + data;
-}
 std::string raw_header(uint64_t n, const std::string& header, const std::string& data = "") {
   std::string out(8, '\0');
   std::memcpy(out.data(), &n, 8);
   return out + header + data;
-}
-
-const char* st_dtype(zip::DType t) {
-  return t == zip::DType::F32 ? "F32" : t == zip::DType::F16 ? "F16" : "BF16";
-}
-StEntry entry_of(const std::string& name, const zip::Tensor& t) {
-  return {name, st_dtype(t.dtype), t.shape, std::string(static_cast<const char*>(t.data), t.nbytes())};
 }
 
 // The tiny-random-llama checkpoint as entries, to be edited and re-written by error tests.
@@ -69,12 +42,6 @@ std::vector<StEntry> tiny_entries() {
 json tiny_config() { return ztest::load_json(ztest::shared(kTinyLlama + "/config.json")); }
 
 // A temp HF directory with the given config and tensors.
-std::string make_hf_dir(const json& config, const std::vector<StEntry>& entries) {
-  std::string dir = ztest::temp_dir();
-  write_bytes(dir + "/config.json", config.dump(1));
-  write_bytes(dir + "/model.safetensors", safetensors_bytes(entries));
-  return dir;
-}
 
 std::string import_error(const std::string& src, zip::ImportOptions opt = {}) {
   try {

@@ -20,11 +20,7 @@ using namespace zip;
 
 namespace {
 
-std::string q(const std::string& s) {  // shell single-quoting
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+std::string q(const std::string& s) { return ztest::shell_quote(s); }
 
 const std::string& dir() {
   static std::string d = ztest::temp_dir();

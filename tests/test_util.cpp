@@ -84,6 +84,12 @@ CmdResult run_cmd(const std::string& cmdline) {
   return r;
 }
 
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 CmdResult run_zip(const std::string& args) { return run_cmd("'" + zip_bin() + "' " + args); }
 
 }  // namespace ztest

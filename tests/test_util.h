@@ -28,6 +28,8 @@ struct CmdResult {
 // Runs the zip CLI ($ZIP_BIN, default build/zip) with a shell-quoted argument string.
 CmdResult run_zip(const std::string& args);
 CmdResult run_cmd(const std::string& cmdline);
+// Single-quotes a string for the shell.
+std::string shell_quote(const std::string& s);
 std::string zip_bin();
 
 }  // namespace ztest
