@@ -67,6 +67,16 @@ std::vector<float> Tensor::to_floats() const {
   return out;
 }
 
+void Tensor::gather_rows_f32(const int* ids, int n, float* out) const {
+  ZIP_CHECK(ndim() == 2 && is_float(dtype), "gather_rows_f32: expected a 2-D float tensor");
+  int64_t V = dim(0), D = dim(1);
+  for (int m = 0; m < n; m++) {
+    ZIP_CHECK(ids[m] >= 0 && ids[m] < V, "token id {} out of range (vocabulary {})", ids[m], V);
+    const char* row = static_cast<const char*>(data) + size_t(ids[m] * D) * dtype_size(dtype);
+    to_f32(dtype, row, out + size_t(m) * D, size_t(D));
+  }
+}
+
 Tensor Tensor::converted(DType to) const {
   ZIP_CHECK(device == Device::CPU, "converted: tensor is not on the CPU");
   Tensor t = zeros(to, shape);

@@ -39,6 +39,8 @@ struct Tensor {
 
   // Values as f32 (a copy, converting f16/bf16).
   std::vector<float> to_floats() const;
+  // Rows ids[0..n) of a 2-D float tensor, widened to f32 into out[n, dim(1)]; ids are checked.
+  void gather_rows_f32(const int* ids, int n, float* out) const;
   // A deep copy that owns its storage, converted to `dtype` (float types only).
   Tensor converted(DType dtype) const;
   Tensor clone() const { return converted(dtype); }

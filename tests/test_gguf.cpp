@@ -21,12 +21,6 @@ namespace {
 
 const std::string kData = "tests/data/gguf/";
 
-#define CHECK_HAS(haystack, needle)              \
-  do {                                           \
-    const std::string h_ = (haystack);           \
-    INFO("message: " << h_);                     \
-    CHECK(h_.find(needle) != std::string::npos); \
-  } while (0)
 
 void put32(std::string& s, uint32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); }
 void put64(std::string& s, uint64_t v) { s.append(reinterpret_cast<const char*>(&v), 8); }

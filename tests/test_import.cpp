@@ -59,12 +59,6 @@ std::string safetensors_error(const std::string& path) {
   }
   return "(no error)";
 }
-#define CHECK_HAS(haystack, needle)                                     \
-  do {                                                                  \
-    std::string h_ = (haystack);                                        \
-    INFO("message: " << h_);                                            \
-    CHECK(h_.find(needle) != std::string::npos);                        \
-  } while (0)
 
 zip::ModelConfig uniform_config(int dim, int vocab, int seq, int hd, float eps, bool tied, int layers, int heads,
                                 int kv, int ffn) {

@@ -39,12 +39,6 @@ std::string import_error(const std::string& src, zip::ImportOptions opt = {}) {
   return "(no error)";
 }
 
-#define CHECK_HAS(haystack, needle)              \
-  do {                                           \
-    std::string h_ = (haystack);                 \
-    INFO("message: " << h_);                     \
-    CHECK(h_.find(needle) != std::string::npos); \
-  } while (0)
 
 // Entries with `from` prefixes replaced by `to` (others kept).
 std::vector<StEntry> renamed(std::vector<StEntry> e, const std::string& from, const std::string& to) {

@@ -9,6 +9,14 @@
 #include <string>
 #include <vector>
 
+// Checks that `haystack` (e.g. an error message) contains `needle`, printing it on failure.
+#define CHECK_HAS(haystack, needle)              \
+  do {                                           \
+    std::string h_ = (haystack);                 \
+    INFO("message: " << h_);                     \
+    CHECK(h_.find(needle) != std::string::npos); \
+  } while (0)
+
 namespace ztest {
 
 // $ZIP_SHARED, else ../shared relative to the repository root (the tests run from the root).

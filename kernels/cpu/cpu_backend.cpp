@@ -39,12 +39,7 @@ class CpuBackend final : public Backend {
   void gelu(float* y, const float* x, size_t n, GeluKind kind) override { cpu::gelu(y, x, n, kind); }
   void softmax(float* x, int M, int N) override { cpu::softmax(x, M, N); }
   void embedding(float* y, const Tensor& table, const int* ids, int M) override {
-    int64_t V = table.dim(0), D = table.dim(1);
-    for (int m = 0; m < M; m++) {
-      ZIP_CHECK(ids[m] >= 0 && ids[m] < V, "token id {} out of range (vocabulary {})", ids[m], V);
-      const char* row = static_cast<const char*>(table.data) + size_t(ids[m] * D) * dtype_size(table.dtype);
-      to_f32(table.dtype, row, y + size_t(m) * D, size_t(D));
-    }
+    table.gather_rows_f32(ids, M, y);
   }
   void add(float* y, const float* x, size_t n) override {
     for (size_t i = 0; i < n; i++) y[i] += x[i];

@@ -135,12 +135,7 @@ class RefBackend final : public Backend {
   }
 
   void embedding(float* y, const Tensor& table, const int* ids, int M) override {
-    int64_t V = table.dim(0), D = table.dim(1);
-    for (int m = 0; m < M; m++) {
-      ZIP_CHECK(ids[m] >= 0 && ids[m] < V, "token id {} out of range (vocabulary {})", ids[m], V);
-      const char* row = static_cast<const char*>(table.data) + size_t(ids[m] * D) * dtype_size(table.dtype);
-      to_f32(table.dtype, row, y + size_t(m) * D, size_t(D));
-    }
+    table.gather_rows_f32(ids, M, y);
   }
 
   void add(float* y, const float* x, size_t n) override {
