@@ -28,6 +28,7 @@ int cmd_eval(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_distill(int argc, char** argv);
+int cmd_compress(int argc, char** argv);
 
 // Shared by train and distill (tools/zip/cmd_train.cpp): the loop's flags, their values, a
 // tokenizer from a .zlm or a tokenizer file, a tokens.bin checked against that tokenizer, and

@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {"train", zip::cli::cmd_train, "train a model from scratch on a tokens.bin corpus"},
     {"distill", zip::cli::cmd_distill, "distill a teacher into a student (KL, CE, hidden-state losses)"},
     {"slice", zip::cli::cmd_slice, "keep chosen heads and FFN neurons per layer (structured pruning by hand)"},
+    {"compress", zip::cli::cmd_compress, "prune to speedup targets measured on this engine (ZipLM and baselines)"},
 };
 
 void usage(FILE* f) {

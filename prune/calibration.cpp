@@ -1,0 +1,198 @@
+#include "prune/calibration.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+#include "engine/backend.h"
+#include "engine/checksum.h"
+#include "engine/error.h"
+#include "engine/file_io.h"
+#include "engine/forward.h"
+#include "engine/thread_pool.h"
+#include "kernels/cpu/cpu_kernels.h"
+
+namespace zip {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> calibration_files(const std::vector<std::string>& paths) {
+  ZIP_CHECK(!paths.empty(), "no calibration text given (--calib FILE_OR_DIR)");
+  std::vector<std::string> out;
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      size_t before = out.size();
+      for (const auto& e : fs::recursive_directory_iterator(p, ec))
+        if (e.is_regular_file() && e.path().extension() == ".txt") out.push_back(e.path().string());
+      ZIP_CHECK(!ec, "{}: {}", p, ec.message());
+      ZIP_CHECK(out.size() > before, "{}: no *.txt files in this directory", p);
+    } else {
+      require_regular_file(p);
+      out.push_back(p);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+CalibSet sample_calibration(const Model& m, const std::vector<std::string>& files, const CalibOptions& opt) {
+  ZIP_CHECK(m.tokenizer, "the model has no tokenizer: calibration needs one to read text");
+  ZIP_CHECK(opt.samples > 0 && opt.heldout > 0, "calibration needs at least one window and one held-out window");
+  ZIP_CHECK(opt.len >= 8 && opt.len <= m.config.max_seq_len, "--calib-len {} must be in [8, {}] (the model's context)",
+            opt.len, m.config.max_seq_len);
+  CalibSet set;
+  set.files = files;
+  std::string text;
+  uint32_t crc = 0;
+  for (const std::string& f : files) {
+    std::string t = read_file(f);
+    crc = crc32c(t.data(), t.size(), crc);
+    text += t;
+    text += "\n\n";
+  }
+  set.text_bytes = text.size();
+  set.key = fmt::format("{:08x}{:08x}-n{}-l{}-h{}-s{}", crc, uint32_t(text.size()), opt.samples, opt.len, opt.heldout,
+                        opt.seed);
+
+  // Non-overlapping byte slots, shuffled by the seed; each window is the first tokens of its slot
+  // (from a word boundary). Slots are generous (10 bytes per token) so one slot fills a window.
+  const int n_windows = opt.samples + opt.heldout;
+  const size_t slot = size_t(opt.len) * 10;
+  const size_t n_slots = text.size() / slot;
+  ZIP_CHECK(n_slots >= size_t(n_windows),
+            "calibration text too short: {} bytes hold {} windows of {} tokens, {} asked (--calib-samples + held-out)",
+            text.size(), n_slots, opt.len, n_windows);
+  std::vector<size_t> order(n_slots);
+  for (size_t i = 0; i < n_slots; i++) order[i] = i;
+  std::mt19937_64 rng(opt.seed);
+  for (size_t i = n_slots - 1; i > 0; i--) std::swap(order[i], order[rng() % (i + 1)]);
+
+  Tokenizer tok(m.tokenizer);
+  const bool encoder = !m.config.info().causal;
+  size_t next = 0;
+  for (int w = 0; w < n_windows; w++) {
+    std::vector<int> ids;
+    while (true) {
+      ZIP_CHECK(next < n_slots, "calibration text too short: not enough slots with {} tokens", opt.len);
+      size_t begin = order[next++] * slot, end = begin + slot;
+      while (begin < end && text[begin] != ' ' && text[begin] != '\n') begin++;  // start at a word
+      ids = tok.encode(std::string_view(text).substr(begin, end - begin), true);
+      if (int(ids.size()) >= opt.len) break;  // e.g. a slot of blank lines: take the next one
+    }
+    if (encoder) {
+      int last = ids.back();  // [SEP]
+      ids.resize(size_t(opt.len));
+      ids.back() = last;
+    } else {
+      ids.resize(size_t(opt.len));
+    }
+    (w < opt.samples ? set.train : set.heldout).push_back(std::move(ids));
+  }
+  return set;
+}
+
+namespace {
+
+// Accumulates XᵀX of the observed W_O and W_2 inputs. The product of one call's rows is taken in
+// f32 on the SIMD matmul (a few hundred terms per entry) and summed in f64 across calls; only the
+// upper triangle is computed (in row panels), the lower one is mirrored at the end.
+class StatsObserver : public ForwardObserver {
+ public:
+  StatsObserver(std::vector<LayerStats>& stats, ThreadPool& pool) : stats_(stats), pool_(pool) {}
+  bool heldout = false;
+
+  void on_linear_input(int layer, LinearKind kind, const float* x, int rows, int cols) override {
+    if (layer < 0 || (kind != LinearKind::O && kind != LinearKind::Down)) return;
+    LayerStats& s = stats_[size_t(layer)];
+    bool attn = kind == LinearKind::O;
+    std::vector<double>& acc = attn ? (heldout ? s.g_attn : s.h_attn) : (heldout ? s.g_ffn : s.h_ffn);
+    ZIP_CHECK(cols == (attn ? s.attn_cols : s.ffn_cols), "layer {}: unexpected input width {}", layer, cols);
+    accumulate(acc, x, rows, cols);
+  }
+
+  static void mirror(std::vector<double>& a, int n) {
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < i; j++) a[size_t(i) * size_t(n) + size_t(j)] = a[size_t(j) * size_t(n) + size_t(i)];
+  }
+
+ private:
+  void accumulate(std::vector<double>& acc, const float* x, int rows, int cols) {
+    xt_.resize(size_t(rows) * size_t(cols));
+    for (int r = 0; r < rows; r++)
+      for (int c = 0; c < cols; c++) xt_[size_t(c) * size_t(rows) + size_t(r)] = x[size_t(r) * size_t(cols) + size_t(c)];
+    const int panels = std::min(8, cols);
+    for (int p = 0; p < panels; p++) {
+      int a = int(int64_t(cols) * p / panels), b = int(int64_t(cols) * (p + 1) / panels);
+      if (a == b) continue;
+      int width = cols - a;
+      y_.resize(size_t(b - a) * size_t(width));
+      Tensor w = Tensor::view(DType::F32, {width, rows}, xt_.data() + size_t(a) * size_t(rows), nullptr);
+      cpu::matmul(pool_, y_.data(), xt_.data() + size_t(a) * size_t(rows), w, nullptr, b - a);
+      for (int i = a; i < b; i++) {
+        double* dst = acc.data() + size_t(i) * size_t(cols) + size_t(a);
+        const float* src = y_.data() + size_t(i - a) * size_t(width);
+        for (int j = 0; j < width; j++) dst[j] += src[j];
+      }
+    }
+  }
+
+  std::vector<LayerStats>& stats_;
+  ThreadPool& pool_;
+  std::vector<float> xt_, y_;
+};
+
+}  // namespace
+
+std::vector<LayerStats> collect_layer_stats(const Model& m, const CalibSet& calib, int threads,
+                                            const std::function<void(int, int)>& progress) {
+  const ModelConfig& c = m.config;
+  std::vector<LayerStats> stats(size_t(c.n_layers()));
+  for (int l = 0; l < c.n_layers(); l++) {
+    LayerStats& s = stats[size_t(l)];
+    const LayerShape& sh = c.layers[size_t(l)];
+    s.attn_cols = sh.n_heads() * c.head_dim;
+    s.ffn_cols = sh.ffn_dim;
+    for (auto* v : {&s.h_attn, &s.g_attn}) v->assign(size_t(s.attn_cols) * size_t(s.attn_cols), 0.0);
+    for (auto* v : {&s.h_ffn, &s.g_ffn}) v->assign(size_t(s.ffn_cols) * size_t(s.ffn_cols), 0.0);
+  }
+  ZIP_CHECK(!calib.train.empty() && !calib.heldout.empty(), "calibration set is empty");
+  int len = 0;
+  for (const auto* set : {&calib.train, &calib.heldout})
+    for (const auto& w : *set) len = std::max(len, int(w.size()));
+
+  auto backend = make_cpu_backend(threads);
+  ThreadPool pool(threads);
+  StatsObserver obs(stats, pool);
+  InferenceContext ctx(m, *backend, len, len);
+  ctx.set_observer(&obs);
+  const bool encoder = !c.info().causal;
+  int done = 0, total = int(calib.train.size() + calib.heldout.size());
+  int64_t train_tokens = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    obs.heldout = pass == 1;
+    for (const auto& w : pass == 0 ? calib.train : calib.heldout) {
+      if (encoder) {
+        ctx.encode(w.data(), nullptr, int(w.size()));
+      } else {
+        ctx.reset();
+        ctx.eval(w);
+      }
+      if (pass == 0) train_tokens += int64_t(w.size());
+      if (progress) progress(++done, total);
+    }
+  }
+  const double scale = 2.0 / double(train_tokens);
+  for (LayerStats& s : stats) {
+    for (auto* v : {&s.h_attn, &s.h_ffn})
+      for (double& x : *v) x *= scale;
+    StatsObserver::mirror(s.h_attn, s.attn_cols);
+    StatsObserver::mirror(s.g_attn, s.attn_cols);
+    StatsObserver::mirror(s.h_ffn, s.ffn_cols);
+    StatsObserver::mirror(s.g_ffn, s.ffn_cols);
+  }
+  return stats;
+}
+
+}  // namespace zip

@@ -1,0 +1,50 @@
+// Calibration for structured pruning: token windows sampled deterministically from text, and
+// one pass of the dense model that accumulates, for the input of every attention output
+// projection W_O and FFN down projection W_2, the Hessian H = 2XXᵀ/N over the calibration
+// windows and the raw Gram G = Σxxᵀ over held-out windows (f64; SPEC §6.1). H drives the OBS
+// ranking and update, G measures each level's output error without storing activations.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+
+namespace zip {
+
+struct CalibOptions {
+  int samples = 128;  // windows for the Hessians
+  int len = 256;      // tokens per window
+  int heldout = 16;   // further windows for errors and the search loss
+  uint64_t seed = 1;
+};
+
+struct CalibSet {
+  std::vector<std::vector<int>> train, heldout;  // token windows
+  std::vector<std::string> files;
+  uint64_t text_bytes = 0;
+  std::string key;  // hash of files' contents and options: what the database is keyed by
+};
+
+// Files named on the command line, directories walked (recursively) for *.txt; sorted, unique.
+// Throws a one-line error when a path is missing or nothing is found.
+std::vector<std::string> calibration_files(const std::vector<std::string>& paths);
+
+// Windows of opt.len tokens starting at distinct, non-overlapping random places of the text
+// (encoders: [CLS] ... [SEP] windows; decoders: BOS first when the vocabulary uses one).
+// Deterministic for (files, opt). Throws if the text is too short for the windows asked.
+CalibSet sample_calibration(const Model& m, const std::vector<std::string>& files, const CalibOptions& opt);
+
+// Statistics of one layer's two pruned inputs (empty vectors where the module is absent).
+struct LayerStats {
+  int attn_cols = 0, ffn_cols = 0;
+  std::vector<double> h_attn, h_ffn;  // 2XXᵀ/N over the calibration windows
+  std::vector<double> g_attn, g_ffn;  // Σxxᵀ over the held-out windows
+};
+
+// One pass of the dense model over train then held-out windows. progress(done, total) per window.
+std::vector<LayerStats> collect_layer_stats(const Model& m, const CalibSet& calib, int threads,
+                                            const std::function<void(int, int)>& progress = {});
+
+}  // namespace zip

@@ -1,0 +1,508 @@
+#include "prune/compress.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "engine/error.h"
+#include "engine/eval/perplexity.h"
+#include "engine/eval/similarity.h"
+#include "engine/file_io.h"
+#include "engine/forward.h"
+#include "engine/progress.h"
+#include "engine/zlm.h"
+#include "prune/database.h"
+#include "prune/heldout_loss.h"
+#include "prune/report.h"
+#include "prune/search.h"
+#include "prune/stitch.h"
+
+namespace zip {
+
+namespace fs = std::filesystem;
+
+const char* prune_method_name(PruneMethod m) {
+  switch (m) {
+    case PruneMethod::ZipLM: return "ziplm";
+    case PruneMethod::ZipLMNoUpdate: return "ziplm-no-update";
+    case PruneMethod::Magnitude: return "magnitude";
+    case PruneMethod::Uniform: return "uniform";
+  }
+  return "?";
+}
+
+PruneMethod parse_prune_method(const std::string& s) {
+  for (PruneMethod m : {PruneMethod::ZipLM, PruneMethod::ZipLMNoUpdate, PruneMethod::Magnitude, PruneMethod::Uniform})
+    if (s == prune_method_name(m)) return m;
+  if (s == "no-update") return PruneMethod::ZipLMNoUpdate;
+  throw UsageError(fmt::format("unknown pruning method '{}' (ziplm, magnitude, uniform, ziplm-no-update)", s));
+}
+
+static ObsMode ranking_of(PruneMethod m) {
+  switch (m) {
+    case PruneMethod::ZipLMNoUpdate: return ObsMode::ObsNoUpdate;
+    case PruneMethod::Magnitude: return ObsMode::Magnitude;
+    default: return ObsMode::Obs;
+  }
+}
+
+namespace {
+
+class EngineLatency : public LatencySource {
+ public:
+  EngineLatency(Env env, TimingOptions opt) : env_(std::move(env)), opt_(opt) {}
+  LatencyTable table(const Model& dense, const std::set<AttnLevel>& attn, const std::set<int>& ffn,
+                     const std::function<void(int, int)>& progress) override {
+    return measure_latency_table(dense, env_, attn, ffn, opt_, progress);
+  }
+  double measure(const Model& m) override { return measure_model(m, env_, opt_).median; }
+
+ private:
+  Env env_;
+  TimingOptions opt_;
+};
+
+class SyntheticLatency : public LatencySource {
+ public:
+  SyntheticLatency(SyntheticCosts k, double skew) : k_(k), skew_(skew) {}
+  LatencyTable table(const Model& dense, const std::set<AttnLevel>& attn, const std::set<int>& ffn,
+                     const std::function<void(int, int)>&) override {
+    table_ = synthetic_latency_table(dense.config, Env{}, k_, attn, ffn);
+    dense_ = dense.config;
+    return table_;
+  }
+  double measure(const Model& m) override {
+    double t = table_.predict(m.config);
+    return m.config == dense_ ? t : table_.t_fixed + (t - table_.t_fixed) * skew_;
+  }
+
+ private:
+  SyntheticCosts k_;
+  double skew_;
+  LatencyTable table_;
+  ModelConfig dense_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Progress bars by phase label, one at a time.
+struct PhaseProgress {
+  std::unique_ptr<Progress> bar;
+  std::string label;
+  void operator()(const std::string& l, int done, int total) {
+    if (!bar || l != label) bar = std::make_unique<Progress>(l, total), label = l;
+    bar->update(done);
+    if (done >= total) bar->finish(), bar.reset(), label.clear();
+  }
+};
+
+// Everything the members of one method share.
+struct MethodDb {
+  PruneMethod method;
+  DbOptions opt;
+  std::vector<LayerDb> layers;
+};
+
+// The search's view of a method's database: modules 2l (attention) and 2l+1 (FFN).
+std::vector<ModuleLevels> search_modules(const Model& dense, const MethodDb& db, const LatencyTable& t) {
+  std::vector<ModuleLevels> mods;
+  for (int l = 0; l < dense.config.n_layers(); l++) {
+    const LayerShape& s = dense.config.layers[size_t(l)];
+    const LayerDb& ld = db.layers[size_t(l)];
+    ModuleLevels a, f;
+    if (!s.has_attention()) {
+      a.time = {t.attn_time(0, 0)}, a.error = {0}, a.density = {0};
+    } else {
+      for (int i = 0; i < ld.attn.size(); i++) {
+        a.time.push_back(t.attn_time(attention_shape(s, ld.attn.kept[size_t(i)])));
+        a.error.push_back(ld.attn.error[size_t(i)]);
+        a.density.push_back(double(ld.attn.kept[size_t(i)].size()) / double(ld.attn.structures));
+      }
+    }
+    if (!s.has_ffn()) {
+      f.time = {t.ffn_time(0)}, f.error = {0}, f.density = {0};
+    } else {
+      for (int i = 0; i < ld.ffn.size(); i++) {
+        f.time.push_back(t.ffn_time(int(ld.ffn.kept[size_t(i)].size())));
+        f.error.push_back(ld.ffn.error[size_t(i)]);
+        f.density.push_back(double(ld.ffn.kept[size_t(i)].size()) / double(ld.ffn.structures));
+      }
+    }
+    mods.push_back(std::move(a));
+    mods.push_back(std::move(f));
+  }
+  return mods;
+}
+
+void split_levels(const std::vector<int>& choice, std::vector<int>& attn, std::vector<int>& ffn) {
+  attn.clear(), ffn.clear();
+  for (size_t i = 0; i < choice.size(); i += 2) attn.push_back(choice[i]), ffn.push_back(choice[i + 1]);
+}
+
+Model stitch(const Model& dense, const Database& db, const MethodDb& md, const std::vector<int>& choice) {
+  std::vector<int> a, f;
+  split_levels(choice, a, f);
+  return stitch_model(dense, db, md.opt, md.layers, a, f);
+}
+
+int64_t weight_count(const Model& m) {
+  int64_t n = 0;
+  for (const auto& [name, t] : m.tensors)
+    if (name.rfind("tokenizer.", 0) != 0) n += t.numel();
+  return n;
+}
+
+std::string target_label(double t) { return fmt::format("{:.2f}x", t); }
+
+}  // namespace
+
+std::unique_ptr<LatencySource> engine_latency(const Env& env, const TimingOptions& opt) {
+  return std::make_unique<EngineLatency>(env, opt);
+}
+std::unique_ptr<LatencySource> synthetic_latency(const SyntheticCosts& costs, double skew) {
+  return std::make_unique<SyntheticLatency>(costs, skew);
+}
+
+namespace {
+
+// The whole run's shared state.
+struct Run {
+  const CompressOptions& opt;
+  Model dense;
+  std::string model_path, model_hash;
+  CalibSet calib;
+  std::unique_ptr<Database> db;
+  std::vector<MethodDb> dbs;
+  LatencyTable table;
+  std::shared_ptr<LatencySource> latency;
+  std::unique_ptr<HeldoutLoss> heldout;
+  double dense_measured = 0;
+  PhaseProgress progress;
+  explicit Run(const CompressOptions& o) : opt(o) {}
+  void log(const std::string& s) const {
+    if (opt.log) opt.log(s);
+  }
+  const MethodDb& method_db(PruneMethod m) const {
+    for (const MethodDb& d : dbs)
+      if (d.opt.method_key() == DbOptions{ranking_of(m), opt.damp, opt.ffn_step, opt.block, opt.threads}.method_key())
+        return d;
+    fail("internal: no database for {}", prune_method_name(m));
+  }
+};
+
+DbOptions db_options(const CompressOptions& o, PruneMethod m) {
+  DbOptions d;
+  d.mode = ranking_of(m), d.damp = o.damp, d.ffn_step = o.ffn_step, d.block = o.block, d.threads = o.threads;
+  return d;
+}
+
+void build_databases(Run& r, const std::vector<PruneMethod>& methods) {
+  for (PruneMethod m : methods) {
+    DbOptions o = db_options(r.opt, m);
+    bool have = false;
+    for (const MethodDb& d : r.dbs) have |= d.opt.method_key() == o.method_key();
+    if (have) continue;
+    auto t0 = std::chrono::steady_clock::now();
+    MethodDb d{m, o, build_database(r.dense, *r.db, r.calib, o, [&](const char* l, int done, int total) {
+                 r.progress(fmt::format("{} ({})", l, o.method_key()), done, total);
+               })};
+    r.log(fmt::format("database {}: {} layers ready in {:.1f} s", o.method_key(), d.layers.size(), seconds_since(t0)));
+    r.dbs.push_back(std::move(d));
+  }
+}
+
+// The latency table: cached per model and environment under the database root, re-measured when
+// levels are missing or the timing method changed.
+void build_latency_table(Run& r, const std::string& db_root) {
+  std::set<AttnLevel> attn;
+  std::set<int> ffn;
+  for (const MethodDb& d : r.dbs)
+    for (int l = 0; l < r.dense.config.n_layers(); l++) {
+      const LayerShape& s = r.dense.config.layers[size_t(l)];
+      for (const auto& k : d.layers[size_t(l)].attn.kept) attn.insert(attention_shape(s, k));
+      for (const auto& k : d.layers[size_t(l)].ffn.kept) ffn.insert(int(k.size()));
+    }
+  const bool cacheable = !r.opt.latency;
+  std::string cache;
+  if (cacheable) {
+    std::string env = env_to_string(r.opt.env);
+    for (char& ch : env)
+      if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    cache = fmt::format("{}/{}/latency-{}-w{}-r{}.json", db_root, r.model_hash, env, r.opt.timing.warmup, r.opt.timing.reps);
+    if (file_exists(cache)) {
+      try {
+        LatencyTable t = LatencyTable::from_json(nlohmann::json::parse(read_file(cache)));
+        bool covers = t.env == r.opt.env;
+        for (const AttnLevel& a : attn) covers &= t.attn.count(a) != 0;
+        for (int w : ffn) covers &= t.ffn.count(w) != 0;
+        if (covers) {
+          r.table = t;
+          r.log(fmt::format("latency table: reused {}", cache));
+          return;
+        }
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  r.table = r.latency->table(r.dense, attn, ffn, [&](int d, int t) { r.progress("latency table", d, t); });
+  r.log(fmt::format("latency table: {} attention and {} FFN levels timed in {:.1f} s; T_dense {:.3f} ms, T_fixed {:.3f} ms",
+                    r.table.attn.size(), r.table.ffn.size(), seconds_since(t0), r.table.t_dense * 1e3,
+                    r.table.t_fixed * 1e3));
+  if (cacheable) write_file_atomic(cache, r.table.to_json().dump(1));
+}
+
+nlohmann::json layer_rows(const Run& r, const MethodDb& md, const std::vector<int>& choice) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (int l = 0; l < r.dense.config.n_layers(); l++) {
+    const LayerShape& s = r.dense.config.layers[size_t(l)];
+    const LayerDb& d = md.layers[size_t(l)];
+    int a = choice[size_t(2 * l)], f = choice[size_t(2 * l + 1)];
+    auto [q, kv] = s.has_attention() ? attention_shape(s, d.attn.kept[size_t(a)]) : AttnLevel{0, 0};
+    rows.push_back({{"heads", q},
+                    {"kv_heads", kv},
+                    {"ffn", s.has_ffn() ? int(d.ffn.kept[size_t(f)].size()) : 0},
+                    {"attn_error", s.has_attention() ? d.attn.error[size_t(a)] : 0.0},
+                    {"ffn_error", s.has_ffn() ? d.ffn.error[size_t(f)] : 0.0}});
+  }
+  return rows;
+}
+
+// Perplexity (decoders) or STS-B Spearman (encoders) of `m` on the --eval file.
+void evaluate(const Run& r, const Model& m, nlohmann::json& out) {
+  if (r.opt.eval_file.empty()) return;
+  auto backend = make_cpu_backend(r.opt.threads);
+  Tokenizer tok(m.tokenizer);
+  if (m.config.info().causal) {
+    PerplexityOptions po;
+    po.ctx = std::min(r.opt.eval_ctx, m.config.max_seq_len);
+    po.stride = po.ctx;
+    po.max_tokens = r.opt.eval_tokens;
+    InferenceContext ctx(m, *backend, po.ctx);
+    PerplexityResult p = eval_perplexity(ctx, nullptr, tok, read_file(r.opt.eval_file), po);
+    out["ppl"] = p.ppl, out["eval_tokens"] = p.tokens;
+  } else {
+    InferenceContext ctx(m, *backend);
+    SimilarityResult s = eval_similarity(ctx, tok, load_sentence_pairs(r.opt.eval_file));
+    out["spearman"] = s.spearman, out["eval_pairs"] = s.pairs;
+  }
+}
+
+void save_member(const Run& r, Model& m, const nlohmann::json& member, const std::string& path) {
+  nlohmann::json prov = r.dense.provenance;
+  prov["parent"] = {{"file", r.model_path}, {"hash", r.model_hash}};
+  nlohmann::json c = member;
+  c.erase("layers");
+  c["env"] = env_to_string(r.opt.env);
+  c["calibration"] = {{"key", r.calib.key}, {"samples", r.opt.calib.samples}, {"len", r.opt.calib.len},
+                      {"heldout", r.opt.calib.heldout}, {"seed", r.opt.calib.seed}};
+  if (r.table.t_dense > 0) c["latency_table"] = r.table.to_json();
+  prov["recipe"] = c;
+  m.provenance = prov;
+  save_zlm(m, path);
+}
+
+// One family member: search, stitch, re-measure (correcting the budget), evaluate, save.
+nlohmann::json run_member(Run& r, PruneMethod method, double target) {
+  const MethodDb& md = r.method_db(method);
+  const LatencyTable& t = r.table;
+  std::vector<ModuleLevels> mods = search_modules(r.dense, md, t);
+  const double max_s = max_speedup(mods, t.t_dense, t.t_fixed);
+  nlohmann::json mem = {{"method", prune_method_name(method)},
+                        {"update", md.opt.mode == ObsMode::Obs},
+                        {"target", target},
+                        {"max_speedup", max_s},
+                        {"db_method", md.opt.method_key()}};
+  if (max_s < target) {
+    mem["feasible"] = false;
+    r.log(fmt::format("{} {}: infeasible in {} (largest achievable speedup {:.2f}x)", prune_method_name(method),
+                      target_label(target), env_to_string(r.opt.env), max_s));
+    return mem;
+  }
+  mem["feasible"] = true;
+  auto t0 = std::chrono::steady_clock::now();
+  const double aim = std::min(r.opt.aim, max_s / target);
+  double budget = t.t_dense / (target * aim) - t.t_fixed;
+
+  // Round 1: the full search; later rounds re-solve with the tuned coefficients at the corrected budget.
+  Choice choice;
+  std::vector<double> coef(mods.size(), 1.0);
+  std::string label = fmt::format("search {} {}", prune_method_name(method), target_label(target));
+  if (method == PruneMethod::Uniform) {
+    choice = solve_uniform(mods, budget);
+  } else {
+    SpdyOptions so;
+    so.evaluations = r.opt.evaluations;
+    so.seed = r.opt.seed;
+    so.progress = [&](int d, int n) { r.progress(label, d, n); };
+    SpdyResult s = spdy_search(mods, budget, [&](const std::vector<int>& lv) { return r.heldout->loss(stitch(r.dense, *r.db, md, lv)); }, so);
+    choice = s.best, coef = s.coef;
+    mem["calib_loss_dp"] = s.dp_only_loss, mem["evaluations"] = s.evaluations;
+  }
+  ZIP_CHECK(choice.feasible, "internal: the search found nothing within a feasible budget");
+  mem["search_s"] = seconds_since(t0);
+
+  Model m;
+  double measured = 0, predicted = 0;
+  int round = 1;
+  nlohmann::json rounds = nlohmann::json::array();
+  for (;; round++) {
+    m = stitch(r.dense, *r.db, md, choice.level);
+    predicted = t.t_fixed + choice.time;
+    measured = r.latency->measure(m);
+    double speedup = r.dense_measured / measured, ratio = speedup / target;
+    rounds.push_back({{"budget_s", budget}, {"predicted_s", predicted}, {"measured_s", measured}, {"speedup", speedup}});
+    bool ok = ratio >= 0.97 && ratio <= 1.10;
+    if (ok || round >= r.opt.max_rounds) {
+      mem["guarantee_met"] = ok;
+      break;
+    }
+    // Reality is measured/predicted times the table: aim the prediction so that reality lands on target.
+    double k = measured / predicted;
+    double next = r.dense_measured / (target * r.opt.aim) / k - t.t_fixed;
+    r.log(fmt::format("{} {}: measured {:.3f}x ({:.2f} of target), correcting the budget by {:.3f}",
+                      prune_method_name(method), target_label(target), speedup, ratio, next / budget));
+    Choice c2 = method == PruneMethod::Uniform ? Choice(solve_uniform(mods, next)) : solve_dp(mods, coef, next);
+    if (!c2.feasible || c2.level == choice.level) {
+      mem["guarantee_met"] = false;
+      break;
+    }
+    budget = next, choice = c2;
+  }
+  mem["rounds"] = round;
+  mem["round_log"] = rounds;
+  mem["predicted_speedup"] = t.t_dense / predicted;
+  mem["measured_speedup"] = r.dense_measured / measured;
+  mem["measured_s"] = measured;
+  mem["params"] = weight_count(m);
+  mem["calib_loss"] = r.heldout->loss(m);
+  mem["kl"] = r.heldout->kl(m);
+  std::vector<int> a, f;
+  split_levels(choice.level, a, f);
+  mem["recipe"] = {{"attn_levels", a}, {"ffn_levels", f}, {"slice", slice_spec_to_json(levels_slice(r.dense, md.layers, a, f))}};
+  mem["layers"] = layer_rows(r, md, choice.level);
+  evaluate(r, m, mem);
+  std::string file = fmt::format("{}-{}.zlm", prune_method_name(method), target_label(target));
+  mem["file"] = file;
+  save_member(r, m, mem, (fs::path(r.opt.out_dir) / file).string());
+  r.log(fmt::format("{} {}: predicted {:.3f}x, measured {:.3f}x, {} rounds, calib loss {:.4f}{} -> {}",
+                    prune_method_name(method), target_label(target), mem["predicted_speedup"].get<double>(),
+                    mem["measured_speedup"].get<double>(), round, mem["calib_loss"].get<double>(),
+                    mem.contains("ppl") ? fmt::format(", ppl {:.3f}", mem["ppl"].get<double>()) : std::string(), file));
+  return mem;
+}
+
+// --recipe: rebuild the named members exactly (same database, same levels), without searching.
+nlohmann::json replay_members(Run& r) {
+  nlohmann::json members = nlohmann::json::array();
+  for (const nlohmann::json& mem : r.opt.recipe.at("members")) {
+    if (!mem.value("feasible", false)) continue;
+    PruneMethod method = parse_prune_method(mem.at("method").get<std::string>());
+    const MethodDb& md = r.method_db(method);
+    ZIP_CHECK(mem.at("db_method").get<std::string>() == md.opt.method_key(),
+              "recipe: member {} was built with database {}, options give {}", mem.at("file").get<std::string>(),
+              mem.at("db_method").get<std::string>(), md.opt.method_key());
+    std::vector<int> a = mem.at("recipe").at("attn_levels"), f = mem.at("recipe").at("ffn_levels");
+    Model m = stitch_model(r.dense, *r.db, md.opt, md.layers, a, f);
+    nlohmann::json out = mem;
+    out["replayed"] = true;
+    std::string file = mem.at("file").get<std::string>();
+    save_member(r, m, out, (fs::path(r.opt.out_dir) / file).string());
+    r.log(fmt::format("replayed {} -> {}", prune_method_name(method), file));
+    members.push_back(out);
+  }
+  return members;
+}
+
+}  // namespace
+
+nlohmann::json compress_family(const std::string& model_path, const CompressOptions& opt) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const bool replay = !opt.recipe.is_null();
+  ZIP_CHECK(!opt.out_dir.empty(), "no output folder (-o DIR)");
+  if (!replay) {
+    if (opt.targets.empty()) throw UsageError("no speedup targets (--speedup 1.5,2)");
+    for (double t : opt.targets)
+      if (!(t >= 1.0) || !std::isfinite(t)) throw UsageError(fmt::format("speedup target {} must be a number >= 1", t));
+  }
+  ZIP_CHECK(!opt.methods.empty(), "no pruning method");
+  Run r(opt);
+  r.model_path = model_path;
+  r.dense = load_zlm(model_path);
+  r.model_hash = zlm_content_hash(model_path);
+  ZIP_CHECK(opt.env.device == "cpu", "compression timing on '{}' is not supported yet (cpu only)", opt.env.device);
+  std::error_code ec;
+  fs::create_directories(opt.out_dir, ec);
+  ZIP_CHECK(!ec, "cannot create {}: {}", opt.out_dir, ec.message());
+  const bool own_db = opt.db_root.empty();
+  const std::string db_root = own_db ? (fs::path(opt.out_dir) / ".db").string() : opt.db_root;
+  nlohmann::json wall;
+
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> files = calibration_files(opt.calib_paths);
+  r.calib = sample_calibration(r.dense, files, opt.calib);
+  r.db = std::make_unique<Database>(db_root, r.model_hash, r.calib.key);
+  r.log(fmt::format("calibration: {} files, {} + {} held-out windows of {} tokens (key {})", files.size(),
+                    r.calib.train.size(), r.calib.heldout.size(), opt.calib.len, r.calib.key));
+  build_databases(r, opt.methods);
+  wall["database"] = seconds_since(t0);
+
+  nlohmann::json report = {{"model", model_path},
+                           {"parent_hash", r.model_hash},
+                           {"architecture", r.dense.config.info().name},
+                           {"env", env_to_string(opt.env)},
+                           {"calibration",
+                            {{"files", files.size()},
+                             {"paths", files},
+                             {"samples", opt.calib.samples},
+                             {"len", opt.calib.len},
+                             {"heldout_samples", opt.calib.heldout},
+                             {"search_windows", opt.search_windows},
+                             {"seed", opt.calib.seed},
+                             {"key", r.calib.key}}},
+                           {"options",
+                            {{"damp", opt.damp},
+                             {"ffn_step", opt.ffn_step},
+                             {"block", opt.block},
+                             {"evaluations", opt.evaluations},
+                             {"aim", opt.aim},
+                             {"seed", opt.seed}}}};
+  if (replay) {
+    report["members"] = replay_members(r);
+  } else {
+    r.latency = opt.latency ? opt.latency : std::shared_ptr<LatencySource>(engine_latency(opt.env, opt.timing));
+    t0 = std::chrono::steady_clock::now();
+    build_latency_table(r, db_root);
+    wall["latency"] = seconds_since(t0);
+    report["latency_table"] = r.table.to_json();
+
+    t0 = std::chrono::steady_clock::now();
+    std::vector<std::vector<int>> windows(r.calib.heldout.begin(),
+                                          r.calib.heldout.begin() + std::min<ptrdiff_t>(opt.search_windows, ptrdiff_t(r.calib.heldout.size())));
+    r.heldout = std::make_unique<HeldoutLoss>(r.dense, windows, opt.threads);
+    r.dense_measured = r.latency->measure(r.dense);
+    nlohmann::json dense = {{"time_s", r.dense_measured}, {"params", weight_count(r.dense)}, {"calib_loss", r.heldout->dense_loss()}};
+    evaluate(r, r.dense, dense);
+    if (!opt.eval_file.empty()) dense["eval_file"] = fs::path(opt.eval_file).filename().string();
+    report["dense"] = dense;
+    nlohmann::json members = nlohmann::json::array();
+    for (PruneMethod m : opt.methods)
+      for (double target : opt.targets) members.push_back(run_member(r, m, target));
+    report["members"] = members;
+    wall["search"] = seconds_since(t0);
+  }
+  wall["total"] = seconds_since(t_start);
+  report["wall_s"] = wall;
+  write_file_atomic((fs::path(opt.out_dir) / "report.json").string(), report.dump(1));
+  if (!replay) {
+    write_file_atomic((fs::path(opt.out_dir) / "report.md").string(), render_report_md(report));
+    write_file_atomic((fs::path(opt.out_dir) / "report.svg").string(), render_report_svg(report));
+  }
+  if (own_db) fs::remove_all(db_root, ec);
+  return report;
+}
+
+}  // namespace zip

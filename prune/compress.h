@@ -1,0 +1,65 @@
+// `zip compress`: the pruning pipeline — calibrate → score (database) → time (latency table) →
+// choose shapes (search) → stitch → re-measure — producing one model per speedup target and a
+// report. ZipLM and its baselines fill the same pipeline; Minitron and gradual pruning reuse it.
+#pragma once
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+#include "prune/calibration.h"
+#include "prune/latency.h"
+
+namespace zip {
+
+// How a family member is pruned. ZipLM = OBS ranking + update + runtime-aware search; the
+// baselines change one ingredient each, through the same latency table and guarantee.
+enum class PruneMethod { ZipLM, ZipLMNoUpdate, Magnitude, Uniform };
+const char* prune_method_name(PruneMethod m);          // "ziplm", "ziplm-no-update", "magnitude", "uniform"
+PruneMethod parse_prune_method(const std::string& s);  // throws UsageError
+
+// Where latencies come from: the engine in the deployment environment, or (tests) a fixed table.
+struct LatencySource {
+  virtual ~LatencySource() = default;
+  virtual LatencyTable table(const Model& dense, const std::set<AttnLevel>& attn, const std::set<int>& ffn,
+                             const std::function<void(int, int)>& progress) = 0;
+  virtual double measure(const Model& m) = 0;  // seconds per unit of work, end to end
+};
+std::unique_ptr<LatencySource> engine_latency(const Env& env, const TimingOptions& opt);
+// Synthetic: measure() = the table's prediction × `skew` for pruned models (dense exact), so
+// tests can exercise the re-measurement correction.
+std::unique_ptr<LatencySource> synthetic_latency(const SyntheticCosts& costs, double skew = 1.0);
+
+struct CompressOptions {
+  std::vector<PruneMethod> methods = {PruneMethod::ZipLM};  // the first is the main one
+  std::vector<double> targets;
+  Env env;
+  CalibOptions calib;
+  std::vector<std::string> calib_paths;
+  std::string out_dir;
+  std::string db_root;  // "" = OUT_DIR/.db, removed after success
+  std::string eval_file;  // decoders: text for perplexity; encoders: STS-B pairs
+  int64_t eval_tokens = 65536;
+  int eval_ctx = 512;
+  int ffn_step = 32, block = 32;
+  double damp = 0.01;
+  int evaluations = 30;  // SPDY loss evaluations per target
+  int search_windows = 8;  // held-out windows the search loss runs on
+  uint64_t seed = 1;
+  double aim = 1.02;       // budgets aim at target × aim (inside the [0.97, 1.10] acceptance band)
+  int max_rounds = 4;      // re-measurement corrections per target
+  TimingOptions timing;
+  int threads = 2;         // calibration, database and loss evaluations
+  std::shared_ptr<LatencySource> latency;  // null = engine_latency(env, timing)
+  nlohmann::json recipe;   // non-null: replay these members instead of searching
+  std::function<void(const std::string&)> log;  // one line per event (stderr in the CLI)
+};
+
+// Runs the pipeline on the model file `model_path`; writes OUT_DIR/<method>-<target>x.zlm,
+// report.json, report.md, report.svg; returns the report.
+nlohmann::json compress_family(const std::string& model_path, const CompressOptions& opt);
+
+}  // namespace zip

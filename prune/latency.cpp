@@ -1,0 +1,500 @@
+#include "prune/latency.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <ctime>
+#include <tuple>
+
+#include "engine/bench.h"
+#include "engine/cuda.h"
+#include "engine/error.h"
+#include "engine/forward.h"
+
+namespace zip {
+
+using json = nlohmann::json;
+
+// ---- environment -------------------------------------------------------------------------------
+
+const char* phase_name(Phase p) { return p == Phase::Prefill ? "prefill" : "decode"; }
+
+static const char* kEnvExample = "e.g. cpu:threads=2,batch=1,ctx=256,phase=decode";
+
+static int env_int(const std::string& key, const std::string& v, int lo, int hi) {
+  int x = 0;
+  auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (v.empty() || r.ec != std::errc() || r.ptr != v.data() + v.size() || x < lo || x > hi)
+    throw UsageError(fmt::format("--env: {}={} is not an integer in {}..{}", key, v, lo, hi));
+  return x;
+}
+
+static void check_env(const Env& e) {
+  auto bad = [](const std::string& m) { throw UsageError("--env: " + m); };
+  if (e.device != "cpu" && e.device != "cuda") bad(fmt::format("unknown device '{}' (cpu or cuda)", e.device));
+  if (e.threads < 1 || e.threads > 1024) bad(fmt::format("threads={} out of range 1..1024", e.threads));
+  if (e.batch < 1 || e.batch > 4096) bad(fmt::format("batch={} out of range 1..4096", e.batch));
+  if (e.ctx < 1 || e.ctx > (1 << 20)) bad(fmt::format("ctx={} out of range 1..{}", e.ctx, 1 << 20));
+}
+
+Env parse_env(const std::string& s) {
+  Env e;
+  size_t colon = s.find(':');
+  e.device = s.substr(0, colon);
+  if (e.device.empty() || e.device.find('=') != std::string::npos)
+    throw UsageError(fmt::format("--env '{}': expected a device first (cpu or cuda), {}", s, kEnvExample));
+  if (e.device != "cpu" && e.device != "cuda")
+    throw UsageError(fmt::format("--env '{}': unknown device '{}' (cpu or cuda)", s, e.device));
+  std::set<std::string> seen;
+  std::string rest = colon == std::string::npos ? "" : s.substr(colon + 1);
+  for (size_t i = 0; i < rest.size() || (colon != std::string::npos && i == 0);) {
+    size_t comma = rest.find(',', i);
+    std::string item = rest.substr(i, comma == std::string::npos ? std::string::npos : comma - i);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError(fmt::format("--env '{}': '{}' is not key=value, {}", s, item, kEnvExample));
+    std::string key = item.substr(0, eq), val = item.substr(eq + 1);
+    if (!seen.insert(key).second) throw UsageError(fmt::format("--env '{}': {} given twice", s, key));
+    if (key == "threads")
+      e.threads = env_int(key, val, 1, 1024);
+    else if (key == "batch")
+      e.batch = env_int(key, val, 1, 4096);
+    else if (key == "ctx")
+      e.ctx = env_int(key, val, 1, 1 << 20);
+    else if (key == "phase") {
+      if (val == "prefill")
+        e.phase = Phase::Prefill;
+      else if (val == "decode")
+        e.phase = Phase::Decode;
+      else
+        throw UsageError(fmt::format("--env '{}': phase={} (prefill or decode)", s, val));
+    } else
+      throw UsageError(fmt::format("--env '{}': unknown key '{}' (threads, batch, ctx, phase)", s, key));
+    if (comma == std::string::npos) break;
+    i = comma + 1;
+    if (i == rest.size()) throw UsageError(fmt::format("--env '{}': trailing comma", s));
+  }
+  return e;
+}
+
+std::string env_to_string(const Env& e) {
+  return fmt::format("{}:threads={},batch={},ctx={},phase={}", e.device, e.threads, e.batch, e.ctx,
+                     phase_name(e.phase));
+}
+
+json env_to_json(const Env& e) {
+  return {{"device", e.device}, {"threads", e.threads}, {"batch", e.batch}, {"ctx", e.ctx}, {"phase", phase_name(e.phase)}};
+}
+
+Env env_from_json(const json& j) {
+  ZIP_CHECK(j.is_object(), "latency env: expected an object");
+  Env e;
+  try {
+    for (auto& [k, v] : j.items()) {
+      if (k == "device")
+        e.device = v.get<std::string>();
+      else if (k == "threads")
+        e.threads = v.get<int>();
+      else if (k == "batch")
+        e.batch = v.get<int>();
+      else if (k == "ctx")
+        e.ctx = v.get<int>();
+      else if (k == "phase") {
+        std::string p = v.get<std::string>();
+        ZIP_CHECK(p == "prefill" || p == "decode", "latency env: phase '{}' (prefill or decode)", p);
+        e.phase = p == "prefill" ? Phase::Prefill : Phase::Decode;
+      } else
+        fail("latency env: unknown field '{}'", k);
+    }
+  } catch (const json::exception& x) {
+    fail("latency env: {}", x.what());
+  }
+  try {
+    check_env(e);
+  } catch (const UsageError& x) {
+    throw Error(x.what());
+  }
+  return e;
+}
+
+std::unique_ptr<Backend> make_env_backend(const Env& e) {
+  check_env(e);
+  if (e.device == "cuda") {
+    std::string why;
+    if (!cuda_available(&why)) throw UsageError(fmt::format("--env {}: no usable GPU: {}", env_to_string(e), why));
+    return make_cuda_backend(0);
+  }
+  return make_cpu_backend(e.threads);
+}
+
+// ---- the table ---------------------------------------------------------------------------------
+
+AttnLevel attention_level(const LayerShape& s) { return {s.n_heads(), s.n_kv_heads()}; }
+
+double LatencyTable::attn_time(int q, int kv) const {
+  auto it = attn.find({q, kv});
+  ZIP_CHECK(it != attn.end(), "latency table ({}): no attention level with {} query heads and {} KV heads",
+            env_to_string(env), q, kv);
+  return it->second;
+}
+
+double LatencyTable::ffn_time(int width) const {
+  auto it = ffn.find(width);
+  ZIP_CHECK(it != ffn.end(), "latency table ({}): no FFN level of width {}", env_to_string(env), width);
+  return it->second;
+}
+
+double LatencyTable::predict(const std::vector<AttnLevel>& a, const std::vector<int>& f) const {
+  ZIP_CHECK(a.size() == f.size(), "latency: {} attention levels for {} FFN levels", a.size(), f.size());
+  double sum = 0;
+  for (size_t l = 0; l < a.size(); l++) sum += attn_time(a[l]) + ffn_time(f[l]);
+  return t_fixed + sum;
+}
+
+double LatencyTable::predict(const ModelConfig& c) const {
+  std::vector<AttnLevel> a;
+  std::vector<int> f;
+  for (auto& s : c.layers) a.push_back(attention_level(s)), f.push_back(s.ffn_dim);
+  return predict(a, f);
+}
+
+double predict_time(const LatencyTable& t, const std::vector<AttnLevel>& a, const std::vector<int>& f) {
+  return t.predict(a, f);
+}
+
+json LatencyTable::to_json() const {
+  json ja = json::array(), jf = json::array();
+  for (auto& [lv, t] : attn) ja.push_back({lv.first, lv.second, t});
+  for (auto& [w, t] : ffn) jf.push_back({w, t});
+  return {{"env", env_to_json(env)},
+          {"env_string", env_to_string(env)},
+          {"t_dense", t_dense},
+          {"t_fixed", t_fixed},
+          {"attention", ja},
+          {"ffn", jf},
+          {"method", {{"warmup", method.warmup}, {"reps", method.reps}}},
+          {"info", info}};
+}
+
+LatencyTable LatencyTable::from_json(const json& j) {
+  LatencyTable t;
+  try {
+    ZIP_CHECK(j.is_object(), "latency table: expected an object");
+    t.env = env_from_json(j.at("env"));
+    t.t_dense = j.at("t_dense").get<double>();
+    t.t_fixed = j.at("t_fixed").get<double>();
+    for (auto& e : j.at("attention")) {
+      ZIP_CHECK(e.is_array() && e.size() == 3, "latency table: attention entries are [q, kv, seconds]");
+      AttnLevel lv{e[0].get<int>(), e[1].get<int>()};
+      ZIP_CHECK(t.attn.emplace(lv, e[2].get<double>()).second, "latency table: attention level ({}, {}) twice",
+                lv.first, lv.second);
+    }
+    for (auto& e : j.at("ffn")) {
+      ZIP_CHECK(e.is_array() && e.size() == 2, "latency table: ffn entries are [width, seconds]");
+      ZIP_CHECK(t.ffn.emplace(e[0].get<int>(), e[1].get<double>()).second, "latency table: FFN width {} twice",
+                e[0].get<int>());
+    }
+    if (j.contains("method")) {
+      t.method.warmup = j["method"].value("warmup", t.method.warmup);
+      t.method.reps = j["method"].value("reps", t.method.reps);
+    }
+    if (j.contains("info")) t.info = j["info"];
+  } catch (const json::exception& x) {
+    fail("latency table: {}", x.what());
+  }
+  return t;
+}
+
+std::string LatencyTable::describe() const {
+  std::string s = fmt::format("latency table {} (warmup {}, reps {}): T_dense {:.3f} ms, T_fixed {:.3f} ms\n",
+                              env_to_string(env), method.warmup, method.reps, t_dense * 1e3, t_fixed * 1e3);
+  s += "  attention (q, kv):";
+  for (auto it = attn.rbegin(); it != attn.rend(); ++it)
+    s += fmt::format(" ({},{}) {:.4f}", it->first.first, it->first.second, it->second * 1e3);
+  s += " ms\n  ffn width:";
+  for (auto it = ffn.rbegin(); it != ffn.rend(); ++it) s += fmt::format(" {} {:.4f}", it->first, it->second * 1e3);
+  return s + " ms\n";
+}
+
+std::set<AttnLevel> feasible_attention_levels(const LayerShape& s) {
+  std::set<AttnLevel> out{{0, 0}};
+  std::vector<int> sizes = s.q_per_kv;
+  std::sort(sizes.rbegin(), sizes.rend());
+  int cap = 0;  // most query heads kv groups can hold: the kv largest groups
+  for (int kv = 1; kv <= int(sizes.size()); kv++) {
+    cap += sizes[size_t(kv - 1)];
+    for (int q = kv; q <= cap; q++) out.insert({q, kv});
+  }
+  return out;
+}
+
+// The dense level of every layer, plus 0, plus the requested ones.
+static void add_required(const ModelConfig& c, std::set<AttnLevel>& a, std::set<int>& f) {
+  a.insert({0, 0});
+  f.insert(0);
+  for (auto& s : c.layers) a.insert(attention_level(s)), f.insert(s.ffn_dim);
+}
+
+static void dense_sum_and_fixed(LatencyTable& t, const ModelConfig& c) {
+  double sum = 0;
+  for (auto& s : c.layers) sum += t.attn_time(attention_level(s)) + t.ffn_time(s.ffn_dim);
+  t.t_fixed = t.t_dense - sum;
+}
+
+LatencyTable synthetic_latency_table(const ModelConfig& c, const Env& env, const SyntheticCosts& k,
+                                     const std::set<AttnLevel>& attn_levels, const std::set<int>& ffn_levels) {
+  LatencyTable t;
+  t.env = env;
+  t.method = {0, 0};
+  t.info = {{"synthetic", true}};
+  std::set<AttnLevel> a = attn_levels;
+  std::set<int> f = ffn_levels;
+  add_required(c, a, f);
+  for (auto [q, kv] : a) t.attn[{q, kv}] = q == 0 && kv == 0 ? 0.0 : k.attn_base + k.per_q * q + k.per_kv * kv;
+  for (int w : f) t.ffn[w] = w == 0 ? 0.0 : k.ffn_base + k.per_neuron * w;
+  double sum = 0;
+  for (auto& s : c.layers) sum += t.attn_time(attention_level(s)) + t.ffn_time(s.ffn_dim);
+  t.t_dense = k.t_fixed + sum;
+  dense_sum_and_fixed(t, c);
+  return t;
+}
+
+// ---- slicing to a uniform level ----------------------------------------------------------------
+
+SliceSpec uniform_level_spec(const ModelConfig& c, const AttnLevel& a, int ffn) {
+  auto [q, kv] = a;
+  ZIP_CHECK(q >= 0 && kv >= 0 && (q == 0) == (kv == 0) && q >= kv,
+            "latency: attention level ({}, {}) is not (query heads ≥ KV heads ≥ 1) or (0, 0)", q, kv);
+  SliceSpec spec;
+  for (int l = 0; l < c.n_layers(); l++) {
+    const LayerShape& s = c.layers[size_t(l)];
+    ZIP_CHECK(ffn >= 0 && ffn <= s.ffn_dim, "latency: FFN width {} does not fit layer {} (width {})", ffn, l,
+              s.ffn_dim);
+    ZIP_CHECK(feasible_attention_levels(s).count(a), "latency: attention level ({}, {}) does not fit layer {} ({} query heads in {} KV groups)",
+              q, kv, l, s.n_heads(), s.n_kv_heads());
+    if (a == attention_level(s) && ffn == s.ffn_dim) continue;  // kept whole
+    // The kv largest groups (ties: lower index), then query heads dealt round-robin.
+    std::vector<int> order(static_cast<size_t>(s.n_kv_heads()));
+    for (int g = 0; g < s.n_kv_heads(); g++) order[size_t(g)] = g;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int x, int y) { return s.q_per_kv[size_t(x)] > s.q_per_kv[size_t(y)]; });
+    std::vector<int> groups(order.begin(), order.begin() + kv);
+    std::sort(groups.begin(), groups.end());
+    std::vector<int> count(groups.size(), 1);
+    for (int left = q - kv; left > 0;)
+      for (size_t i = 0; i < groups.size() && left > 0; i++)
+        if (count[i] < s.q_per_kv[size_t(groups[i])]) count[i]++, left--;
+    std::vector<int> first(static_cast<size_t>(s.n_kv_heads()), 0);  // first query head of each group
+    for (int g = 1; g < s.n_kv_heads(); g++) first[size_t(g)] = first[size_t(g - 1)] + s.q_per_kv[size_t(g - 1)];
+    LayerSlice ls;
+    ls.kv_heads = groups;
+    std::vector<int> qh;
+    for (size_t i = 0; i < groups.size(); i++)
+      for (int j = 0; j < count[i]; j++) qh.push_back(first[size_t(groups[i])] + j);
+    ls.q_heads = qh;
+    for (int n = 0; n < ffn; n++) ls.ffn_neurons.push_back(n);
+    spec[l] = std::move(ls);
+  }
+  return spec;
+}
+
+// ---- timing ------------------------------------------------------------------------------------
+
+namespace {
+
+// One model in one environment: builds the context (and, for decode, fills the caches once),
+// then runs units of work on demand.
+class Runner {
+ public:
+  Runner(const Model& m, Backend& be, const Env& env) : be_(be), env_(env) {
+    const ModelConfig& c = m.config;
+    decoder_ = c.info().causal;
+    if (!decoder_ && env.phase == Phase::Decode)
+      throw UsageError(fmt::format("--env {}: {} is an encoder; it has no decode phase (use phase=prefill)",
+                                   env_to_string(env), c.info().name));
+    int need = env.ctx + (env.phase == Phase::Decode ? 1 : 0);
+    if (need > c.max_seq_len)
+      throw UsageError(fmt::format("--env {}: needs {} positions; the model's context is {}", env_to_string(env),
+                                   need, c.max_seq_len));
+    int V = c.vocab_size;
+    for (int b = 0; b < env.batch; b++)
+      for (int t = 0; t < env.ctx; t++) {
+        rows_.push_back(int((int64_t(b) * env.ctx + t + 1) * 7919 % V));
+        seqs_.push_back(b);
+      }
+    for (int b = 0; b < env.batch; b++) {
+      step_tok_.push_back(int((int64_t(b) + 3) * 104729 % V));
+      step_seq_.push_back(b);
+    }
+    if (decoder_)
+      ctx_ = std::make_unique<InferenceContext>(m, be, need, std::max(512, env.batch), env.batch);
+    else
+      ctx_ = std::make_unique<InferenceContext>(m, be, env.ctx, 0, 1);
+    if (env.phase == Phase::Decode) prefill();
+  }
+
+  InferenceContext& ctx() { return *ctx_; }
+
+  // Seconds of one unit of work.
+  double unit() {
+    be_.sync();
+    auto t0 = std::chrono::steady_clock::now();
+    if (env_.phase == Phase::Prefill) {
+      if (decoder_) {
+        ctx_->reset();
+        prefill();
+      } else {
+        for (int b = 0; b < env_.batch; b++) ctx_->encode(rows_.data() + size_t(b) * size_t(env_.ctx), nullptr, env_.ctx);
+      }
+    } else {
+      for (int b = 0; b < env_.batch; b++) ctx_->rewind(env_.ctx, b);
+      if (env_.batch == 1)
+        ctx_->eval(step_tok_.data(), 1);
+      else
+        ctx_->eval_batch(step_tok_.data(), step_seq_.data(), env_.batch, false);
+    }
+    be_.sync();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+ private:
+  // All rows, sequence by sequence, in chunks of max_batch (as engine/bench.cpp does).
+  void prefill() {
+    size_t mb = size_t(ctx_->max_batch());
+    for (size_t i = 0; i < rows_.size(); i += mb) {
+      int n = int(std::min(rows_.size() - i, mb));
+      ctx_->eval_batch(rows_.data() + i, seqs_.data() + i, n, false);
+    }
+  }
+
+  Backend& be_;
+  Env env_;
+  bool decoder_ = true;
+  std::vector<int> rows_, seqs_, step_tok_, step_seq_;
+  std::unique_ptr<InferenceContext> ctx_;
+};
+
+double median_of(std::vector<double> v) { return summarize(std::move(v)).median; }
+
+// Median over reps of the per-rep mean over layers of each module's time (seconds). With
+// e2e, every instrumented unit is preceded by an uninstrumented one whose time goes to *e2e: the
+// dense model's T_dense and its module times then see the same machine conditions.
+std::pair<double, double> module_times(Runner& r, int n_layers, const TimingOptions& opt,
+                                       std::vector<double>* e2e = nullptr) {
+  ModuleTimes mt;
+  std::vector<double> a, f;
+  for (int rep = 0; rep < opt.warmup + opt.reps; rep++) {
+    if (e2e) {
+      double t = r.unit();
+      if (rep >= opt.warmup) e2e->push_back(t);
+    }
+    r.ctx().set_timing(&mt);
+    mt.reset(n_layers);
+    r.unit();
+    r.ctx().set_timing(nullptr);
+    if (rep < opt.warmup) continue;
+    double sa = 0, sf = 0;
+    for (int l = 0; l < n_layers; l++) sa += mt.attn_ns[size_t(l)], sf += mt.ffn_ns[size_t(l)];
+    a.push_back(sa * 1e-9 / n_layers);
+    f.push_back(sf * 1e-9 / n_layers);
+  }
+  return {median_of(a), median_of(f)};
+}
+
+Measurement end_to_end(Runner& r, const TimingOptions& opt) {
+  std::vector<double> v;
+  for (int rep = 0; rep < opt.warmup + opt.reps; rep++) {
+    double t = r.unit();
+    if (rep >= opt.warmup) v.push_back(t);
+  }
+  BenchStat s = summarize(v);
+  return {s.median, s.min, s.max};
+}
+
+void check_options(const TimingOptions& opt) {
+  ZIP_CHECK(opt.warmup >= 0 && opt.reps >= 1, "latency: need warmup ≥ 0 and reps ≥ 1 (got {}, {})", opt.warmup,
+            opt.reps);
+}
+
+std::string now_utc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+Measurement measure_model(const Model& m, const Env& env, const TimingOptions& opt) {
+  check_options(opt);
+  auto be = make_env_backend(env);
+  Runner r(m, *be, env);
+  return end_to_end(r, opt);
+}
+
+LatencyTable measure_latency_table(const Model& dense, const Env& env, const std::set<AttnLevel>& attn_levels,
+                                   const std::set<int>& ffn_levels, const TimingOptions& opt,
+                                   const std::function<void(int, int)>& progress) {
+  check_options(opt);
+  auto start = std::chrono::steady_clock::now();
+  const ModelConfig& c = dense.config;
+  ZIP_CHECK(c.n_layers() > 0, "latency: the model has no layers");
+  // One table serves every layer: measure it on a model whose layers all have one shape.
+  for (int l = 1; l < c.n_layers(); l++)
+    ZIP_CHECK(attention_level(c.layers[size_t(l)]) == attention_level(c.layers[0]) &&
+                  c.layers[size_t(l)].ffn_dim == c.layers[0].ffn_dim,
+              "latency: layer {} differs in shape from layer 0; measure the table on the dense (unpruned) model", l);
+  std::set<AttnLevel> A = attn_levels;
+  std::set<int> F = ffn_levels;
+  add_required(c, A, F);
+  for (auto& a : A) uniform_level_spec(c, a, 0);  // fail before any timing if a level does not fit
+  for (int w : F) uniform_level_spec(c, {0, 0}, w);
+  auto be = make_env_backend(env);
+
+  LatencyTable t;
+  t.env = env;
+  t.method = opt;
+  // Levels still to time, largest first, paired into sliced models (one attention + one FFN);
+  // the dense model itself times the dense levels.
+  const AttnLevel dense_a = attention_level(c.layers[0]);
+  const int dense_f = c.layers[0].ffn_dim;
+  std::vector<AttnLevel> todo_a(A.rbegin(), A.rend());
+  std::vector<int> todo_f(F.rbegin(), F.rend());
+  std::erase(todo_a, dense_a);
+  std::erase(todo_f, dense_f);
+  size_t n_models = std::max(todo_a.size(), todo_f.size());
+  int total = 1 + int(n_models), done = 0;
+  {
+    Runner r(dense, *be, env);
+    std::vector<double> e2e;
+    std::tie(t.attn[dense_a], t.ffn[dense_f]) = module_times(r, c.n_layers(), opt, &e2e);
+    t.t_dense = median_of(e2e);
+  }
+  if (progress) progress(++done, total);
+  for (size_t i = 0; i < n_models; i++) {
+    // The shorter list is padded with the absent module (cheapest); a pad's time is not kept.
+    AttnLevel a = i < todo_a.size() ? todo_a[i] : AttnLevel{0, 0};
+    int f = i < todo_f.size() ? todo_f[i] : 0;
+    Model m = slice_model(dense, uniform_level_spec(c, a, f));
+    Runner r(m, *be, env);
+    auto [ta, tf] = module_times(r, c.n_layers(), opt);
+    if (i < todo_a.size()) t.attn[a] = ta;
+    if (i < todo_f.size()) t.ffn[f] = tf;
+    if (progress) progress(++done, total);
+  }
+  dense_sum_and_fixed(t, c);
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+  t.info = {{"date", now_utc()},
+            {"host", host},
+            {"backend", be->name()},
+            {"models_timed", total},
+            {"wall_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
+  return t;
+}
+
+}  // namespace zip

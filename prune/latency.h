@@ -1,0 +1,114 @@
+// The latency table ZipLM optimises against (SPEC §6.1, docs/LATENCY.md): the time of one
+// attention module at every (query heads, KV heads) level and of one FFN at every width,
+// measured by this engine *in place* (inside real forward passes of uniformly sliced models) in
+// the deployment environment, plus the dense model end to end. T_fixed = T_dense − Σ_l
+// t_l(dense) holds what no module accounts for (embedding, final norm, LM head, glue), so the
+// dense model predicts exactly T_dense.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/model.h"
+#include "prune/slice.h"
+
+namespace zip {
+
+enum class Phase { Prefill, Decode };
+
+// The deployment environment: `cpu:threads=2,batch=1,ctx=256,phase=decode`.
+// Prefill: one unit of work = `batch` sequences of `ctx` tokens each, from an empty cache.
+// Decode: one unit = one decode step of `batch` sequences, each with `ctx` tokens cached.
+struct Env {
+  std::string device = "cpu";  // "cpu" or "cuda"
+  int threads = 2, batch = 1, ctx = 256;
+  Phase phase = Phase::Decode;
+  bool operator==(const Env&) const = default;
+};
+
+// Device first, then key=value items (threads, batch, ctx, phase) in any order, all optional.
+// Syntax only: unknown keys, repeated keys or bad values throw zip::UsageError (one line).
+Env parse_env(const std::string& s);
+std::string env_to_string(const Env& e);  // canonical form: the key of a table
+nlohmann::json env_to_json(const Env& e);
+Env env_from_json(const nlohmann::json& j);  // throws zip::Error on bad fields
+const char* phase_name(Phase p);            // "prefill" / "decode"
+// The backend of the environment; zip::UsageError for cuda when this build/machine has no GPU.
+std::unique_ptr<Backend> make_env_backend(const Env& e);
+
+struct TimingOptions {
+  int warmup = 2;  // untimed units before the timed ones (per model)
+  int reps = 7;    // timed units; times are medians over them
+};
+
+using AttnLevel = std::pair<int, int>;  // (query heads, KV heads); (0, 0) = module absent
+AttnLevel attention_level(const LayerShape& s);  // (n_heads, n_kv_heads) of a layer
+
+struct LatencyTable {
+  Env env;
+  double t_dense = 0;  // seconds per unit, dense model end to end (not instrumented)
+  double t_fixed = 0;  // t_dense − Σ_l (attn(dense_l) + ffn(dense_l))
+  std::map<AttnLevel, double> attn;  // seconds per unit, one attention module
+  std::map<int, double> ffn;         // seconds per unit, one FFN module, by width
+  TimingOptions method;
+  nlohmann::json info = nlohmann::json::object();  // optional: date, host, backend, wall_s, model
+
+  // Throw zip::Error naming the level when it is not in the table.
+  double attn_time(int q, int kv) const;
+  double attn_time(const AttnLevel& a) const { return attn_time(a.first, a.second); }
+  double ffn_time(int width) const;
+  // t_fixed + Σ_l module times of the given per-layer levels (lists of equal length).
+  double predict(const std::vector<AttnLevel>& attn_per_layer, const std::vector<int>& ffn_per_layer) const;
+  // The same for a model's per-layer shapes.
+  double predict(const ModelConfig& c) const;
+
+  nlohmann::json to_json() const;
+  static LatencyTable from_json(const nlohmann::json& j);
+  std::string describe() const;  // a few human-readable lines (ms)
+};
+
+double predict_time(const LatencyTable& t, const std::vector<AttnLevel>& attn_per_layer,
+                    const std::vector<int>& ffn_per_layer);
+
+// Every attention level reachable by removing query heads within KV groups of layer shape `s`
+// (a KV head goes when its last query head goes), (0, 0) included; and widths 0..ffn_dim.
+std::set<AttnLevel> feasible_attention_levels(const LayerShape& s);
+
+// A made-up table for tests of the pipeline (no timing): attn(q, kv) = attn_base + per_q·q +
+// per_kv·kv, ffn(w) = ffn_base + per_neuron·w, absent modules 0; entries for the given levels
+// plus every layer's dense level and 0; t_dense = t_fixed + Σ_l dense module times.
+struct SyntheticCosts {
+  double t_fixed = 1e-3;
+  double attn_base = 1e-4, per_q = 2e-5, per_kv = 1e-5;
+  double ffn_base = 1e-4, per_neuron = 1e-7;
+};
+LatencyTable synthetic_latency_table(const ModelConfig& dense, const Env& env, const SyntheticCosts& k,
+                                     const std::set<AttnLevel>& attn_levels, const std::set<int>& ffn_levels);
+
+// Measures the table for `dense` in `env`; its layers must all have one shape (an unpruned model).
+// The requested levels are extended with (0, 0), width 0 and the dense level. Each level is timed
+// in a model sliced uniformly to it (one attention level and one FFN level per sliced model); the
+// dense levels in the dense model itself. progress(done, total) is called after each model timed
+// (the dense model counts as one). UsageError: env unusable for this model (ctx too long, decode
+// on an encoder, cuda without GPU).
+LatencyTable measure_latency_table(const Model& dense, const Env& env, const std::set<AttnLevel>& attn_levels,
+                                   const std::set<int>& ffn_levels, const TimingOptions& opt,
+                                   const std::function<void(int, int)>& progress = {});
+
+struct Measurement {
+  double median = 0, min = 0, max = 0;  // seconds per unit of work
+};
+// Any model end to end in `env`: the same unit of work, warm-up and reps as t_dense.
+Measurement measure_model(const Model& m, const Env& env, const TimingOptions& opt);
+
+// The uniform slice giving every layer of `c` attention level `a` and FFN width `ffn`: the first
+// KV groups (largest first), query heads spread as evenly as the groups allow, the first neurons.
+SliceSpec uniform_level_spec(const ModelConfig& c, const AttnLevel& a, int ffn);
+
+}  // namespace zip

@@ -1,0 +1,598 @@
+// Report renderers for `zip compress` (see report.h). Everything tolerates missing or mistyped
+// optional fields: a value that is absent, null, not a number or not finite renders as "–".
+#include "prune/report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <optional>
+#include <vector>
+
+#include "engine/error.h"
+
+namespace zip {
+namespace {
+
+using nlohmann::json;
+const char* const kDash = "–";
+
+// ---- lenient field access --------------------------------------------------------------------
+
+const json* field(const json& j, const char* key) {
+  if (!j.is_object()) return nullptr;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::optional<double> num(const json& j, const char* key) {
+  const json* f = field(j, key);
+  if (!f || !f->is_number()) return std::nullopt;
+  double v = f->get<double>();
+  if (!std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+std::optional<std::string> str(const json& j, const char* key) {
+  const json* f = field(j, key);
+  if (!f || !f->is_string()) return std::nullopt;
+  return f->get<std::string>();
+}
+
+std::optional<bool> flag(const json& j, const char* key) {
+  const json* f = field(j, key);
+  if (!f || !f->is_boolean()) return std::nullopt;
+  return f->get<bool>();
+}
+
+const json& sub(const json& j, const char* key) {
+  static const json empty = json::object();
+  const json* f = field(j, key);
+  return f && f->is_object() ? *f : empty;
+}
+
+const json& list(const json& j, const char* key) {
+  static const json empty = json::array();
+  const json* f = field(j, key);
+  return f && f->is_array() ? *f : empty;
+}
+
+// ---- number formatting -----------------------------------------------------------------------
+
+// Fixed decimals, scaled, with a suffix; `dash` when missing.
+std::string fx(std::optional<double> v, int dec, const char* suffix = "", double scale = 1,
+               const char* dash = kDash) {
+  if (!v) return dash;
+  return fmt::format("{:.{}f}{}", *v * scale, dec, suffix);
+}
+
+// Significant digits (errors span many decades).
+std::string fg(std::optional<double> v, int sig) {
+  if (!v) return kDash;
+  return fmt::format("{:.{}g}", *v, sig);
+}
+
+// ---- the members -----------------------------------------------------------------------------
+
+struct Member {
+  const json* j;
+  std::string method;
+  std::optional<double> target;
+  bool feasible;
+};
+
+std::vector<Member> members_of(const json& r) {
+  std::vector<Member> out;
+  for (const json& m : list(r, "members")) {
+    if (!m.is_object()) continue;
+    out.push_back({&m, str(m, "method").value_or("unknown"), num(m, "target"),
+                   flag(m, "feasible").value_or(true)});
+  }
+  // Stable: by target (missing last), then in the file's order.
+  std::stable_sort(out.begin(), out.end(), [](const Member& a, const Member& b) {
+    if (a.target.has_value() != b.target.has_value()) return a.target.has_value();
+    return a.target && *a.target < *b.target;
+  });
+  return out;
+}
+
+bool same_target(const std::optional<double>& a, const std::optional<double>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  return !a || std::fabs(*a - *b) <= 1e-9 * std::max(1.0, std::fabs(*a));
+}
+
+// Markdown table cells must not contain '|' or newlines.
+std::string cell(std::string s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '|') o += "\\|";
+    else if (c == '\n' || c == '\r') o += ' ';
+    else o += c;
+  }
+  return o;
+}
+
+std::string row(const std::vector<std::string>& cells) {
+  std::string s = "|";
+  for (const auto& c : cells) s += " " + c + " |";
+  return s + "\n";
+}
+
+std::string header_row(const std::vector<std::string>& cells) {
+  std::string s = row(cells) + "|";
+  for (size_t i = 0; i < cells.size(); ++i) s += "---|";
+  return s + "\n";
+}
+
+bool is_ziplm(const std::string& method) { return method.rfind("ziplm", 0) == 0; }
+
+void md_layers(std::string& o, const Member& m) {
+  const json& j = *m.j;
+  o += fmt::format("### {} @ {} — measured {}\n\n", cell(m.method), fx(m.target, 2, "×"),
+                   fx(num(j, "measured_speedup"), 2, "×"));
+  std::vector<std::string> notes;
+  if (auto u = flag(j, "update")) notes.push_back(fmt::format("weight update: {}", *u ? "yes" : "no"));
+  if (auto e = num(j, "evaluations")) notes.push_back(fmt::format("{:.0f} loss evaluations", *e));
+  if (auto r = num(j, "rounds")) notes.push_back(fmt::format("{:.0f} re-measure round(s)", *r));
+  for (size_t k = 0; k < notes.size(); ++k)  // (no fmt::join: it trips a GCC 12 false warning)
+    o += notes[k] + (k + 1 < notes.size() ? ", " : ".\n\n");
+  o += header_row({"layer", "heads", "KV heads", "FFN", "attn error", "FFN error"});
+  int li = 0;
+  for (const json& l : list(j, "layers")) {
+    o += row({std::to_string(li++), fx(num(l, "heads"), 0), fx(num(l, "kv_heads"), 0),
+              fx(num(l, "ffn"), 0), fg(num(l, "attn_error"), 3), fg(num(l, "ffn_error"), 3)});
+  }
+  o += "\n";
+}
+
+std::optional<double> entry(const json& a, size_t i) {
+  if (!a.is_array() || i >= a.size() || !a[i].is_number()) return std::nullopt;
+  double v = a[i].get<double>();
+  return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+}
+
+void md_latency(std::string& o, const json& r) {
+  const json& lt = sub(r, "latency_table");
+  o += "## Latency table\n\n";
+  if (lt.empty()) {
+    o += "No latency table.\n";
+    return;
+  }
+  // Enough decimals (3 to 6) that the fastest level keeps three significant digits in ms.
+  double fastest = INFINITY;
+  for (const json& e : list(lt, "attention"))
+    if (auto t = entry(e, 2); t && *t > 0) fastest = std::min(fastest, *t * 1e3);
+  for (const json& e : list(lt, "ffn"))
+    if (auto t = entry(e, 1); t && *t > 0) fastest = std::min(fastest, *t * 1e3);
+  int dec = std::isfinite(fastest)
+                ? std::clamp(2 - static_cast<int>(std::floor(std::log10(fastest))), 3, 6)
+                : 3;
+  o += fmt::format("T_dense = {} ms, T_fixed = {} ms (one forward pass).\n\n",
+                   fx(num(lt, "t_dense"), dec, "", 1e3), fx(num(lt, "t_fixed"), dec, "", 1e3));
+  o += "Attention module, per level:\n\n" + header_row({"query heads", "KV heads", "time (ms)"});
+  for (const json& e : list(lt, "attention")) {
+    if (e.is_array()) o += row({fx(entry(e, 0), 0), fx(entry(e, 1), 0), fx(entry(e, 2), dec, "", 1e3)});
+  }
+  o += "\nFFN module, per level:\n\n" + header_row({"width", "time (ms)"});
+  for (const json& e : list(lt, "ffn")) {
+    if (e.is_array()) o += row({fx(entry(e, 0), 0), fx(entry(e, 1), dec, "", 1e3)});
+  }
+}
+
+}  // namespace
+
+std::string render_report_md(const json& r) {
+  ZIP_CHECK(r.is_object(), "report: expected a JSON object, got {}", r.type_name());
+  std::string o = "# zip compress report\n\n";
+  auto s = [&](const json& j, const char* k) { return str(j, k).value_or(kDash); };
+  o += fmt::format("- **Model:** `{}` ({}), parent hash `{}`\n", s(r, "model"),
+                   s(r, "architecture"), s(r, "parent_hash"));
+  o += fmt::format("- **Environment:** `{}`\n", s(r, "env"));
+  const json& cal = sub(r, "calibration");
+  o += fmt::format(
+      "- **Calibration:** {} files, {} samples × {} tokens, {} held-out samples, seed {}\n",
+      fx(num(cal, "files"), 0), fx(num(cal, "samples"), 0), fx(num(cal, "len"), 0),
+      fx(num(cal, "heldout_samples"), 0), fx(num(cal, "seed"), 0));
+  const json& w = sub(r, "wall_s");
+  o += fmt::format(
+      "- **Wall time:** calibration {}, database {}, latency {}, search {}, total {}\n\n",
+      fx(num(w, "calibration"), 1, " s"), fx(num(w, "database"), 1, " s"),
+      fx(num(w, "latency"), 1, " s"), fx(num(w, "search"), 1, " s"),
+      fx(num(w, "total"), 1, " s"));
+
+  const json& d = sub(r, "dense");
+  auto dense_params = num(d, "params");
+  o += "## Dense model\n\n";
+  o += header_row({"time (ms)", "params (M)", "calib loss", "ppl", "eval"});
+  std::string eval = str(d, "eval_file").value_or(kDash);
+  if (auto t = num(d, "eval_tokens")) eval += fmt::format(" ({:.0f} tokens)", *t);
+  o += row({fx(num(d, "time_s"), 3, "", 1e3), fx(dense_params, 1, "", 1e-6),
+            fx(num(d, "calib_loss"), 3), fx(num(d, "ppl"), 2), cell(eval)});
+  o += "\n";
+
+  auto ms = members_of(r);
+  for (size_t i = 0; i < ms.size();) {
+    size_t e = i;
+    while (e < ms.size() && same_target(ms[e].target, ms[i].target)) ++e;
+    o += fmt::format("## Target {}\n\n", fx(ms[i].target, 2, "×"));
+    bool any_feasible = false;
+    for (size_t k = i; k < e; ++k) any_feasible |= ms[k].feasible;
+    if (any_feasible) {
+      o += header_row({"method", "target", "predicted", "measured", "measured/target",
+                       "params (M)", "% dense", "calib loss", "DP loss", "ppl", "KL", "file"});
+    }
+    std::string infeasible;
+    for (size_t k = i; k < e; ++k) {
+      const Member& m = ms[k];
+      const json& j = *m.j;
+      if (!m.feasible) {
+        infeasible += fmt::format(
+            "- **{}**: target {} is infeasible in this environment; the largest achievable "
+            "speedup is {}.\n",
+            cell(m.method), fx(m.target, 2, "×"), fx(num(j, "max_speedup"), 2, "×"));
+        continue;
+      }
+      auto meas = num(j, "measured_speedup");
+      std::string ratio = kDash;
+      if (meas && m.target && *m.target > 0) {
+        double q = *meas / *m.target;
+        ratio = fmt::format("{:.2f}{}", q, (q < 0.97 || q > 1.10) ? " ✗" : "");
+      }
+      auto params = num(j, "params");
+      std::optional<double> pct;
+      if (params && dense_params && *dense_params > 0) pct = *params / *dense_params * 100;
+      o += row({cell(m.method), fx(m.target, 2, "×"), fx(num(j, "predicted_speedup"), 2, "×"),
+                fx(meas, 2, "×"), ratio, fx(params, 1, "", 1e-6), fx(pct, 1, "%"),
+                fx(num(j, "calib_loss"), 3), fx(num(j, "calib_loss_dp"), 3), fx(num(j, "ppl"), 2),
+                fx(num(j, "kl"), 4), cell(str(j, "file").value_or(kDash))});
+    }
+    if (any_feasible && !infeasible.empty()) o += "\n";
+    o += infeasible + "\n";
+    i = e;
+  }
+
+  // Per-layer shapes: ZipLM members always, all members while the tables stay short.
+  size_t layer_rows = 0;
+  for (const auto& m : ms)
+    if (m.feasible) layer_rows += list(*m.j, "layers").size();
+  bool all = layer_rows <= 200;
+  bool any = false;
+  for (const auto& m : ms) {
+    if (!m.feasible || list(*m.j, "layers").empty() || !(all || is_ziplm(m.method))) continue;
+    if (!any) o += "## Per-layer structure (attention / FFN error = relative output error)\n\n";
+    any = true;
+    md_layers(o, m);
+  }
+  md_latency(o, r);
+  return o;
+}
+
+std::string render_summary_table(const json& r) {
+  ZIP_CHECK(r.is_object(), "report: expected a JSON object, got {}", r.type_name());
+  const char* dash = "-";
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"method", "target", "measured", "params (M)", "ppl", "calib loss"});
+  const json& d = sub(r, "dense");
+  rows.push_back({"dense", dash, "1.00x", fx(num(d, "params"), 1, "", 1e-6, dash),
+                  fx(num(d, "ppl"), 2, "", 1, dash), fx(num(d, "calib_loss"), 3, "", 1, dash)});
+  for (const auto& m : members_of(r)) {
+    const json& j = *m.j;
+    std::string target = fx(m.target, 2, "x", 1, dash);
+    if (!m.feasible) {
+      rows.push_back({m.method, target,
+                      "infeasible (max " + fx(num(j, "max_speedup"), 2, "x", 1, dash) + ")", dash,
+                      dash, dash});
+      continue;
+    }
+    rows.push_back({m.method, target, fx(num(j, "measured_speedup"), 2, "x", 1, dash),
+                    fx(num(j, "params"), 1, "", 1e-6, dash), fx(num(j, "ppl"), 2, "", 1, dash),
+                    fx(num(j, "calib_loss"), 3, "", 1, dash)});
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& rw : rows)
+    for (size_t c = 0; c < rw.size(); ++c) width[c] = std::max(width[c], rw[c].size());
+  std::string o;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::string line;
+    for (size_t c = 0; c < rows[i].size(); ++c) {
+      // Method left-aligned, numbers right-aligned.
+      line += c == 0 ? fmt::format("{:<{}}", rows[i][c], width[c])
+                     : fmt::format("  {:>{}}", rows[i][c], width[c]);
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    o += line + "\n";
+    if (i == 0) {
+      size_t total = 0;
+      for (size_t c = 0; c < width.size(); ++c) total += width[c] + (c ? 2 : 0);
+      o += std::string(total, '-') + "\n";
+    }
+  }
+  return o;
+}
+
+// ---- SVG plot --------------------------------------------------------------------------------
+
+namespace {
+
+// XML text/attribute escaping; control characters (invalid in XML 1.0) become spaces.
+std::string xml(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      case '\'': o += "&apos;"; break;
+      default: o += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+    }
+  }
+  return o;
+}
+
+// Cuts a UTF-8 string to at most n bytes without splitting a character.
+std::string clip(const std::string& s, size_t n) {
+  if (s.size() <= n) return s;
+  size_t k = n;
+  while (k > 0 && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80) --k;
+  return s.substr(0, k) + "…";
+}
+
+struct Axis {
+  double lo = 0, hi = 1;
+  bool log = false;
+  std::vector<double> ticks;
+  int decimals = 0;
+  // Position in [0, 1] along the axis.
+  double frac(double v) const {
+    if (log) return (std::log10(v) - std::log10(lo)) / (std::log10(hi) - std::log10(lo));
+    return (v - lo) / (hi - lo);
+  }
+  std::string label(double v) const {
+    return log ? fmt::format("{:g}", v) : fmt::format("{:.{}f}", v, decimals);
+  }
+};
+
+// Linear axis over [lo, hi] padded by 5%, ticks at multiples of a 1-2-2.5-5 step inside it.
+Axis linear_axis(double lo, double hi) {
+  double span = hi - lo;
+  double pad = span > 1e-12 * std::max(1.0, std::fabs(hi)) ? 0.05 * span
+                                                            : std::max(0.1 * std::fabs(hi), 1e-3);
+  lo -= pad;
+  hi += pad;
+  double raw = (hi - lo) / 5;
+  double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double f = raw / mag;
+  double step = (f <= 1.5 ? 1 : f <= 2.25 ? 2 : f <= 3.5 ? 2.5 : f <= 7.5 ? 5 : 10) * mag;
+  Axis a;
+  a.lo = lo;
+  a.hi = hi;
+  for (double k = std::ceil(lo / step - 1e-9); k * step <= hi + 1e-9 * step; k += 1) {
+    double t = k * step;
+    a.ticks.push_back(std::fabs(t) < 1e-9 * step ? 0.0 : t);
+  }
+  while (a.decimals < 8) {
+    double scaled = step * std::pow(10.0, a.decimals);
+    if (std::fabs(scaled - std::round(scaled)) < 1e-6 * std::max(1.0, scaled)) break;
+    ++a.decimals;
+  }
+  return a;
+}
+
+// Log axis (lo > 0): ticks at 1, 2, 5 × 10^k (just powers of ten past three decades).
+Axis log_axis(double lo, double hi) {
+  double llo = std::log10(lo), lhi = std::log10(hi), pad = 0.05 * (lhi - llo);
+  Axis a;
+  a.log = true;
+  a.lo = std::pow(10.0, llo - pad);
+  a.hi = std::pow(10.0, lhi + pad);
+  bool few = lhi - llo <= 3;
+  for (int e = static_cast<int>(std::floor(llo - pad)); e <= static_cast<int>(std::ceil(lhi + pad)); ++e) {
+    for (double m : {1.0, 2.0, 5.0}) {
+      if (m != 1.0 && !few) continue;
+      double t = m * std::pow(10.0, e);
+      if (t >= a.lo && t <= a.hi) a.ticks.push_back(t);
+    }
+  }
+  return a;
+}
+
+struct Style {
+  const char* color;
+  int shape;  // 0 circle, 1 square, 2 triangle, 3 diamond, 4 triangle down, 5 cross
+  int order;  // legend order: known methods first
+};
+
+Style style_for(const std::string& method, int& next_unknown) {
+  static const char* const colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                       "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+  static const char* const known[] = {"ziplm", "ziplm-no-update", "magnitude", "uniform"};
+  int idx = -1;
+  for (int k = 0; k < 4; ++k)
+    if (method == known[k]) idx = k;
+  if (idx < 0) idx = 4 + next_unknown++;
+  return {colors[idx % 10], idx % 6, idx};
+}
+
+// One marker element; with a tooltip it gets a <title> child.
+std::string marker(int shape, double x, double y, const char* color, const std::string& cls,
+                   const std::string& tip) {
+  const double r = 5;
+  std::string attrs = fmt::format("class=\"{}\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"1\"",
+                                  cls, color);
+  auto poly = [&](std::vector<std::pair<double, double>> pts) {
+    std::string p;
+    for (auto [dx, dy] : pts) p += fmt::format("{}{:.2f},{:.2f}", p.empty() ? "" : " ", x + dx, y + dy);
+    return fmt::format("<polygon {} points=\"{}\"", attrs, p);
+  };
+  std::string open;
+  std::string tag = "polygon";
+  switch (shape) {
+    case 0: open = fmt::format("<circle {} cx=\"{:.2f}\" cy=\"{:.2f}\" r=\"{}\"", attrs, x, y, r); tag = "circle"; break;
+    case 1: open = fmt::format("<rect {} x=\"{:.2f}\" y=\"{:.2f}\" width=\"{}\" height=\"{}\"", attrs, x - r * 0.9, y - r * 0.9, 1.8 * r, 1.8 * r); tag = "rect"; break;
+    case 2: open = poly({{0, -r * 1.2}, {r * 1.1, r * 0.8}, {-r * 1.1, r * 0.8}}); break;
+    case 3: open = poly({{0, -r * 1.3}, {r * 1.1, 0}, {0, r * 1.3}, {-r * 1.1, 0}}); break;
+    case 4: open = poly({{0, r * 1.2}, {r * 1.1, -r * 0.8}, {-r * 1.1, -r * 0.8}}); break;
+    case 5: open = poly({{-r, -r * 0.4}, {-r * 0.4, -r * 0.4}, {-r * 0.4, -r}, {r * 0.4, -r}, {r * 0.4, -r * 0.4}, {r, -r * 0.4},
+                         {r, r * 0.4}, {r * 0.4, r * 0.4}, {r * 0.4, r}, {-r * 0.4, r}, {-r * 0.4, r * 0.4}, {-r, r * 0.4}});
+            break;
+    default: {  // star (the dense model)
+      std::vector<std::pair<double, double>> pts;
+      for (int k = 0; k < 10; ++k) {
+        double a = -std::numbers::pi / 2 + k * std::numbers::pi / 5, rr = (k % 2 ? 0.45 : 1.0) * r * 1.6;
+        pts.push_back({rr * std::cos(a), rr * std::sin(a)});
+      }
+      open = poly(pts);
+    }
+  }
+  if (tip.empty()) return open + "/>\n";
+  return fmt::format("{}><title>{}</title></{}>\n", open, xml(tip), tag);
+}
+
+struct Pt {
+  double x, y;
+  std::string tip;
+};
+
+struct Series {
+  std::string method;
+  Style style;
+  std::vector<Pt> pts;
+};
+
+}  // namespace
+
+std::string render_report_svg(const json& r) {
+  ZIP_CHECK(r.is_object(), "report: expected a JSON object, got {}", r.type_name());
+  auto ms = members_of(r);
+  // Plotted members: feasible, with a measured speedup. ppl only if every one of them has it.
+  std::vector<const Member*> cand;
+  for (const auto& m : ms)
+    if (m.feasible) {
+      auto x = num(*m.j, "measured_speedup");
+      if (x && *x > 0) cand.push_back(&m);
+    }
+  const json& d = sub(r, "dense");
+  bool use_ppl = true;
+  for (const Member* m : cand) use_ppl &= num(*m->j, "ppl").has_value();
+  if (cand.empty()) use_ppl = num(d, "ppl").has_value();
+  const char* key = use_ppl ? "ppl" : "calib_loss";
+  const char* ylabel = use_ppl ? "perplexity" : "calibration loss";
+
+  std::vector<Series> series;
+  int next_unknown = 0;
+  for (const Member* m : cand) {
+    auto y = num(*m->j, key);
+    if (!y) continue;
+    auto it = std::find_if(series.begin(), series.end(),
+                           [&](const Series& s) { return s.method == m->method; });
+    if (it == series.end()) {
+      series.push_back({m->method, style_for(m->method, next_unknown), {}});
+      it = series.end() - 1;
+    }
+    double x = *num(*m->j, "measured_speedup");
+    it->pts.push_back({x, *y,
+                       fmt::format("{}, target {}: measured {:.2f}×, {} {:.4g}", m->method,
+                                   fx(m->target, 2, "×"), x, ylabel, *y)});
+  }
+  // Known methods in a fixed order, then the rest as they came.
+  std::sort(series.begin(), series.end(),
+            [](const Series& a, const Series& b) { return a.style.order < b.style.order; });
+  for (auto& s : series)
+    std::stable_sort(s.pts.begin(), s.pts.end(), [](const Pt& a, const Pt& b) { return a.x < b.x; });
+  auto dense_y = num(d, key);
+
+  double xlo = 1.0, xhi = 1.0, ylo = INFINITY, yhi = -INFINITY;
+  size_t n_pts = 0;
+  auto take = [&](double x, double y) {
+    xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, y), yhi = std::max(yhi, y);
+  };
+  for (const auto& s : series)
+    for (const auto& p : s.pts) take(p.x, p.y), ++n_pts;
+  if (dense_y) take(1.0, *dense_y);
+  bool have = std::isfinite(ylo);
+  if (!have) ylo = 0, yhi = 1;
+  Axis ax = linear_axis(xlo, xhi);
+  Axis ay = (have && ylo > 0 && yhi / ylo > 10) ? log_axis(ylo, yhi) : linear_axis(ylo, yhi);
+
+  const double W = 760, H = 480, L = 80, T = 64, PW = 480, PH = 340, LX = L + PW + 24;
+  auto px = [&](double x) { return L + ax.frac(x) * PW; };
+  auto py = [&](double y) { return T + (1 - ay.frac(y)) * PH; };
+
+  std::string o = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  o += fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
+                   "viewBox=\"0 0 {0} {1}\" font-family=\"Helvetica, Arial, sans-serif\">\n",
+                   W, H);
+  o += fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", W, H);
+  std::string model = str(r, "model").value_or(kDash), env = str(r, "env").value_or(kDash);
+  o += fmt::format("<text x=\"{}\" y=\"24\" font-size=\"15\" font-weight=\"bold\" "
+                   "text-anchor=\"middle\">{}</text>\n",
+                   W / 2, xml(clip(fmt::format("{}: {} vs measured speedup", model, ylabel), 90)));
+  std::string sub_title = env;
+  if (use_ppl)
+    if (auto f = str(d, "eval_file")) sub_title += "; ppl on " + *f;
+  o += fmt::format("<text x=\"{}\" y=\"44\" font-size=\"12\" fill=\"#555555\" "
+                   "text-anchor=\"middle\">{}</text>\n",
+                   W / 2, xml(clip(sub_title, 110)));
+
+  // Grid, ticks and labels.
+  o += "<g class=\"grid\" stroke=\"#e0e0e0\" stroke-width=\"1\">\n";
+  for (double t : ax.ticks)
+    o += fmt::format("<line x1=\"{0:.2f}\" y1=\"{1}\" x2=\"{0:.2f}\" y2=\"{2}\"/>\n", px(t), T, T + PH);
+  for (double t : ay.ticks)
+    o += fmt::format("<line x1=\"{1}\" y1=\"{0:.2f}\" x2=\"{2}\" y2=\"{0:.2f}\"/>\n", py(t), L, L + PW);
+  o += "</g>\n";
+  o += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
+                   "stroke=\"#333333\" stroke-width=\"1\"/>\n", L, T, PW, PH);
+  o += "<g class=\"ticks\" font-size=\"11\" fill=\"#333333\">\n";
+  for (double t : ax.ticks)
+    o += fmt::format("<text x=\"{:.2f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", px(t),
+                     T + PH + 16, xml(ax.label(t)));
+  for (double t : ay.ticks)
+    o += fmt::format("<text x=\"{}\" y=\"{:.2f}\" text-anchor=\"end\">{}</text>\n", L - 6,
+                     py(t) + 4, xml(ay.label(t)));
+  o += "</g>\n";
+  o += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"13\" text-anchor=\"middle\">measured "
+                   "speedup (×)</text>\n", L + PW / 2, T + PH + 40);
+  o += fmt::format("<text x=\"{0}\" y=\"{1}\" font-size=\"13\" text-anchor=\"middle\" "
+                   "transform=\"rotate(-90 {0} {1})\">{2}{3}</text>\n",
+                   L - 52, T + PH / 2, ylabel, ay.log ? " (log scale)" : "");
+  if (n_pts == 0 && !dense_y)
+    o += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"13\" fill=\"#888888\" "
+                     "text-anchor=\"middle\">no measured points</text>\n", L + PW / 2, T + PH / 2);
+
+  // Series: a line through the points in speedup order, then the markers on top.
+  for (const auto& s : series) {
+    o += fmt::format("<g class=\"series\" data-method=\"{}\">\n", xml(s.method));
+    if (s.pts.size() > 1) {
+      std::string pts;
+      for (const auto& p : s.pts) pts += fmt::format("{}{:.2f},{:.2f}", pts.empty() ? "" : " ", px(p.x), py(p.y));
+      o += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>\n",
+                       pts, s.style.color);
+    }
+    for (const auto& p : s.pts) o += marker(s.style.shape, px(p.x), py(p.y), s.style.color, "pt", p.tip);
+    o += "</g>\n";
+  }
+  if (dense_y)
+    o += marker(6, px(1.0), py(*dense_y), "#000000", "dense",
+                fmt::format("dense: 1.00×, {} {:.4g}", ylabel, *dense_y));
+
+  // Legend.
+  o += "<g class=\"legend\" font-size=\"12\">\n";
+  double ly = T + 10;
+  for (const auto& s : series) {
+    o += marker(s.style.shape, LX + 8, ly, s.style.color, "legend-marker", "");
+    o += fmt::format("<text x=\"{}\" y=\"{:.2f}\">{}</text>\n", LX + 20, ly + 4, xml(clip(s.method, 24)));
+    ly += 20;
+  }
+  if (dense_y) {
+    o += marker(6, LX + 8, ly, "#000000", "legend-marker", "");
+    o += fmt::format("<text x=\"{}\" y=\"{:.2f}\">dense</text>\n", LX + 20, ly + 4);
+  }
+  o += "</g>\n</svg>\n";
+  return o;
+}
+
+}  // namespace zip

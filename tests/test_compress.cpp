@@ -1,0 +1,174 @@
+// The compression pipeline end to end on stories260K with a synthetic latency table (no timing):
+// targets met, OBS beats the baselines, the budget correction, the cache, recipe replay.
+#include <filesystem>
+
+#include "engine/error.h"
+#include "engine/zlm.h"
+#include "models/import.h"
+#include "prune/compress.h"
+#include "prune/stitch.h"
+#include "tests/test_util.h"
+
+using namespace zip;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string stories_zlm() {
+  static std::string path = [] {
+    std::string p = ztest::temp_dir() + "/stories260K.zlm";
+    save_zlm(import_model(ztest::shared("models/stories260K/stories260K.bin"), {}), p);
+    return p;
+  }();
+  return path;
+}
+
+// Proportions like SmolLM2's decode table: fixed ≈ 15 %, FFN a bit above attention.
+SyntheticCosts realistic_costs() {
+  SyntheticCosts k;
+  k.t_fixed = 2e-4;
+  k.attn_base = 2e-5, k.per_q = 1e-5, k.per_kv = 5e-6;
+  k.ffn_base = 2e-5, k.per_neuron = 5e-7;
+  return k;
+}
+
+CompressOptions small_options(const std::string& out) {
+  CompressOptions o;
+  o.targets = {1.5, 2.0};
+  o.calib_paths = {ztest::shared("data/tinystories")};
+  o.calib.samples = 24, o.calib.len = 64, o.calib.heldout = 8;
+  o.search_windows = 8;
+  o.ffn_step = 32, o.block = 8;
+  o.evaluations = 10;
+  o.threads = 2;
+  o.out_dir = out;
+  o.latency = synthetic_latency(realistic_costs());
+  return o;
+}
+
+const nlohmann::json& member(const nlohmann::json& report, const std::string& method, double target) {
+  for (const auto& m : report["members"])
+    if (m["method"] == method && std::abs(m["target"].get<double>() - target) < 1e-9) return m;
+  FAIL("no member " << method << " " << target);
+  static nlohmann::json none;
+  return none;
+}
+
+}  // namespace
+
+TEST_CASE("compress: stories260K family meets synthetic targets and OBS beats the baselines") {
+  std::string out = ztest::temp_dir() + "/family";
+  CompressOptions o = small_options(out);
+  o.methods = {PruneMethod::ZipLM, PruneMethod::Magnitude, PruneMethod::ZipLMNoUpdate, PruneMethod::Uniform};
+  o.db_root = ztest::temp_dir() + "/db";
+  nlohmann::json report = compress_family(stories_zlm(), o);
+  REQUIRE(report["members"].size() == 8);
+  Model dense = load_zlm(stories_zlm());
+  for (const auto& m : report["members"]) {
+    INFO(m.dump());
+    REQUIRE(m["feasible"].get<bool>());
+    double ratio = m["measured_speedup"].get<double>() / m["target"].get<double>();
+    CHECK(ratio >= 0.97);
+    // Uniform pruning moves in steps of one head per layer in every layer at once: it may overshoot.
+    if (m["method"] != "uniform") CHECK(ratio <= 1.10);
+    Model pruned = load_zlm(out + "/" + m["file"].get<std::string>());
+    CHECK(pruned.provenance["recipe"]["method"] == m["method"]);
+    CHECK(pruned.provenance["parent"]["hash"] == report["parent_hash"]);
+    CHECK(pruned.config.n_params() < dense.config.n_params());
+  }
+  for (double t : {1.5, 2.0}) {
+    double obs = member(report, "ziplm", t)["calib_loss"];
+    CHECK(obs < member(report, "magnitude", t)["calib_loss"].get<double>());
+    CHECK(obs < member(report, "ziplm-no-update", t)["calib_loss"].get<double>());
+    CHECK(obs <= member(report, "uniform", t)["calib_loss"].get<double>());
+    // The tuned search never does worse than the DP alone on the loss it optimises.
+    CHECK(obs <= member(report, "ziplm", t)["calib_loss_dp"].get<double>() + 1e-9);
+  }
+  CHECK(fs::exists(out + "/report.md"));
+  CHECK(fs::exists(out + "/report.svg"));
+  CHECK(!fs::exists(out + "/.db"));  // --db given: nothing inside the output folder
+}
+
+TEST_CASE("compress: an off re-measurement corrects the budget until the target is met") {
+  std::string out = ztest::temp_dir() + "/skewed";
+  CompressOptions o = small_options(out);
+  o.targets = {1.5};
+  o.evaluations = 4;
+  o.latency = synthetic_latency(realistic_costs(), 1.25);  // pruned modules 25% slower than the table says
+  nlohmann::json report = compress_family(stories_zlm(), o);
+  const auto& m = member(report, "ziplm", 1.5);
+  CHECK(m["rounds"].get<int>() >= 2);
+  CHECK(m["guarantee_met"].get<bool>());
+  double ratio = m["measured_speedup"].get<double>() / 1.5;
+  CHECK(ratio >= 0.97);
+  CHECK(ratio <= 1.10);
+  CHECK(m["predicted_speedup"].get<double>() > m["measured_speedup"].get<double>());
+  CHECK(!fs::exists(out + "/.db"));  // the default database is removed after success
+}
+
+TEST_CASE("compress: infeasible targets are reported with the largest achievable speedup") {
+  CompressOptions o = small_options(ztest::temp_dir() + "/infeasible");
+  o.targets = {1000};
+  nlohmann::json report = compress_family(stories_zlm(), o);
+  const auto& m = report["members"][0];
+  CHECK(!m["feasible"].get<bool>());
+  CHECK(m["max_speedup"].get<double>() > 1.0);
+  CHECK(m["max_speedup"].get<double>() < 1000.0);
+  CHECK(!m.contains("file"));
+}
+
+TEST_CASE("compress: a re-run with the same database skips finished work; a recipe replays a member exactly") {
+  const std::string tmp = ztest::temp_dir();
+  std::string db = tmp + "/db-rerun";
+  CompressOptions o = small_options(tmp + "/run1");
+  o.targets = {1.5};
+  o.evaluations = 4;
+  o.db_root = db;
+  nlohmann::json r1 = compress_family(stories_zlm(), o);
+  std::map<std::string, fs::file_time_type> stamps;
+  for (const auto& e : fs::recursive_directory_iterator(db))
+    if (e.is_regular_file()) stamps[e.path().string()] = e.last_write_time();
+  REQUIRE(stamps.size() > 5);
+  o.out_dir = tmp + "/run2";
+  nlohmann::json r2 = compress_family(stories_zlm(), o);
+  for (const auto& [path, t] : stamps) CHECK(fs::last_write_time(path) == t);
+  CHECK(member(r2, "ziplm", 1.5)["recipe"] == member(r1, "ziplm", 1.5)["recipe"]);
+
+  // Replay without the database: recomputed from the calibration text, the same tensors.
+  CompressOptions rp = small_options(tmp + "/replay");
+  rp.recipe = r1;
+  rp.methods = {PruneMethod::ZipLM};
+  nlohmann::json r3 = compress_family(stories_zlm(), rp);
+  REQUIRE(r3["members"].size() == 1);
+  std::string file = member(r1, "ziplm", 1.5)["file"];
+  Model a = load_zlm(tmp + "/run1/" + file), b = load_zlm(tmp + "/replay/" + file);
+  CHECK(a.config == b.config);
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  for (const auto& [name, t] : a.tensors) {
+    const Tensor& u = b.get(name);
+    REQUIRE(u.nbytes() == t.nbytes());
+    CHECK_MESSAGE(std::memcmp(u.data, t.data, t.nbytes()) == 0, name);
+  }
+}
+
+TEST_CASE("compress: bad input gives one-line errors") {
+  auto q = ztest::shell_quote;
+  std::string out = ztest::temp_dir() + "/cli-bad";
+  std::string base = "compress " + q(stories_zlm()) + " --calib " + q(ztest::shared("data/tinystories")) + " -o " + q(out);
+  auto r = ztest::run_zip(base);
+  CHECK(r.status == 2);
+  CHECK_HAS(r.err, "--speedup");
+  r = ztest::run_zip(base + " --speedup 0.5");
+  CHECK(r.status == 2);
+  r = ztest::run_zip(base + " --speedup 1.5 --env cpu:threads=two");
+  CHECK(r.status == 2);
+  r = ztest::run_zip(base + " --speedup 1.5 --method nonsense");
+  CHECK(r.status == 2);
+  CHECK_HAS(r.err, "nonsense");
+  r = ztest::run_zip("compress " + q(stories_zlm()) + " --calib /nonexistent --speedup 1.5 -o " + q(out));
+  CHECK(r.status == 1);
+  r = ztest::run_zip("compress " + q(stories_zlm()) + " --calib " + q(ztest::shared("models/stories260K/config.json")) +
+                     " --speedup 1.5 -o " + q(out));
+  CHECK(r.status == 1);
+  CHECK_HAS(r.err, "too short");
+}

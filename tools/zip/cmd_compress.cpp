@@ -1,0 +1,132 @@
+// zip compress: a family of pruned models that meet speedup targets measured on this engine.
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/error.h"
+#include "engine/file_io.h"
+#include "prune/compress.h"
+#include "prune/report.h"
+#include "tools/zip/args.h"
+#include "tools/zip/commands.h"
+
+namespace zip::cli {
+
+static std::vector<double> parse_targets(const std::string& s) {
+  std::vector<double> out;
+  size_t at = 0;
+  while (at <= s.size()) {
+    size_t comma = s.find(',', at);
+    std::string item = s.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    char* end = nullptr;
+    double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end != '\0' || !(v >= 1.0) || v > 100)
+      throw UsageError(fmt::format("zip compress: --speedup: '{}' is not a target >= 1 (e.g. 1.5,2)", item));
+    out.push_back(v);
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return out;
+}
+
+int cmd_compress(int argc, char** argv) {
+  Args args("compress", "MODEL.zlm --calib FILE_OR_DIR... --speedup 1.5,2 -o OUT_DIR [options]",
+            "ZipLM: structured OBS pruning of attention heads and FFN neurons with a runtime-aware\n"
+            "search against a latency table measured in place on this engine (SPEC 6.1). Writes one\n"
+            "model per target (OUT_DIR/<method>-<target>x.zlm, each re-measured end to end), and\n"
+            "OUT_DIR/report.json, report.md and report.svg. --recipe report.json rebuilds the\n"
+            "members of an earlier run exactly. See docs/COMPRESS.md.",
+            {{"--method", "M", "ziplm (default), magnitude, uniform"},
+             {"--baselines", "LIST", "also build these methods in the same run: magnitude,uniform,no-update"},
+             {"--no-update", "", "OBS ranking without the weight update (the ablation)"},
+             {"--calib", "PATH", "calibration text: files, or folders walked for *.txt (repeatable)"},
+             {"--calib-samples", "N", "calibration windows (default 128)"},
+             {"--calib-len", "L", "tokens per window (default 256)"},
+             {"--heldout", "N", "held-out windows for errors and the search (default 16)"},
+             {"--search-windows", "N", "held-out windows the search loss runs on (default 8)"},
+             {"--speedup", "LIST", "speedup targets, e.g. 1.25,1.5,2"},
+             {"--env", "ENV", "cpu:threads=2,batch=1,ctx=256,phase=decode (default)"},
+             {"--db", "DIR", "database cache; re-runs reuse it (default: OUT_DIR/.db, removed at the end)"},
+             {"--eval", "FILE", "perplexity text (decoders) or STS-B pairs (encoders) for the report"},
+             {"--eval-tokens", "N", "tokens of the --eval text (default 65536)"},
+             {"--ffn-step", "N", "FFN width grid (default 32)"},
+             {"--block", "N", "neurons removed per OBS step (default 32)"},
+             {"--damp", "X", "Hessian dampening (default 0.01)"},
+             {"--evaluations", "N", "search loss evaluations per target (default 30)"},
+             {"--reps", "N", "timed repetitions per measurement (default 7)"},
+             {"--seed", "S", "calibration sampling and search seed (default 1)"},
+             {"--recipe", "REPORT.json", "rebuild the members of an earlier report (no search)"},
+             {"-t,--threads", "N", "threads for calibration and search (default: the --env threads)"},
+             {"-o,--output", "OUT_DIR", "output folder"}});
+  if (!args.parse(argc, argv)) return 0;
+  args.expect_positional(1, 1, "MODEL.zlm");
+  if (!args.has("-o")) throw UsageError("zip compress: missing -o OUT_DIR");
+  CompressOptions o;
+  o.out_dir = args.str("-o");
+  o.calib_paths = args.all("--calib");
+  o.env = parse_env(args.str("--env", "cpu:threads=2,batch=1,ctx=256,phase=decode"));
+  o.threads = int(args.integer("-t", o.env.threads, 1, 512));
+  o.calib.samples = int(args.integer("--calib-samples", 128, 1, 1 << 20));
+  o.calib.len = int(args.integer("--calib-len", 256, 8, 1 << 20));
+  o.calib.heldout = int(args.integer("--heldout", 16, 1, 1 << 20));
+  o.search_windows = int(args.integer("--search-windows", 8, 1, 1 << 20));
+  o.calib.seed = uint64_t(args.integer("--seed", 1, 0, 1LL << 62));
+  o.seed = o.calib.seed;
+  o.db_root = args.str("--db");
+  o.eval_file = args.str("--eval");
+  if (!o.eval_file.empty()) require_regular_file(o.eval_file);
+  o.eval_tokens = args.integer("--eval-tokens", 65536, 2, 1LL << 40);
+  o.ffn_step = int(args.integer("--ffn-step", 32, 1, 1 << 20));
+  o.block = int(args.integer("--block", 32, 1, 1 << 20));
+  o.damp = args.number("--damp", 0.01, 0, 10);
+  o.evaluations = int(args.integer("--evaluations", 30, 1, 10000));
+  o.timing.reps = int(args.integer("--reps", 7, 1, 1000));
+  PruneMethod main = parse_prune_method(args.str("--method", "ziplm"));
+  if (args.has("--no-update")) {
+    if (main != PruneMethod::ZipLM) throw UsageError("zip compress: --no-update applies to --method ziplm");
+    main = PruneMethod::ZipLMNoUpdate;
+  }
+  o.methods = {main};
+  if (args.has("--baselines")) {
+    std::string list = args.str("--baselines");
+    size_t at = 0;
+    while (at <= list.size()) {
+      size_t comma = list.find(',', at);
+      PruneMethod m = parse_prune_method(list.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+      if (std::find(o.methods.begin(), o.methods.end(), m) == o.methods.end()) o.methods.push_back(m);
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+  }
+  if (args.has("--recipe")) {
+    std::string path = args.str("--recipe");
+    try {
+      o.recipe = nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::exception& e) {
+      fail("{}: not valid JSON ({})", path, e.what());
+    }
+    ZIP_CHECK(o.recipe.is_object() && o.recipe.contains("members") && o.recipe.contains("calibration"),
+              "{}: not a zip compress report", path);
+    const auto& c = o.recipe["calibration"];
+    o.calib.samples = c.at("samples"), o.calib.len = c.at("len"), o.calib.heldout = c.at("heldout_samples");
+    o.calib.seed = c.at("seed");
+    if (o.calib_paths.empty()) o.calib_paths = c.at("paths").get<std::vector<std::string>>();
+    const auto& opts = o.recipe.at("options");
+    o.damp = opts.at("damp"), o.ffn_step = opts.at("ffn_step"), o.block = opts.at("block");
+    o.methods.clear();
+    for (const auto& m : o.recipe["members"]) {
+      PruneMethod pm = parse_prune_method(m.at("method").get<std::string>());
+      if (std::find(o.methods.begin(), o.methods.end(), pm) == o.methods.end()) o.methods.push_back(pm);
+    }
+  } else {
+    if (!args.has("--speedup")) throw UsageError("zip compress: missing --speedup LIST (e.g. 1.5,2)");
+    if (o.calib_paths.empty()) throw UsageError("zip compress: missing --calib FILE_OR_DIR");
+    o.targets = parse_targets(args.str("--speedup"));
+  }
+  o.log = [](const std::string& s) { fmt::print(stderr, "{}\n", s); };
+  nlohmann::json report = compress_family(args.positional()[0], o);
+  if (!args.has("--recipe")) fmt::print("{}", render_summary_table(report));
+  fmt::print(stderr, "wrote {}/report.json\n", o.out_dir);
+  return 0;
+}
+
+}  // namespace zip::cli
