@@ -1,6 +1,7 @@
 #include "prune/calibration.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <random>
 
@@ -100,7 +101,7 @@ namespace {
 // upper triangle is computed (in row panels), the lower one is mirrored at the end.
 class StatsObserver : public ForwardObserver {
  public:
-  StatsObserver(std::vector<LayerStats>& stats, ThreadPool& pool) : stats_(stats), pool_(pool) {}
+  StatsObserver(const Model& m, std::vector<LayerStats>& stats, ThreadPool& pool) : m_(m), stats_(stats), pool_(pool) {}
   bool heldout = false;
 
   void on_linear_input(int layer, LinearKind kind, const float* x, int rows, int cols) override {
@@ -110,6 +111,20 @@ class StatsObserver : public ForwardObserver {
     std::vector<double>& acc = attn ? (heldout ? s.g_attn : s.h_attn) : (heldout ? s.g_ffn : s.h_ffn);
     ZIP_CHECK(cols == (attn ? s.attn_cols : s.ffn_cols), "layer {}: unexpected input width {}", layer, cols);
     accumulate(acc, x, rows, cols);
+    if (!heldout) return;
+    // Token-normalised Gram: each row scaled by 1/‖Wx‖ of the dense module's output.
+    const Tensor& w = m_.get(layer_tensor(layer, attn ? "attn_output" : "ffn_down"));
+    const int out = int(w.shape[0]);
+    y_.resize(size_t(rows) * size_t(out));
+    cpu::matmul(pool_, y_.data(), x, w, nullptr, rows);
+    xs_.assign(x, x + size_t(rows) * size_t(cols));
+    for (int r = 0; r < rows; r++) {
+      double n2 = 0;
+      for (int o = 0; o < out; o++) n2 += double(y_[size_t(r) * size_t(out) + size_t(o)]) * y_[size_t(r) * size_t(out) + size_t(o)];
+      float scale = n2 > 1e-30 ? float(1.0 / std::sqrt(n2)) : 0.0f;
+      for (int c = 0; c < cols; c++) xs_[size_t(r) * size_t(cols) + size_t(c)] *= scale;
+    }
+    accumulate(attn ? s.gt_attn : s.gt_ffn, xs_.data(), rows, cols);
   }
 
   static void mirror(std::vector<double>& a, int n) {
@@ -138,9 +153,10 @@ class StatsObserver : public ForwardObserver {
     }
   }
 
+  const Model& m_;
   std::vector<LayerStats>& stats_;
   ThreadPool& pool_;
-  std::vector<float> xt_, y_;
+  std::vector<float> xt_, y_, xs_;
 };
 
 }  // namespace
@@ -154,8 +170,8 @@ std::vector<LayerStats> collect_layer_stats(const Model& m, const CalibSet& cali
     const LayerShape& sh = c.layers[size_t(l)];
     s.attn_cols = sh.n_heads() * c.head_dim;
     s.ffn_cols = sh.ffn_dim;
-    for (auto* v : {&s.h_attn, &s.g_attn}) v->assign(size_t(s.attn_cols) * size_t(s.attn_cols), 0.0);
-    for (auto* v : {&s.h_ffn, &s.g_ffn}) v->assign(size_t(s.ffn_cols) * size_t(s.ffn_cols), 0.0);
+    for (auto* v : {&s.h_attn, &s.g_attn, &s.gt_attn}) v->assign(size_t(s.attn_cols) * size_t(s.attn_cols), 0.0);
+    for (auto* v : {&s.h_ffn, &s.g_ffn, &s.gt_ffn}) v->assign(size_t(s.ffn_cols) * size_t(s.ffn_cols), 0.0);
   }
   ZIP_CHECK(!calib.train.empty() && !calib.heldout.empty(), "calibration set is empty");
   int len = 0;
@@ -164,7 +180,7 @@ std::vector<LayerStats> collect_layer_stats(const Model& m, const CalibSet& cali
 
   auto backend = make_cpu_backend(threads);
   ThreadPool pool(threads);
-  StatsObserver obs(stats, pool);
+  StatsObserver obs(m, stats, pool);
   InferenceContext ctx(m, *backend, len, len);
   ctx.set_observer(&obs);
   const bool encoder = !c.info().causal;
@@ -191,6 +207,8 @@ std::vector<LayerStats> collect_layer_stats(const Model& m, const CalibSet& cali
     StatsObserver::mirror(s.g_attn, s.attn_cols);
     StatsObserver::mirror(s.h_ffn, s.ffn_cols);
     StatsObserver::mirror(s.g_ffn, s.ffn_cols);
+    StatsObserver::mirror(s.gt_attn, s.attn_cols);
+    StatsObserver::mirror(s.gt_ffn, s.ffn_cols);
   }
   return stats;
 }

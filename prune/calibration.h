@@ -39,8 +39,12 @@ CalibSet sample_calibration(const Model& m, const std::vector<std::string>& file
 // Statistics of one layer's two pruned inputs (empty vectors where the module is absent).
 struct LayerStats {
   int attn_cols = 0, ffn_cols = 0;
-  std::vector<double> h_attn, h_ffn;  // 2XXᵀ/N over the calibration windows
-  std::vector<double> g_attn, g_ffn;  // Σxxᵀ over the held-out windows
+  std::vector<double> h_attn, h_ffn;    // 2XXᵀ/N over the calibration windows
+  std::vector<double> g_attn, g_ffn;    // Σxxᵀ over the held-out windows
+  // Σ x̃x̃ᵀ with x̃ = x/‖Wx‖ (W the module's dense output projection): with it, tr(ΔW G̃ ΔWᵀ)/tr(W G̃ Wᵀ)
+  // is the mean over tokens of each token's relative error, which a few tokens with massive
+  // activations cannot dominate (docs/COMPRESS.md).
+  std::vector<double> gt_attn, gt_ffn;
 };
 
 // One pass of the dense model over train then held-out windows. progress(done, total) per window.

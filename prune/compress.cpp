@@ -168,6 +168,13 @@ std::unique_ptr<LatencySource> synthetic_latency(const SyntheticCosts& costs, do
 
 namespace {
 
+DbOptions db_options(const CompressOptions& o, PruneMethod m) {
+  DbOptions d;
+  d.mode = ranking_of(m), d.damp = o.damp, d.ffn_step = o.ffn_step, d.block = o.block, d.threads = o.threads;
+  d.token_error = o.token_error;
+  return d;
+}
+
 // The whole run's shared state.
 struct Run {
   const CompressOptions& opt;
@@ -187,17 +194,12 @@ struct Run {
   }
   const MethodDb& method_db(PruneMethod m) const {
     for (const MethodDb& d : dbs)
-      if (d.opt.method_key() == DbOptions{ranking_of(m), opt.damp, opt.ffn_step, opt.block, opt.threads}.method_key())
+      if (d.opt.method_key() == db_options(opt, m).method_key())
         return d;
     fail("internal: no database for {}", prune_method_name(m));
   }
 };
 
-DbOptions db_options(const CompressOptions& o, PruneMethod m) {
-  DbOptions d;
-  d.mode = ranking_of(m), d.damp = o.damp, d.ffn_step = o.ffn_step, d.block = o.block, d.threads = o.threads;
-  return d;
-}
 
 void build_databases(Run& r, const std::vector<PruneMethod>& methods) {
   for (PruneMethod m : methods) {
@@ -476,6 +478,7 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
                             {{"damp", opt.damp},
                              {"ffn_step", opt.ffn_step},
                              {"block", opt.block},
+                             {"error", opt.token_error ? "token" : "total"},
                              {"evaluations", opt.evaluations},
                              {"aim", opt.aim},
                              {"seed", opt.seed}}}};

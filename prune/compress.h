@@ -46,6 +46,7 @@ struct CompressOptions {
   int eval_ctx = 512;
   int ffn_step = 32, block = 32;
   double damp = 0.01;
+  bool token_error = true;  // level errors: mean per-token relative error (false: SPEC's ratio of sums)
   int evaluations = 30;  // SPDY loss evaluations per target
   int search_windows = 8;  // held-out windows the search loss runs on
   uint64_t seed = 1;

@@ -21,8 +21,9 @@ static const char* mode_name(ObsMode m) {
 }
 
 std::string DbOptions::method_key() const {
-  if (mode == ObsMode::Magnitude) return fmt::format("magnitude-f{}", ffn_step);
-  return fmt::format("{}-d{}-f{}-b{}", mode_name(mode), damp, ffn_step, block);
+  const char* err = token_error ? "-etok" : "";
+  if (mode == ObsMode::Magnitude) return fmt::format("magnitude-f{}{}", ffn_step, err);
+  return fmt::format("{}-d{}-f{}-b{}{}", mode_name(mode), damp, ffn_step, block, err);
 }
 
 std::vector<int> ffn_width_grid(int ffn_dim, int step) {
@@ -68,7 +69,9 @@ void Database::save_stats(int layer, const LayerStats& s) const {
                 {{"h_attn", ArrayType::F64, s.h_attn.data(), s.h_attn.size()},
                  {"g_attn", ArrayType::F64, s.g_attn.data(), s.g_attn.size()},
                  {"h_ffn", ArrayType::F64, s.h_ffn.data(), s.h_ffn.size()},
-                 {"g_ffn", ArrayType::F64, s.g_ffn.data(), s.g_ffn.size()}});
+                 {"g_ffn", ArrayType::F64, s.g_ffn.data(), s.g_ffn.size()},
+                 {"gt_attn", ArrayType::F64, s.gt_attn.data(), s.gt_attn.size()},
+                 {"gt_ffn", ArrayType::F64, s.gt_ffn.data(), s.gt_ffn.size()}});
 }
 
 LayerStats Database::load_stats(int layer) const {
@@ -80,6 +83,8 @@ LayerStats Database::load_stats(int layer) const {
   s.g_attn = f.f64("g_attn");
   s.h_ffn = f.f64("h_ffn");
   s.g_ffn = f.f64("g_ffn");
+  s.gt_attn = f.f64("gt_attn");
+  s.gt_ffn = f.f64("gt_ffn");
   ZIP_CHECK(s.h_attn.size() == size_t(s.attn_cols) * size_t(s.attn_cols) &&
                 s.h_ffn.size() == size_t(s.ffn_cols) * size_t(s.ffn_cols),
             "{}: statistics of the wrong size", stats_path(layer));
@@ -117,11 +122,10 @@ BuiltModule prune_module(const Tensor& w_tensor, int group, const std::vector<do
   b.levels.structures = cols / group;
   b.levels.order = r.order;
   b.levels.updated = o.mode == ObsMode::Obs;
+  OutputError err(w32.ptr<float>(), rows, cols, g.data(), &pool);
   for (ObsLevel& lv : r.levels) {
     b.levels.kept.push_back(lv.kept);
-    b.levels.error.push_back(lv.removed == 0 ? 0.0
-                                             : relative_error(w32.ptr<float>(), lv.w.data(), rows, cols, group, lv.kept,
-                                                              g.data(), &pool));
+    b.levels.error.push_back(lv.removed == 0 ? 0.0 : err(lv.w.data(), group, lv.kept));
     b.weights.push_back(b.levels.updated ? std::move(lv.w) : std::vector<float>());
   }
   return b;
@@ -137,12 +141,12 @@ void Database::build_levels(const Model& dense, int layer, const LayerStats& s, 
   if (sh.has_attention()) {
     std::vector<int> levels;
     for (int k = 0; k <= sh.n_heads(); k++) levels.push_back(k);
-    attn = prune_module(dense.get(layer_tensor(layer, "attn_output")), c.head_dim, s.h_attn, s.g_attn, levels, o, pool);
+    attn = prune_module(dense.get(layer_tensor(layer, "attn_output")), c.head_dim, s.h_attn, o.token_error ? s.gt_attn : s.g_attn, levels, o, pool);
   }
   if (sh.has_ffn()) {
     std::vector<int> levels;
     for (int w : ffn_width_grid(sh.ffn_dim, o.ffn_step)) levels.push_back(sh.ffn_dim - w);
-    ffn = prune_module(dense.get(layer_tensor(layer, "ffn_down")), 1, s.h_ffn, s.g_ffn, levels, o, pool);
+    ffn = prune_module(dense.get(layer_tensor(layer, "ffn_down")), 1, s.h_ffn, o.token_error ? s.gt_ffn : s.g_ffn, levels, o, pool);
   }
   nlohmann::json meta = {{"layer", layer}, {"method", o.method_key()}};
   std::vector<ArrayOut> arrays;

@@ -22,6 +22,9 @@ struct DbOptions {
   double damp = 0.01;
   int ffn_step = 32;  // FFN width grid
   int block = 32;     // neurons removed per OBS step
+  // Level errors: mean over held-out tokens of each token's relative output error (default), or
+  // the ratio of the sums Σ‖ΔWx‖²/Σ‖Wx‖² (SPEC §6.1's formula; `--error total`).
+  bool token_error = true;
   int threads = 2;
   std::string method_key() const;  // names the level files: mode and every option that changes them
 };

@@ -5,6 +5,7 @@
 #include "engine/error.h"
 #include "engine/zlm.h"
 #include "models/import.h"
+#include "prune/calibration.h"
 #include "prune/compress.h"
 #include "prune/stitch.h"
 #include "tests/test_util.h"
@@ -171,4 +172,39 @@ TEST_CASE("compress: bad input gives one-line errors") {
                      " --speedup 1.5 -o " + q(out));
   CHECK(r.status == 1);
   CHECK_HAS(r.err, "too short");
+}
+
+TEST_CASE("compress: calibration statistics — symmetric Hessians, token-normalised Gram sums to the token count") {
+  Model m = load_zlm(stories_zlm());
+  CalibOptions co;
+  co.samples = 6, co.len = 48, co.heldout = 3;
+  CalibSet calib = sample_calibration(m, calibration_files({ztest::shared("data/tinystories")}), co);
+  REQUIRE(calib.train.size() == 6);
+  REQUIRE(calib.heldout.size() == 3);
+  CHECK(calib.train[0].size() == 48);
+  CHECK(calib.train[0][0] == m.tokenizer->bos);
+  CHECK(calib.train[0] != calib.heldout[0]);
+  // Deterministic for a seed, different for another.
+  CHECK(sample_calibration(m, calib.files, co).train == calib.train);
+  co.seed = 2;
+  CHECK(sample_calibration(m, calib.files, co).train != calib.train);
+
+  std::vector<LayerStats> st = collect_layer_stats(m, calib, 2);
+  for (int l = 0; l < m.config.n_layers(); l++) {
+    const LayerStats& s = st[size_t(l)];
+    const int n = s.ffn_cols;
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < i; j++) REQUIRE(s.h_ffn[size_t(i * n + j)] == s.h_ffn[size_t(j * n + i)]);
+    // tr(W G̃ Wᵀ) = Σ_t ‖Wx_t‖²/‖Wx_t‖² = the number of held-out tokens.
+    for (auto [name, cols, gt] : {std::tuple{"ffn_down", s.ffn_cols, &s.gt_ffn}, {"attn_output", s.attn_cols, &s.gt_attn}}) {
+      Tensor w = m.get(layer_tensor(l, name)).converted(DType::F32);
+      const int rows = int(w.shape[0]);
+      double tr = 0;
+      for (int r = 0; r < rows; r++)
+        for (int i = 0; i < cols; i++)
+          for (int j = 0; j < cols; j++)
+            tr += double(w.ptr<float>()[r * cols + i]) * (*gt)[size_t(i * cols + j)] * w.ptr<float>()[r * cols + j];
+      CHECK(tr == doctest::Approx(3.0 * 48).epsilon(1e-3));
+    }
+  }
 }

@@ -51,6 +51,7 @@ int cmd_compress(int argc, char** argv) {
              {"--ffn-step", "N", "FFN width grid (default 32)"},
              {"--block", "N", "neurons removed per OBS step (default 32)"},
              {"--damp", "X", "Hessian dampening (default 0.01)"},
+             {"--error", "token|total", "level error: mean per-token relative error (default) or SPEC's ratio of sums"},
              {"--evaluations", "N", "search loss evaluations per target (default 30)"},
              {"--reps", "N", "timed repetitions per measurement (default 7)"},
              {"--seed", "S", "calibration sampling and search seed (default 1)"},
@@ -78,6 +79,9 @@ int cmd_compress(int argc, char** argv) {
   o.ffn_step = int(args.integer("--ffn-step", 32, 1, 1 << 20));
   o.block = int(args.integer("--block", 32, 1, 1 << 20));
   o.damp = args.number("--damp", 0.01, 0, 10);
+  std::string err = args.str("--error", "token");
+  if (err != "token" && err != "total") throw UsageError("zip compress: --error must be token or total");
+  o.token_error = err == "token";
   o.evaluations = int(args.integer("--evaluations", 30, 1, 10000));
   o.timing.reps = int(args.integer("--reps", 7, 1, 1000));
   PruneMethod main = parse_prune_method(args.str("--method", "ziplm"));
@@ -112,6 +116,7 @@ int cmd_compress(int argc, char** argv) {
     if (o.calib_paths.empty()) o.calib_paths = c.at("paths").get<std::vector<std::string>>();
     const auto& opts = o.recipe.at("options");
     o.damp = opts.at("damp"), o.ffn_step = opts.at("ffn_step"), o.block = opts.at("block");
+    o.token_error = opts.value("error", "token") == "token";
     o.methods.clear();
     for (const auto& m : o.recipe["members"]) {
       PruneMethod pm = parse_prune_method(m.at("method").get<std::string>());
