@@ -58,8 +58,10 @@ static bool readable(const std::string& path) {
 }
 
 bool Database::has_stats(int n_layers) const {
-  for (int l = 0; l < n_layers; l++)
+  for (int l = 0; l < n_layers; l++) {
     if (!readable(stats_path(l))) return false;
+    if (!DbFile::open(stats_path(l)).has("gt_ffn")) return false;  // written by an older version
+  }
   return true;
 }
 
