@@ -59,8 +59,12 @@ static bool readable(const std::string& path) {
 
 bool Database::has_stats(int n_layers) const {
   for (int l = 0; l < n_layers; l++) {
-    if (!readable(stats_path(l))) return false;
-    if (!DbFile::open(stats_path(l)).has("gt_ffn")) return false;  // written by an older version
+    if (!file_exists(stats_path(l))) return false;
+    try {
+      if (!DbFile::open(stats_path(l)).has("gt_ffn")) return false;  // written by an older version
+    } catch (const Error&) {
+      return false;  // damaged: recollect
+    }
   }
   return true;
 }
@@ -152,27 +156,21 @@ void Database::build_levels(const Model& dense, int layer, const LayerStats& s, 
   }
   nlohmann::json meta = {{"layer", layer}, {"method", o.method_key()}};
   std::vector<ArrayOut> arrays;
-  std::vector<std::vector<uint16_t>> bf16;  // weights stored as bf16 (kept alive until written)
+  // Weights stored as bf16; moving a vector keeps its buffer, so the pointers stay valid.
+  std::vector<std::vector<uint16_t>> bf16;
   for (auto [name, b] : {std::pair<const char*, BuiltModule*>{"attn", &attn}, {"ffn", &ffn}}) {
     const ModuleDb& m = b->levels;
-    nlohmann::json j = {{"structures", m.structures}, {"order", m.order}, {"kept", m.kept},
-                        {"error", m.error},           {"updated", m.updated}};
-    meta[name] = j;
+    meta[name] = {{"structures", m.structures}, {"order", m.order}, {"kept", m.kept},
+                  {"error", m.error},           {"updated", m.updated}};
     for (size_t i = 0; i < b->weights.size(); i++) {
       const std::vector<float>& w = b->weights[i];
       if (w.empty()) continue;
       std::vector<uint16_t> h(w.size());
       for (size_t k = 0; k < w.size(); k++) h[k] = f32_to_bf16(w[k]);
+      arrays.push_back({fmt::format("{}.{}", name, i), ArrayType::BF16, h.data(), h.size()});
       bf16.push_back(std::move(h));
     }
   }
-  size_t next = 0;
-  for (auto [name, b] : {std::pair<const char*, BuiltModule*>{"attn", &attn}, {"ffn", &ffn}})
-    for (size_t i = 0; i < b->weights.size(); i++)
-      if (!b->weights[i].empty()) {
-        arrays.push_back({fmt::format("{}.{}", name, i), ArrayType::BF16, bf16[next].data(), bf16[next].size()});
-        next++;
-      }
   std::error_code ec;
   fs::create_directories(fs::path(levels_path(o, layer)).parent_path(), ec);
   ZIP_CHECK(!ec, "cannot create {}: {}", fs::path(levels_path(o, layer)).parent_path().string(), ec.message());

@@ -4,18 +4,10 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "engine/eval/log_softmax.h"
 #include "engine/forward.h"
 
 namespace zip {
-
-// Row-wise log-softmax in double, stored back as float.
-static void log_softmax(float* x, int n) {
-  float mx = *std::max_element(x, x + n);
-  double s = 0;
-  for (int i = 0; i < n; i++) s += std::exp(double(x[i]) - mx);
-  double lse = mx + std::log(s);
-  for (int i = 0; i < n; i++) x[i] = float(double(x[i]) - lse);
-}
 
 HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windows, int threads)
     : windows_(std::move(windows)), backend_(make_cpu_backend(threads)), encoder_(!dense.config.info().causal) {
@@ -31,8 +23,12 @@ HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windo
     } else {
       ctx.reset();
       const float* logits = ctx.eval(w, true);
-      std::vector<float> lp(logits, logits + size_t(n) * size_t(V));
-      for (int i = 0; i < n; i++) log_softmax(lp.data() + size_t(i) * size_t(V), V);
+      std::vector<float> lp(size_t(n) * size_t(V));
+      std::vector<double> row;
+      for (int i = 0; i < n; i++) {
+        log_softmax(logits + size_t(i) * size_t(V), V, &row);
+        std::copy(row.begin(), row.end(), lp.begin() + ptrdiff_t(i) * V);
+      }
       dense_out_.push_back(std::move(lp));
     }
   }
@@ -44,7 +40,6 @@ double HeldoutLoss::loss(const Model& m) {
   const int V = m.config.vocab_size, D = m.config.dim;
   double sum = 0;
   int64_t count = 0;
-  std::vector<float> row;
   for (size_t k = 0; k < windows_.size(); k++) {
     const auto& w = windows_[k];
     const int n = int(w.size());
@@ -64,9 +59,8 @@ double HeldoutLoss::loss(const Model& m) {
       ctx.reset();
       const float* logits = ctx.eval(w, true);
       for (int i = 0; i + 1 < n; i++) {
-        row.assign(logits + size_t(i) * size_t(V), logits + size_t(i + 1) * size_t(V));
-        log_softmax(row.data(), V);
-        sum -= row[size_t(w[size_t(i) + 1])];
+        const float* row = logits + size_t(i) * size_t(V);
+        sum += log_softmax(row, V, nullptr) - double(row[w[size_t(i) + 1]]);
         count++;
       }
     }
@@ -80,14 +74,13 @@ double HeldoutLoss::kl(const Model& m) {
   const int V = m.config.vocab_size;
   double sum = 0;
   int64_t count = 0;
-  std::vector<float> row;
+  std::vector<double> row;
   for (size_t k = 0; k < windows_.size(); k++) {
     const auto& w = windows_[k];
     ctx.reset();
     const float* logits = ctx.eval(w, true);
     for (int i = 0; i < int(w.size()); i++) {
-      row.assign(logits + size_t(i) * size_t(V), logits + size_t(i + 1) * size_t(V));
-      log_softmax(row.data(), V);
+      log_softmax(logits + size_t(i) * size_t(V), V, &row);
       const float* p = dense_out_[k].data() + size_t(i) * size_t(V);
       double kl = 0;
       for (int v = 0; v < V; v++) kl += std::exp(double(p[v])) * (double(p[v]) - double(row[size_t(v)]));

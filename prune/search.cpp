@@ -81,12 +81,18 @@ std::vector<std::vector<int>> quantise_times(const std::vector<ModuleLevels>& mo
   return q;
 }
 
-Choice solve_dp(const std::vector<ModuleLevels>& mods, const std::vector<double>& coef,
-                double budget, int buckets) {
+// The arguments both exact solvers take, checked once.
+static void check_problem(const std::vector<ModuleLevels>& mods, const std::vector<double>& coef, double budget,
+                          int buckets) {
   check_mods(mods, false);
   check_coef(mods, coef);
   ZIP_CHECK(buckets >= 1, "search: buckets must be >= 1, got {}", buckets);
   ZIP_CHECK(std::isfinite(budget), "search: budget is {}", budget);
+}
+
+Choice solve_dp(const std::vector<ModuleLevels>& mods, const std::vector<double>& coef,
+                double budget, int buckets) {
+  check_problem(mods, coef, budget, buckets);
   if (!(budget > 0)) return {};
   auto q = quantise_times(mods, budget, buckets);
 
@@ -130,10 +136,7 @@ Choice solve_dp(const std::vector<ModuleLevels>& mods, const std::vector<double>
 
 Choice solve_brute_force(const std::vector<ModuleLevels>& mods, const std::vector<double>& coef,
                          double budget, int buckets) {
-  check_mods(mods, false);
-  check_coef(mods, coef);
-  ZIP_CHECK(buckets >= 1, "search: buckets must be >= 1, got {}", buckets);
-  ZIP_CHECK(std::isfinite(budget), "search: budget is {}", budget);
+  check_problem(mods, coef, budget, buckets);
   if (!(budget > 0)) return {};
   double combos = 1;
   for (const auto& ml : mods) combos *= static_cast<double>(ml.time.size());

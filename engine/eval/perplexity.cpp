@@ -1,5 +1,7 @@
 #include "engine/eval/perplexity.h"
 
+#include "engine/eval/log_softmax.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -47,20 +49,6 @@ std::vector<ScoredSpan> perplexity_spans(const Tokenizer& tok, const std::string
   }
   ZIP_CHECK(!spans.empty(), "perplexity: nothing to score (no non-empty line / text too short)");
   return spans;
-}
-
-// log-softmax of row at `target` and the full log-probabilities (double precision).
-static double log_softmax(const float* row, int V, std::vector<double>* logp) {
-  double mx = row[0];
-  for (int v = 1; v < V; v++) mx = std::max(mx, double(row[v]));
-  double sum = 0;
-  for (int v = 0; v < V; v++) sum += std::exp(double(row[v]) - mx);
-  double lse = mx + std::log(sum);
-  if (logp) {
-    logp->resize(size_t(V));
-    for (int v = 0; v < V; v++) (*logp)[size_t(v)] = double(row[v]) - lse;
-  }
-  return lse;
 }
 
 PerplexityResult eval_perplexity(InferenceContext& model, InferenceContext* ref, const Tokenizer& tok,

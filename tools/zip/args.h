@@ -41,6 +41,9 @@ class Args {
 
 // Threads by default: the machine's hardware threads.
 int default_threads();
+// The items of a comma-separated value, empty ones kept ("1,,2" → "1", "", "2") so callers can
+// reject them with their own message.
+std::vector<std::string> split_list(const std::string& s);
 // TTY-aware stderr progress and number formatting shared by commands.
 bool stderr_is_tty();
 bool stdout_is_tty();

@@ -13,17 +13,12 @@ namespace zip::cli {
 
 static std::vector<double> parse_targets(const std::string& s) {
   std::vector<double> out;
-  size_t at = 0;
-  while (at <= s.size()) {
-    size_t comma = s.find(',', at);
-    std::string item = s.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+  for (const std::string& item : split_list(s)) {
     char* end = nullptr;
     double v = std::strtod(item.c_str(), &end);
     if (item.empty() || *end != '\0' || !(v >= 1.0) || v > 100)
       throw UsageError(fmt::format("zip compress: --speedup: '{}' is not a target >= 1 (e.g. 1.5,2)", item));
     out.push_back(v);
-    if (comma == std::string::npos) break;
-    at = comma + 1;
   }
   return out;
 }
@@ -91,14 +86,9 @@ int cmd_compress(int argc, char** argv) {
   }
   o.methods = {main};
   if (args.has("--baselines")) {
-    std::string list = args.str("--baselines");
-    size_t at = 0;
-    while (at <= list.size()) {
-      size_t comma = list.find(',', at);
-      PruneMethod m = parse_prune_method(list.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    for (const std::string& name : split_list(args.str("--baselines"))) {
+      PruneMethod m = parse_prune_method(name);
       if (std::find(o.methods.begin(), o.methods.end(), m) == o.methods.end()) o.methods.push_back(m);
-      if (comma == std::string::npos) break;
-      at = comma + 1;
     }
   }
   if (args.has("--recipe")) {
