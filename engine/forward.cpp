@@ -263,6 +263,41 @@ const float* InferenceContext::encode(const int* tokens, const int* types, int n
   return host_view(x_.get(), size_t(n) * size_t(c.dim));
 }
 
+const float* InferenceContext::eval_from_layer(int first_layer, const float* residual, int n, bool all_logits) {
+  const ModelConfig& c = model_.config;
+  ZIP_CHECK(first_layer >= 0 && first_layer <= c.n_layers(), "resume: layer {} out of range (model has {})",
+            first_layer, c.n_layers());
+  ZIP_CHECK(n > 0 && n <= max_batch_, "resume: {} rows (1..{} allowed)", n, max_batch_);
+  const bool causal = c.info().causal;
+  if (!causal) pos_[0] = 0;
+  ZIP_CHECK(pos_[0] + n <= ctx_len_, "{} tokens at position {} exceed the context length {}", n, pos_[0], ctx_len_);
+  double t0 = timing_ ? clock() : 0;
+  plan_rows(zeros_.data(), n);
+  backend_.to_device(x_.get(), residual, size_t(n) * size_t(c.dim));
+  run_layers(n, first_layer);
+  pos_[0] += n;
+  const float* out = nullptr;
+  if (!causal) {
+    out = host_view(x_.get(), size_t(n) * size_t(c.dim));
+  } else {
+    const int V = c.vocab_size;
+    size_t rows = all_logits ? size_t(n) : 1;
+    if (logits_.size() < rows * size_t(V)) logits_.resize(rows * size_t(V));
+    std::vector<int> wanted;
+    if (all_logits)
+      for (int i = 0; i < n; i++) wanted.push_back(i);
+    else
+      wanted.push_back(n - 1);
+    logits_head(wanted);
+    out = logits_.data();
+  }
+  if (timing_) {
+    timing_->total_ns += clock() - t0;
+    timing_->calls++;
+  }
+  return out;
+}
+
 // x = token embedding (+ position embedding) (+ token-type embedding), then the embedding norm.
 void InferenceContext::embed(const int* tokens, const int* types, int n) {
   const ModelConfig& c = model_.config;
@@ -283,11 +318,11 @@ void InferenceContext::embed(const int* tokens, const int* types, int n) {
   if (timing_) timing_->head_ns += clock() - t;
 }
 
-void InferenceContext::run_layers(int n) {
+void InferenceContext::run_layers(int n, int first_layer) {
   const ModelConfig& c = model_.config;
   const bool post = c.info().post_norm;
   int D = c.dim;
-  for (int l = 0; l < c.n_layers(); l++) {
+  for (int l = first_layer; l < c.n_layers(); l++) {
     if (observer_) observer_->on_residual(l, host_view(x_.get(), size_t(n) * D), n, D);
     const LayerShape& s = c.layers[size_t(l)];
     LayerWeights& w = layers_[size_t(l)];
@@ -316,16 +351,19 @@ void InferenceContext::run_layers(int n) {
 
 void InferenceContext::eval_rows(const int* tokens, const int* seqs, int n, const std::vector<int>& logit_rows,
                                  float* out) {
-  const ModelConfig& c = model_.config;
-  int V = c.vocab_size, D = c.dim;
+  const int V = model_.config.vocab_size;
   for (int i = 0; i < n; i++)
     ZIP_CHECK(tokens[i] >= 0 && tokens[i] < V, "token id {} out of range (vocabulary {})", tokens[i], V);
   plan_rows(seqs, n);
   embed(tokens, nullptr, n);
   run_layers(n);
   for (auto& r : runs_) pos_[size_t(r.seq)] = r.pos0 + r.n;
-  if (logit_rows.empty()) return;
+  if (!logit_rows.empty()) logits_head(logit_rows, out);
+}
 
+void InferenceContext::logits_head(const std::vector<int>& logit_rows, float* out) {
+  if (!out) out = logits_.data();
+  const int V = model_.config.vocab_size, D = model_.config.dim;
   double t = timing_ ? clock() : 0;
   // Only the rows whose logits are wanted go through the final norm and the LM head.
   int rows = int(logit_rows.size());

@@ -65,6 +65,15 @@ class InferenceContext {
   // the last hidden states [n, dim] (host memory). `types` are token-type ids (nullptr: all 0).
   const float* encode(const int* tokens, const int* types, int n);
 
+  // Resumes a forward pass part-way: `n` rows (n ≤ max_batch) of sequence 0 at positions
+  // pos()..pos()+n-1 go through layers first_layer.. only, starting from `residual` [n, dim]
+  // (host memory), the stream entering first_layer — what an observer's on_residual saw for the
+  // same rows. Layers below are skipped and their KV caches left unfilled, so later calls must
+  // resume at the same layer or above until reset(). Returns what eval() (decoders) or encode()
+  // (encoders, pos() = 0) returns. For re-running a model that differs from another only from
+  // some layer on, without recomputing the shared prefix.
+  const float* eval_from_layer(int first_layer, const float* residual, int n, bool all_logits = false);
+
   int pos(int seq = 0) const { return pos_.at(size_t(seq)); }
   void reset() { std::fill(pos_.begin(), pos_.end(), 0); }
   // Forget everything of sequence `seq` after position p (keeps its cache for [0, p)).
@@ -101,9 +110,11 @@ class InferenceContext {
   };
   void plan_rows(const int* seqs, int n);  // fills positions_ and runs_
   void embed(const int* tokens, const int* types, int n);
-  void run_layers(int n);
+  void run_layers(int n, int first_layer = 0);
   // Rows (n ≤ max_batch), then logits for the rows listed in logit_rows into out.
   void eval_rows(const int* tokens, const int* seqs, int n, const std::vector<int>& logit_rows, float* out);
+  // Final norm and LM head of the listed rows of x_ into out (nullptr: logits_).
+  void logits_head(const std::vector<int>& logit_rows, float* out = nullptr);
   void attention_block(int l, int n);
   void ffn_block(int l, int n);
   void norm(float* y, const float* x, const Norm& nw, int n);

@@ -16,6 +16,7 @@
 #include "prune/heldout_loss.h"
 #include "prune/report.h"
 #include "prune/search.h"
+#include "prune/sensitivity.h"
 #include "prune/stitch.h"
 
 namespace zip {
@@ -187,6 +188,7 @@ struct Run {
   std::shared_ptr<LatencySource> latency;
   std::unique_ptr<HeldoutLoss> heldout;
   double dense_measured = 0;
+  std::map<std::string, std::vector<ModuleProbe>> probes;  // per method key
   PhaseProgress progress;
   explicit Run(const CompressOptions& o) : opt(o) {}
   void log(const std::string& s) const {
@@ -307,6 +309,35 @@ void save_member(const Run& r, Model& m, const nlohmann::json& member, const std
   save_zlm(m, path);
 }
 
+// The method's per-module sensitivity probes: from memory, the database folder, or measured.
+const std::vector<ModuleProbe>& sensitivity(Run& r, const MethodDb& md, const std::vector<ModuleLevels>& mods) {
+  const std::string key = md.opt.method_key();
+  if (auto it = r.probes.find(key); it != r.probes.end()) return it->second;
+  const std::string path = (fs::path(r.db->dir()) / key /
+                            fmt::format("sensitivity-w{}-d{}.json", std::min(r.opt.probe_windows, r.opt.search_windows), r.opt.probe_density)).string();
+  if (file_exists(path)) {
+    try {
+      std::vector<ModuleProbe> p = probes_from_json(nlohmann::json::parse(read_file(path)));
+      if (p.size() == mods.size()) return r.probes[key] = std::move(p);
+    } catch (const std::exception&) {
+    }  // damaged: re-probe
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<int> dense_levels(mods.size(), 0);
+  std::string label = fmt::format("sensitivity ({})", key);
+  std::vector<ModuleProbe> p = probe_sensitivity(
+      mods, r.opt.probe_density,
+      [&](size_t m, int level) {
+        std::vector<int> lv = dense_levels;
+        lv[m] = level;
+        return r.heldout->divergence(stitch(r.dense, *r.db, md, lv), int(m / 2), r.opt.probe_windows);
+      },
+      [&](int d, int n) { r.progress(label, d, n); });
+  write_file_atomic(path, probes_to_json(p).dump(1));
+  r.log(fmt::format("sensitivity {}: {} modules probed in {:.1f} s", key, p.size(), seconds_since(t0)));
+  return r.probes[key] = std::move(p);
+}
+
 // One family member: search, stitch, re-measure (correcting the budget), evaluate, save.
 nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   const MethodDb& md = r.method_db(method);
@@ -340,9 +371,16 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
     so.evaluations = r.opt.evaluations;
     so.seed = r.opt.seed;
     so.progress = [&](int d, int n) { r.progress(label, d, n); };
-    SpdyResult s = spdy_search(mods, budget, [&](const std::vector<int>& lv) { return r.heldout->loss(stitch(r.dense, *r.db, md, lv)); }, so);
+    if (r.opt.sensitivity) so.base = probe_coefficients(sensitivity(r, md, mods));
+    auto loss = [&](const std::vector<int>& lv) {
+      Model m = stitch(r.dense, *r.db, md, lv);
+      return r.opt.search_kl ? r.heldout->divergence(m, 0) : r.heldout->loss(m);
+    };
+    SpdyResult s = spdy_search(mods, budget, loss, so);
     choice = s.best, coef = s.coef;
-    mem["calib_loss_dp"] = s.dp_only_loss, mem["evaluations"] = s.evaluations;
+    mem["search_objective"] = r.dense.config.info().causal ? (r.opt.search_kl ? "kl" : "nll") : "1-cos";
+    mem["search_loss_dp"] = s.dp_only_loss, mem["search_loss"] = s.best_loss, mem["evaluations"] = s.evaluations;
+    if (r.opt.sensitivity) mem["search_loss_sensitivity"] = s.base_loss;
   }
   ZIP_CHECK(choice.feasible, "internal: the search found nothing within a feasible budget");
   mem["search_s"] = seconds_since(t0);
@@ -484,6 +522,10 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
                              {"block", opt.block},
                              {"error", opt.token_error ? "token" : "total"},
                              {"evaluations", opt.evaluations},
+                             {"sensitivity", opt.sensitivity},
+                             {"probe_density", opt.probe_density},
+                             {"probe_windows", opt.probe_windows},
+                             {"search_loss", opt.search_kl ? "kl" : "nll"},
                              {"aim", opt.aim},
                              {"seed", opt.seed}}}};
   if (replay) {

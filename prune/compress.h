@@ -48,9 +48,17 @@ struct CompressOptions {
   double damp = 0.01;
   bool token_error = true;  // level errors: mean per-token relative error (false: SPEC's ratio of sums)
   int evaluations = 30;  // SPDY loss evaluations per target
+  // Centre the search on per-module loss sensitivities measured by one probe per module
+  // (prune/sensitivity.h) instead of c = 1; probes put the module at the level nearest this density.
+  bool sensitivity = true;
+  double probe_density = 0.5;
+  int probe_windows = 4;  // the first of the search windows the probes run on
+  // Decoders: the search judges candidates by KL(dense ‖ candidate) on the held-out windows
+  // (default), or by their next-token NLL (false). Encoders always use 1 − cos to the dense model.
+  bool search_kl = true;
   int search_windows = 8;  // held-out windows the search loss runs on
   uint64_t seed = 1;
-  double aim = 1.02;       // budgets aim at target × aim (inside the [0.97, 1.10] acceptance band)
+  double aim = 1.0;        // budgets aim at target × aim (the acceptance band is [0.97, 1.10])
   int max_rounds = 4;      // re-measurement corrections per target
   TimingOptions timing;
   int threads = 2;         // calibration, database and loss evaluations

@@ -10,29 +10,62 @@
 namespace zip {
 
 HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windows, int threads)
-    : windows_(std::move(windows)), backend_(make_cpu_backend(threads)), encoder_(!dense.config.info().causal) {
+    : dense_(dense), windows_(std::move(windows)), backend_(make_cpu_backend(threads)), encoder_(!dense.config.info().causal) {
   ZIP_CHECK(!windows_.empty(), "no held-out windows for the search loss");
   for (const auto& w : windows_) len_ = std::max(len_, int(w.size()));
   InferenceContext ctx(dense, *backend_, len_, len_);
   const int V = dense.config.vocab_size, D = dense.config.dim;
-  for (const auto& w : windows_) {
-    const int n = int(w.size());
+  for (size_t k = 0; k < windows_.size(); k++) {
+    const int n = int(windows_[k].size());
+    const float* out = run(ctx, k, 0);
     if (encoder_) {
-      const float* h = ctx.encode(w.data(), nullptr, n);
-      dense_out_.emplace_back(h, h + size_t(n) * size_t(D));
+      dense_out_.emplace_back(out, out + size_t(n) * size_t(D));
     } else {
-      ctx.reset();
-      const float* logits = ctx.eval(w, true);
       std::vector<float> lp(size_t(n) * size_t(V));
       std::vector<double> row;
       for (int i = 0; i < n; i++) {
-        log_softmax(logits + size_t(i) * size_t(V), V, &row);
+        log_softmax(out + size_t(i) * size_t(V), V, &row);
         std::copy(row.begin(), row.end(), lp.begin() + ptrdiff_t(i) * V);
       }
       dense_out_.push_back(std::move(lp));
     }
   }
   dense_loss_ = loss(dense);
+}
+
+const float* HeldoutLoss::run(InferenceContext& ctx, size_t k, int first_layer) {
+  const auto& w = windows_[k];
+  ctx.reset();
+  if (first_layer == 0) return encoder_ ? ctx.encode(w.data(), nullptr, int(w.size())) : ctx.eval(w, true);
+  const std::vector<float>& x = residual_[size_t(first_layer) * windows_.size() + k];
+  return ctx.eval_from_layer(first_layer, x.data(), int(w.size()), true);
+}
+
+double HeldoutLoss::window_kl(const float* logits, size_t k, int V) const {
+  std::vector<double> row;
+  double sum = 0;
+  for (size_t i = 0; i < windows_[k].size(); i++) {
+    log_softmax(logits + i * size_t(V), V, &row);
+    const float* p = dense_out_[k].data() + i * size_t(V);
+    double kl = 0;
+    for (int v = 0; v < V; v++) kl += std::exp(double(p[v])) * (double(p[v]) - row[size_t(v)]);
+    sum += kl;
+  }
+  return sum;
+}
+
+double HeldoutLoss::window_cos(const float* h, size_t k, int D) const {
+  const float* r = dense_out_[k].data();
+  double sum = 0;
+  for (size_t i = 0; i < windows_[k].size(); i++) {
+    double dot = 0, a = 0, b = 0;
+    for (int j = 0; j < D; j++) {
+      double x = h[i * size_t(D) + size_t(j)], y = r[i * size_t(D) + size_t(j)];
+      dot += x * y, a += x * x, b += y * y;
+    }
+    sum += 1.0 - dot / std::max(std::sqrt(a * b), 1e-30);
+  }
+  return sum;
 }
 
 double HeldoutLoss::loss(const Model& m) {
@@ -42,25 +75,14 @@ double HeldoutLoss::loss(const Model& m) {
   int64_t count = 0;
   for (size_t k = 0; k < windows_.size(); k++) {
     const auto& w = windows_[k];
-    const int n = int(w.size());
+    const float* out = run(ctx, k, 0);
     if (encoder_) {
-      const float* h = ctx.encode(w.data(), nullptr, n);
-      const float* r = dense_out_[k].data();
-      for (int i = 0; i < n; i++) {
-        double dot = 0, a = 0, b = 0;
-        for (int j = 0; j < D; j++) {
-          double x = h[size_t(i) * size_t(D) + size_t(j)], y = r[size_t(i) * size_t(D) + size_t(j)];
-          dot += x * y, a += x * x, b += y * y;
-        }
-        sum += 1.0 - dot / std::max(std::sqrt(a * b), 1e-30);
-        count++;
-      }
+      sum += window_cos(out, k, D);
+      count += int64_t(w.size());
     } else {
-      ctx.reset();
-      const float* logits = ctx.eval(w, true);
-      for (int i = 0; i + 1 < n; i++) {
-        const float* row = logits + size_t(i) * size_t(V);
-        sum += log_softmax(row, V, nullptr) - double(row[w[size_t(i) + 1]]);
+      for (size_t i = 0; i + 1 < w.size(); i++) {
+        const float* row = out + i * size_t(V);
+        sum += log_softmax(row, V, nullptr) - double(row[w[i + 1]]);
         count++;
       }
     }
@@ -70,23 +92,36 @@ double HeldoutLoss::loss(const Model& m) {
 
 double HeldoutLoss::kl(const Model& m) {
   if (encoder_) return 0;
+  return divergence(m, 0);
+}
+
+double HeldoutLoss::divergence(const Model& m, int first_layer, int windows) {
+  const int L = dense_.config.n_layers();
+  ZIP_CHECK(first_layer >= 0 && first_layer <= L && m.config.n_layers() == L,
+            "held-out divergence: layer {} of a {}-layer model", first_layer, m.config.n_layers());
+  if (first_layer > 0 && residual_.empty()) {
+    // One dense pass that keeps the stream entering every layer, for every window.
+    struct Keep : ForwardObserver {
+      std::vector<std::vector<float>>* out;
+      size_t W, k = 0;
+      void on_residual(int layer, const float* x, int rows, int dim) override {
+        (*out)[size_t(layer) * W + k].assign(x, x + size_t(rows) * size_t(dim));
+      }
+    } keep;
+    residual_.resize(size_t(L + 1) * windows_.size());
+    keep.out = &residual_, keep.W = windows_.size();
+    InferenceContext ctx(dense_, *backend_, len_, len_);
+    ctx.set_observer(&keep);
+    for (keep.k = 0; keep.k < windows_.size(); keep.k++) run(ctx, keep.k, 0);
+  }
+  const size_t W = windows <= 0 ? windows_.size() : std::min(windows_.size(), size_t(windows));
   InferenceContext ctx(m, *backend_, len_, len_);
-  const int V = m.config.vocab_size;
   double sum = 0;
   int64_t count = 0;
-  std::vector<double> row;
-  for (size_t k = 0; k < windows_.size(); k++) {
-    const auto& w = windows_[k];
-    ctx.reset();
-    const float* logits = ctx.eval(w, true);
-    for (int i = 0; i < int(w.size()); i++) {
-      log_softmax(logits + size_t(i) * size_t(V), V, &row);
-      const float* p = dense_out_[k].data() + size_t(i) * size_t(V);
-      double kl = 0;
-      for (int v = 0; v < V; v++) kl += std::exp(double(p[v])) * (double(p[v]) - double(row[size_t(v)]));
-      sum += kl;
-      count++;
-    }
+  for (size_t k = 0; k < W; k++) {
+    const float* out = run(ctx, k, first_layer);
+    sum += encoder_ ? window_cos(out, k, m.config.dim) : window_kl(out, k, m.config.vocab_size);
+    count += int64_t(windows_[k].size());
   }
   return sum / double(std::max<int64_t>(count, 1));
 }

@@ -1,7 +1,8 @@
 // The loss the search judges a stitched model by, on held-out calibration windows: the mean
 // next-token negative log-likelihood for decoders; for encoders (no LM head), the mean
 // 1 − cos(h, h_dense) of the final hidden states against the dense model's. Also the mean
-// KL(dense ‖ model) of the next-token distributions, for the report.
+// KL(dense ‖ model) of the next-token distributions, for the report, and a divergence from the
+// dense model for sensitivity probes that can skip the layers a model shares with it.
 #pragma once
 #include <memory>
 #include <vector>
@@ -18,12 +19,26 @@ class HeldoutLoss {
   double kl(const Model& m);  // decoders; 0 for encoders
   double dense_loss() { return dense_loss_; }
 
+  // How far `m` is from the dense model on the first `windows` windows (0: all): KL for decoders,
+  // 1 − cos for encoders. `m` must equal the dense model in every layer below `first_layer`;
+  // those layers are not run (the dense model's residual stream entering first_layer is kept
+  // from one pass of the dense model, made on first use).
+  double divergence(const Model& m, int first_layer, int windows = 0);
+
  private:
+  // Runs window k through `m` from `first_layer` (0: from the tokens): decoder logits [n, vocab]
+  // or encoder hidden states [n, dim].
+  const float* run(class InferenceContext& ctx, size_t k, int first_layer);
+  double window_kl(const float* logits, size_t k, int V) const;
+  double window_cos(const float* h, size_t k, int D) const;
+
+  const Model& dense_;
   std::vector<std::vector<int>> windows_;
   std::unique_ptr<Backend> backend_;
   bool encoder_;
   int len_ = 0;
   std::vector<std::vector<float>> dense_out_;  // per window: encoder hidden states or decoder log-probs
+  std::vector<std::vector<float>> residual_;   // per layer l, per window: stream entering l (lazily)
   double dense_loss_ = 0;
 };
 

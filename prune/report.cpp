@@ -120,6 +120,15 @@ std::string row(const std::vector<std::string>& cells) {
   return s + "\n";
 }
 
+// The search's objective for one member: DP-only (c = 1), the DP on the probed sensitivities,
+// and the best candidate, in the search's own loss (KL, NLL or 1 − cos: report "search_loss").
+std::string search_cell(const json& j) {
+  auto dp = num(j, "search_loss_dp"), probed = num(j, "search_loss_sensitivity"), best = num(j, "search_loss");
+  if (!dp && !best) return kDash;
+  std::string objective = str(j, "search_objective").value_or("");
+  return fmt::format("{} / {} / {}{}", fx(dp, 3), fx(probed, 3), fx(best, 3), objective.empty() ? "" : " (" + objective + ")");
+}
+
 std::string header_row(const std::vector<std::string>& cells) {
   std::string s = row(cells) + "|";
   for (size_t i = 0; i < cells.size(); ++i) s += "---|";
@@ -221,7 +230,7 @@ std::string render_report_md(const json& r) {
     for (size_t k = i; k < e; ++k) any_feasible |= ms[k].feasible;
     if (any_feasible) {
       o += header_row({"method", "target", "predicted", "measured", "measured/target",
-                       "params (M)", "% dense", "calib loss", "DP loss", "ppl", "KL", "file"});
+                       "params (M)", "% dense", "calib loss", "search: DP-only / probed / tuned", "ppl", "KL", "file"});
     }
     std::string infeasible;
     for (size_t k = i; k < e; ++k) {
@@ -245,7 +254,7 @@ std::string render_report_md(const json& r) {
       if (params && dense_params && *dense_params > 0) pct = *params / *dense_params * 100;
       o += row({cell(m.method), fx(m.target, 2, "×"), fx(num(j, "predicted_speedup"), 2, "×"),
                 fx(meas, 2, "×"), ratio, fx(params, 1, "", 1e-6), fx(pct, 1, "%"),
-                fx(num(j, "calib_loss"), 3), fx(num(j, "calib_loss_dp"), 3), fx(num(j, "ppl"), 2),
+                fx(num(j, "calib_loss"), 3), search_cell(j), fx(num(j, "ppl"), 2),
                 fx(num(j, "kl"), 4), cell(str(j, "file").value_or(kDash))});
     }
     if (any_feasible && !infeasible.empty()) o += "\n";

@@ -234,6 +234,9 @@ SpdyResult spdy_search(const std::vector<ModuleLevels>& mods, double budget,
             "search: coefficient range must be > 1, got {}", opt.coef_range);
   ZIP_CHECK(static_cast<bool>(loss), "search: no loss function");
   const size_t M = mods.size();
+  ZIP_CHECK(opt.base.empty() || opt.base.size() == M, "search: {} base coefficients for {} modules", opt.base.size(), M);
+  for (double b : opt.base) ZIP_CHECK(std::isfinite(b) && b > 0, "search: base coefficient {} must be finite and > 0", b);
+  auto base = [&](size_t m) { return opt.base.empty() ? 1.0 : opt.base[m]; };
   SpdyResult res;
   res.coef.assign(M, 1.0);
   res.dp_only = solve_dp(mods, res.coef, budget, opt.buckets);
@@ -254,7 +257,7 @@ SpdyResult spdy_search(const std::vector<ModuleLevels>& mods, double budget,
   };
   res.dp_only_loss = evaluate(res.dp_only.level);
   res.best = res.dp_only;
-  res.best_loss = res.dp_only_loss;
+  res.best_loss = res.base_loss = res.dp_only_loss;
 
   std::mt19937_64 rng(opt.seed);
   const double log_r = std::log(opt.coef_range);
@@ -269,13 +272,19 @@ SpdyResult spdy_search(const std::vector<ModuleLevels>& mods, double budget,
       res.best_loss = l;
       res.coef = c;
     }
+    return l;
   };
 
-  const int rest = opt.evaluations - 1;
+  if (!opt.base.empty() && res.evaluations < opt.evaluations) {
+    res.base_loss = try_coef(opt.base);
+  }
+
+  const int rest = opt.evaluations - res.evaluations;
   const int n_restart = static_cast<int>(std::lround(opt.restart_fraction * rest));
-  while (M > 0 && res.evaluations < 1 + n_restart && res.solves < max_solves) {
+  const int restart_end = res.evaluations + n_restart;
+  while (M > 0 && res.evaluations < restart_end && res.solves < max_solves) {
     std::vector<double> c(M);
-    for (auto& x : c) x = draw();
+    for (size_t m = 0; m < M; m++) c[m] = base(m) * draw();
     try_coef(c);
   }
 
@@ -293,7 +302,7 @@ SpdyResult spdy_search(const std::vector<ModuleLevels>& mods, double budget,
     for (size_t i = 0; i < static_cast<size_t>(k) && i < M; ++i) {
       size_t r = i + static_cast<size_t>(rng() % (M - i));
       std::swap(idx[i], idx[r]);
-      c[idx[i]] = draw();
+      c[idx[i]] = base(idx[i]) * draw();
     }
     try_coef(c);
   }

@@ -75,7 +75,8 @@ double max_speedup(const std::vector<ModuleLevels>& mods, double t_dense, double
 // {0.3, 0.5, 0.7}, and resampling beat small log-space perturbations, on synthetic instances
 // (24 modules, hidden loss weights log-uniform in [1/4, 4]): they close about half of the gap
 // between DP-only and the true optimum in 30 evaluations.
-//   1. evaluation 1: DP with every c = 1 ("DP-only"), reported separately;
+//   1. evaluation 1: DP with every c = 1 ("DP-only"), reported separately; with a base,
+//      evaluation 2 is the DP with c = base;
 //   2. random restarts: fresh log-uniform c, DP, evaluate, until restart_fraction of the
 //      remaining evaluations are used;
 //   3. local search from the best c: resample k coordinates from the same distribution, DP,
@@ -94,11 +95,15 @@ struct SpdyOptions {
   double coef_range = 2;          // R > 1: coefficients lie in [1/R, R]
   uint64_t seed = 1;
   int buckets = 10000;
+  // Centre of the search (empty = every c_m = 1): when given, evaluation 2 is the DP with c = base,
+  // and restarts and mutations draw c_m = base_m · R^u. Calibrated per-module sensitivities go here.
+  std::vector<double> base;
   std::function<void(int, int)> progress;  // (evaluations done, evaluations budget)
 };
 struct SpdyResult {
   Choice best, dp_only;  // best.cost is under `coef`; dp_only.cost under c = 1
   double best_loss = 0, dp_only_loss = 0;
+  double base_loss = 0;  // loss of the DP with c = base (= dp_only_loss without a base)
   int evaluations = 0;      // distinct level vectors evaluated (calls to `loss`)
   int solves = 0;           // DP solves, cache hits included
   std::vector<double> coef;  // coefficients that produced `best`

@@ -197,3 +197,37 @@ TEST_CASE("forward: batched decoding of several sequences equals decoding each a
   CHECK(ztest::max_rel_err(std::vector<float>(rows.begin() + 1024, rows.begin() + 1536),
                            std::vector<float>(ls + 512, ls + 1024)) < 1e-6);
 }
+
+TEST_CASE("forward: resuming at a layer from the observed residual stream equals the full pass") {
+  // Keeps the stream entering every layer of one eval().
+  struct Keep : ForwardObserver {
+    std::vector<std::vector<float>> x;
+    void on_residual(int l, const float* p, int rows, int dim) override {
+      if (size_t(l) >= x.size()) x.resize(size_t(l) + 1);
+      x[size_t(l)].assign(p, p + size_t(rows) * size_t(dim));
+    }
+  } keep;
+  auto g = ztest::load_json(ztest::shared("golden/stories260K-sliced/index.json"));
+  Model s = slice_model(stories(), parse_slice_spec(g["slice"], stories().config));
+  auto be = make_cpu_backend(2);
+  std::vector<int> ids = {1, 403, 407, 261, 378, 290, 11};
+  const size_t V = size_t(s.config.vocab_size);
+  InferenceContext full(s, *be);
+  full.set_observer(&keep);
+  const float* p = full.eval(ids, true);
+  std::vector<float> ref(p, p + ids.size() * V);
+  for (int l = 0; l <= s.config.n_layers(); l++) {
+    InferenceContext ctx(s, *be);
+    const float* q = ctx.eval_from_layer(l, keep.x[size_t(l)].data(), int(ids.size()), true);
+    CHECK(ztest::max_rel_err(std::vector<float>(q, q + ids.size() * V), ref) <= 1e-6);
+    CHECK(ctx.pos() == int(ids.size()));
+    // Last row only, as eval() without all_logits.
+    ctx.reset();
+    q = ctx.eval_from_layer(l, keep.x[size_t(l)].data(), int(ids.size()));
+    CHECK(ztest::max_rel_err(std::vector<float>(q, q + V), std::vector<float>(ref.end() - ptrdiff_t(V), ref.end())) <= 1e-6);
+  }
+  InferenceContext ctx(s, *be, 0, 4);
+  CHECK_THROWS_AS(ctx.eval_from_layer(0, keep.x[0].data(), int(ids.size())), Error);  // over max_batch
+  CHECK_THROWS_AS(ctx.eval_from_layer(s.config.n_layers() + 1, keep.x[0].data(), 2), Error);
+  CHECK_THROWS_AS(ctx.eval_from_layer(-1, keep.x[0].data(), 2), Error);
+}

@@ -211,3 +211,30 @@ TEST_CASE("cli: zip run on an encoder prints label probabilities (best first) an
   CHECK(arr.size() == 2);
   CHECK(arr[0]["label"] == m.config.labels[size_t(best)]);
 }
+
+TEST_CASE("forward: resuming at a layer equals the full pass for GPT-2 (decode) and BERT (encode)") {
+  struct Keep : ForwardObserver {
+    std::vector<std::vector<float>> x;
+    void on_residual(int l, const float* p, int rows, int dim) override {
+      if (size_t(l) >= x.size()) x.resize(size_t(l) + 1);
+      x[size_t(l)].assign(p, p + size_t(rows) * size_t(dim));
+    }
+  };
+  auto be = make_cpu_backend(2);
+  std::vector<int> ids = {5, 17, 3, 99, 42, 7};
+  for (const Model* m : {&gpt2(), &bert()}) {
+    const bool causal = m->config.info().causal;
+    CAPTURE(m->config.info().name);
+    Keep keep;
+    InferenceContext full(*m, *be);
+    full.set_observer(&keep);
+    const size_t width = causal ? size_t(m->config.vocab_size) : size_t(m->config.dim);
+    const float* p = causal ? full.eval(ids, true) : full.encode(ids.data(), nullptr, int(ids.size()));
+    std::vector<float> ref(p, p + ids.size() * width);
+    for (int l = 0; l <= m->config.n_layers(); l++) {
+      InferenceContext ctx(*m, *be);
+      const float* q = ctx.eval_from_layer(l, keep.x[size_t(l)].data(), int(ids.size()), true);
+      CHECK(ztest::max_rel_err(std::vector<float>(q, q + ids.size() * width), ref) <= 1e-6);
+    }
+  }
+}

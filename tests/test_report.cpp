@@ -41,7 +41,8 @@ json sample() {
   m.push_back({{"method", "ziplm"}, {"update", true}, {"target", 1.5}, {"feasible", true},
                {"max_speedup", 4.1}, {"predicted_speedup", 1.51}, {"measured_speedup", 1.53},
                {"measured_s", 0.0134}, {"rounds", 1}, {"params", 90000000}, {"calib_loss", 3.05},
-               {"calib_loss_dp", 3.10}, {"evaluations", 30}, {"ppl", 34.5}, {"kl", 0.12},
+               {"search_loss_dp", 0.31}, {"search_loss_sensitivity", 0.21}, {"search_loss", 0.17},
+               {"search_objective", "kl"}, {"evaluations", 30}, {"ppl", 34.5}, {"kl", 0.12},
                {"file", "ziplm-1.50x.zlm"}, {"layers", layers(2, 6, 2, 1024, 0.012, 0.034)}});
   m.push_back({{"method", "magnitude"}, {"update", false}, {"target", 1.5}, {"feasible", true},
                {"predicted_speedup", 1.49}, {"measured_speedup", 1.47}, {"params", 88000000},
@@ -49,7 +50,7 @@ json sample() {
                {"layers", layers(2, 5, 2, 960, 0.02, 0.05)}});
   m.push_back({{"method", "ziplm"}, {"update", true}, {"target", 2.0}, {"feasible", true},
                {"predicted_speedup", 2.02}, {"measured_speedup", 1.80}, {"params", 70000000},
-               {"calib_loss", 3.4}, {"calib_loss_dp", 3.5}, {"ppl", 41.0}, {"kl", 0.2},
+               {"calib_loss", 3.4}, {"search_loss_dp", 3.5}, {"search_loss", 3.45}, {"ppl", 41.0}, {"kl", 0.2},
                {"file", "ziplm-2.00x.zlm"}, {"layers", layers(2, 4, 1, 768, 0.03, 0.07)}});
   m.push_back({{"method", "magnitude"}, {"target", 2.0}, {"feasible", false}, {"max_speedup", 1.87}});
   r["members"] = m;
@@ -186,7 +187,8 @@ TEST_CASE("report: markdown has the header, rows, flags, infeasible line and lat
   }
   CHECK(flagged == 1);  // ziplm at 2.00× measured 1.80×
   CHECK(count(md, "✗") == flagged);
-  CHECK_HAS(md, "| 3.100 |");  // DP-only loss for ziplm
+  CHECK_HAS(md, "| 0.310 / 0.210 / 0.170 (kl) |");  // search losses for ziplm: DP-only, probed, tuned
+  CHECK_HAS(md, "| 3.500 / – / 3.450 |");
   CHECK_HAS(md, "target 2.00× is infeasible");
   CHECK_HAS(md, "largest achievable speedup is 1.87×");
   // Per-layer tables (short report: every feasible member), layer 1 of ziplm@1.5.

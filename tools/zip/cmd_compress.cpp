@@ -48,6 +48,11 @@ int cmd_compress(int argc, char** argv) {
              {"--damp", "X", "Hessian dampening (default 0.01)"},
              {"--error", "token|total", "level error: mean per-token relative error (default) or SPEC's ratio of sums"},
              {"--evaluations", "N", "search loss evaluations per target (default 30)"},
+             {"--no-sensitivity", "", "search around c = 1 instead of probed per-module sensitivities"},
+             {"--probe-density", "X", "sensitivity probes keep this fraction of each module (default 0.5)"},
+             {"--probe-windows", "N", "held-out windows each sensitivity probe runs on (default 4)"},
+             {"--search-loss", "kl|nll", "decoders: what the search minimises on held-out windows (default kl)"},
+             {"--aim", "X", "budgets aim at target × X (default 1; accepted band 0.97..1.10)"},
              {"--reps", "N", "timed repetitions per measurement (default 7)"},
              {"--seed", "S", "calibration sampling and search seed (default 1)"},
              {"--recipe", "REPORT.json", "rebuild the members of an earlier report (no search)"},
@@ -78,6 +83,13 @@ int cmd_compress(int argc, char** argv) {
   if (err != "token" && err != "total") throw UsageError("zip compress: --error must be token or total");
   o.token_error = err == "token";
   o.evaluations = int(args.integer("--evaluations", 30, 1, 10000));
+  o.sensitivity = !args.has("--no-sensitivity");
+  o.probe_density = args.number("--probe-density", 0.5, 0.0, 0.999);
+  o.probe_windows = int(args.integer("--probe-windows", 4, 1, 1 << 20));
+  std::string sl = args.str("--search-loss", "kl");
+  if (sl != "nll" && sl != "kl") throw UsageError("zip compress: --search-loss must be nll or kl");
+  o.search_kl = sl == "kl";
+  o.aim = args.number("--aim", 1.0, 0.97, 1.10);
   o.timing.reps = int(args.integer("--reps", 7, 1, 1000));
   PruneMethod main = parse_prune_method(args.str("--method", "ziplm"));
   if (args.has("--no-update")) {

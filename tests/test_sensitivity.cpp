@@ -1,0 +1,156 @@
+// Per-module sensitivity probes (prune/sensitivity.h) and the held-out divergence that skips the
+// layers a probe shares with the dense model (prune/heldout_loss.h).
+#include <cmath>
+#include <random>
+
+#include "engine/error.h"
+#include "models/import.h"
+#include "prune/heldout_loss.h"
+#include "prune/sensitivity.h"
+#include "prune/slice.h"
+#include "tests/test_util.h"
+
+using namespace zip;
+
+namespace {
+
+ModuleLevels grid_module(int levels, double scale) {
+  ModuleLevels ml;
+  for (int j = 0; j < levels; ++j) {
+    double kept = 1.0 - double(j) / (levels - 1);
+    ml.density.push_back(kept);
+    ml.time.push_back(0.05 + kept);
+    ml.error.push_back(scale * (1 - kept) * (1 - kept));
+  }
+  return ml;
+}
+
+}  // namespace
+
+TEST_CASE("sensitivity: probe level is the pruned level nearest the density, ties to the denser") {
+  ModuleLevels m = grid_module(5, 1.0);  // densities 1, .75, .5, .25, 0
+  CHECK(probe_level(m, 0.5) == 2);
+  CHECK(probe_level(m, 0.6) == 2);
+  CHECK(probe_level(m, 0.625) == 1);
+  CHECK(probe_level(m, 0.99) == 1);  // never the dense level
+  CHECK(probe_level(m, 0.0) == 4);
+  ModuleLevels single;
+  single.time = {0.1}, single.error = {0}, single.density = {0};  // a removed module: one level
+  CHECK(probe_level(single, 0.5) == -1);
+}
+
+TEST_CASE("sensitivity: probes recover a hidden linear loss, and the DP centred on them is its optimum") {
+  // The "real" loss is Σ w_m·e_m with hidden weights; error curves differ per module.
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> U(0.0, 1.0);
+  std::vector<ModuleLevels> mods;
+  std::vector<double> w;
+  for (int m = 0; m < 12; ++m) {
+    mods.push_back(grid_module(9, 0.5 + U(rng)));
+    w.push_back(std::exp(3 * (U(rng) - 0.5)));
+  }
+  auto loss = [&](const std::vector<int>& lv) {
+    double l = 0;
+    for (size_t m = 0; m < mods.size(); ++m) l += w[m] * mods[m].error[size_t(lv[m])];
+    return l;
+  };
+  int calls = 0;
+  std::vector<std::pair<int, int>> prog;
+  auto probes = probe_sensitivity(
+      mods, 0.5,
+      [&](size_t m, int level) {
+        calls++;
+        std::vector<int> lv(mods.size(), 0);
+        lv[m] = level;
+        return loss(lv);
+      },
+      [&](int d, int t) { prog.emplace_back(d, t); });
+  CHECK(calls == 12);
+  REQUIRE(prog.size() == 12);
+  CHECK(prog.back() == std::make_pair(12, 12));
+  std::vector<double> c = probe_coefficients(probes);
+  for (size_t m = 0; m < mods.size(); ++m) {
+    CHECK(probes[m].level == 4);
+    CHECK(c[m] == doctest::Approx(w[m]).epsilon(1e-12));
+  }
+
+  double dense = 0;
+  for (const auto& ml : mods) dense += ml.time[0];
+  const double budget = 0.5 * dense;
+  Choice opt = solve_dp(mods, w, budget);
+  SpdyOptions so;
+  so.evaluations = 10;
+  so.base = c;
+  SpdyResult r = spdy_search(mods, budget, loss, so);
+  CHECK(r.base_loss == doctest::Approx(opt.cost).epsilon(1e-12));  // evaluation 2 is the optimum
+  CHECK(r.best_loss == doctest::Approx(opt.cost).epsilon(1e-12));
+  CHECK(r.base_loss < r.dp_only_loss);  // c = 1 is not
+  CHECK(r.dp_only.level == solve_dp(mods, std::vector<double>(mods.size(), 1.0), budget).level);
+
+  so.base = {1.0, 2.0};
+  CHECK_THROWS_AS(spdy_search(mods, budget, loss, so), Error);
+  so.base.assign(mods.size(), 1.0);
+  so.base[3] = 0;
+  CHECK_THROWS_AS(spdy_search(mods, budget, loss, so), Error);
+}
+
+TEST_CASE("sensitivity: degenerate probes get floors and fills, JSON round trip") {
+  std::vector<ModuleLevels> mods = {grid_module(5, 1.0), grid_module(5, 1.0), grid_module(5, 0.0), grid_module(5, 1.0)};
+  ModuleLevels single;
+  single.time = {0.1}, single.error = {0}, single.density = {0};
+  mods.push_back(single);
+  std::vector<double> kl = {0.2, 0.0, 0.5, 0.1, 9.0};
+  auto probes = probe_sensitivity(mods, 0.5, [&](size_t m, int) { return kl[m]; });
+  CHECK(probes[4].level == -1);
+  // Error 0.25 at the probe; module 2 has no error (nothing to learn): median fill; module 1's KL
+  // of 0 is raised to 1e-6 × the median KL, so removing it is never free.
+  CHECK(probes[0].coef == doctest::Approx(0.8));
+  CHECK(probes[3].coef == doctest::Approx(0.4));
+  CHECK(probes[1].coef == doctest::Approx(1e-6 * 0.1 / 0.25));
+  CHECK(probes[1].coef > 0);
+  CHECK(probes[2].coef == doctest::Approx(0.4));  // median of {0.8, 4e-7, 0.4}
+  CHECK(probes[4].coef == doctest::Approx(0.4));
+  auto back = probes_from_json(nlohmann::json::parse(probes_to_json(probes).dump()));
+  REQUIRE(back.size() == probes.size());
+  for (size_t m = 0; m < probes.size(); ++m) {
+    CHECK(back[m].level == probes[m].level);
+    CHECK(back[m].coef == probes[m].coef);
+  }
+  CHECK_THROWS_AS(probes_from_json(nlohmann::json::object()), Error);
+  CHECK_THROWS(probes_from_json(nlohmann::json::parse(R"([{"level": 1}])")));
+}
+
+TEST_CASE("sensitivity: held-out divergence skipping the shared layers equals the full pass") {
+  for (const char* name : {"models/stories260K/stories260K.bin", "models/tiny-random-bert"}) {
+    CAPTURE(name);
+    Model dense = import_model(ztest::shared(name), {});
+    const ModelConfig& c = dense.config;
+    std::mt19937 rng(3);
+    std::vector<std::vector<int>> windows;
+    for (int k = 0; k < 3; k++) {
+      std::vector<int> w;
+      for (int i = 0; i < 24; i++) w.push_back(5 + int(rng() % uint32_t(c.vocab_size - 5)));
+      windows.push_back(w);
+    }
+    HeldoutLoss h(dense, windows, 2);
+    const int L = c.n_layers();
+    // Prune the FFN of the last-but-one layer to half its neurons: layers below are unchanged.
+    const int l = L - 2;
+    SliceSpec spec;
+    LayerSlice ls;
+    for (int k = 0; k < c.layers[size_t(l)].n_kv_heads(); k++) ls.kv_heads.push_back(k);
+    for (int i = 0; i < c.layers[size_t(l)].ffn_dim / 2; i++) ls.ffn_neurons.push_back(2 * i);
+    spec[l] = ls;
+    Model m = slice_model(dense, spec);
+    double full = h.divergence(m, 0);
+    CHECK(full > 1e-6);
+    CHECK(h.divergence(m, l) == doctest::Approx(full).epsilon(1e-5));
+    CHECK(h.divergence(m, 1) == doctest::Approx(full).epsilon(1e-5));
+    CHECK(std::abs(h.divergence(dense, l)) < 1e-6);
+    if (c.info().causal) CHECK(h.kl(m) == doctest::Approx(full).epsilon(1e-12));
+    // Only the first window.
+    HeldoutLoss one(dense, {windows[0]}, 2);
+    CHECK(h.divergence(m, l, 1) == doctest::Approx(one.divergence(m, 0)).epsilon(1e-5));
+    CHECK_THROWS_AS(h.divergence(m, L + 1), Error);
+  }
+}
