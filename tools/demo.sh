@@ -14,7 +14,7 @@ mkdir -p "$OUT"
 if DIR=$(bash tools/fetch-models.sh smollm2-135m-instruct); then
   MODEL="$OUT/smollm2-135m.zlm"
   [ -f "$MODEL" ] || "$ZIP" convert "$DIR/SmolLM2-135M-Instruct.Q4_1.gguf" -o "$MODEL"
-  CALIB=(--calib "$SHARED/data/prose" --calib-samples 48 --calib-len 256 --heldout 8 --search-windows 4
+  CALIB=(--calib "$SHARED/data/prose" --calib-samples 48 --calib-len 256 --heldout 8 --search-windows 4 --probe-windows 2
          --evaluations 12 --env "cpu:threads=$THREADS,batch=1,ctx=256,phase=decode")
   PROMPT="The best way to learn a new language is"
 else
