@@ -21,13 +21,20 @@ HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windo
     if (encoder_) {
       dense_out_.emplace_back(out, out + size_t(n) * size_t(D));
     } else {
-      std::vector<float> lp(size_t(n) * size_t(V));
+      // Probabilities, and per row Σ p·log p and Σ p, so that KL needs no exp of the dense side.
+      std::vector<float> prob(size_t(n) * size_t(V));
       std::vector<double> row;
       for (int i = 0; i < n; i++) {
         log_softmax(out + size_t(i) * size_t(V), V, &row);
-        std::copy(row.begin(), row.end(), lp.begin() + ptrdiff_t(i) * V);
+        double neg_entropy = 0, mass = 0;
+        for (int v = 0; v < V; v++) {
+          float pv = float(std::exp(row[size_t(v)]));
+          prob[size_t(i) * size_t(V) + size_t(v)] = pv;
+          neg_entropy += double(pv) * row[size_t(v)], mass += double(pv);
+        }
+        dense_row_.push_back({neg_entropy, mass});
       }
-      dense_out_.push_back(std::move(lp));
+      dense_out_.push_back(std::move(prob));
     }
   }
   dense_loss_ = loss(dense);
@@ -41,15 +48,19 @@ const float* HeldoutLoss::run(InferenceContext& ctx, size_t k, int first_layer) 
   return ctx.eval_from_layer(first_layer, x.data(), int(w.size()), true);
 }
 
+// KL(p ‖ q) = Σ p·log p − Σ p·(z − lse(z)) for the candidate's logits z: one log-sum-exp and one
+// dot product per row (the search evaluates this ~30 times per target).
 double HeldoutLoss::window_kl(const float* logits, size_t k, int V) const {
-  std::vector<double> row;
+  size_t first_row = 0;
+  for (size_t j = 0; j < k; j++) first_row += windows_[j].size();
   double sum = 0;
   for (size_t i = 0; i < windows_[k].size(); i++) {
-    log_softmax(logits + i * size_t(V), V, &row);
+    const float* z = logits + i * size_t(V);
     const float* p = dense_out_[k].data() + i * size_t(V);
-    double kl = 0;
-    for (int v = 0; v < V; v++) kl += std::exp(double(p[v])) * (double(p[v]) - row[size_t(v)]);
-    sum += kl;
+    double dot = 0;
+    for (int v = 0; v < V; v++) dot += double(p[v]) * double(z[v]);
+    const DenseRow& d = dense_row_[first_row + i];
+    sum += d.neg_entropy - dot + log_softmax(z, V, nullptr) * d.mass;
   }
   return sum;
 }

@@ -37,7 +37,11 @@ class HeldoutLoss {
   std::unique_ptr<Backend> backend_;
   bool encoder_;
   int len_ = 0;
-  std::vector<std::vector<float>> dense_out_;  // per window: encoder hidden states or decoder log-probs
+  std::vector<std::vector<float>> dense_out_;  // per window: encoder hidden states or decoder probabilities
+  struct DenseRow {
+    double neg_entropy, mass;  // Σ p·log p and Σ p of one decoder row (the stored p are rounded)
+  };
+  std::vector<DenseRow> dense_row_;  // decoder rows of all windows, in order
   std::vector<std::vector<float>> residual_;   // per layer l, per window: stream entering l (lazily)
   double dense_loss_ = 0;
 };

@@ -6,6 +6,7 @@
 #include "engine/generate.h"
 #include "models/import.h"
 #include "prune/slice.h"
+#include "tests/residual_recorder.h"
 #include "tests/test_util.h"
 
 using namespace zip;
@@ -199,14 +200,7 @@ TEST_CASE("forward: batched decoding of several sequences equals decoding each a
 }
 
 TEST_CASE("forward: resuming at a layer from the observed residual stream equals the full pass") {
-  // Keeps the stream entering every layer of one eval().
-  struct Keep : ForwardObserver {
-    std::vector<std::vector<float>> x;
-    void on_residual(int l, const float* p, int rows, int dim) override {
-      if (size_t(l) >= x.size()) x.resize(size_t(l) + 1);
-      x[size_t(l)].assign(p, p + size_t(rows) * size_t(dim));
-    }
-  } keep;
+  ztest::ResidualRecorder keep;
   auto g = ztest::load_json(ztest::shared("golden/stories260K-sliced/index.json"));
   Model s = slice_model(stories(), parse_slice_spec(g["slice"], stories().config));
   auto be = make_cpu_backend(2);

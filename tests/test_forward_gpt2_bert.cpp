@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "models/import.h"
 #include "prune/slice.h"
+#include "tests/residual_recorder.h"
 #include "tests/test_util.h"
 
 using namespace zip;
@@ -213,19 +214,12 @@ TEST_CASE("cli: zip run on an encoder prints label probabilities (best first) an
 }
 
 TEST_CASE("forward: resuming at a layer equals the full pass for GPT-2 (decode) and BERT (encode)") {
-  struct Keep : ForwardObserver {
-    std::vector<std::vector<float>> x;
-    void on_residual(int l, const float* p, int rows, int dim) override {
-      if (size_t(l) >= x.size()) x.resize(size_t(l) + 1);
-      x[size_t(l)].assign(p, p + size_t(rows) * size_t(dim));
-    }
-  };
   auto be = make_cpu_backend(2);
   std::vector<int> ids = {5, 17, 3, 99, 42, 7};
   for (const Model* m : {&gpt2(), &bert()}) {
     const bool causal = m->config.info().causal;
     CAPTURE(m->config.info().name);
-    Keep keep;
+    ztest::ResidualRecorder keep;
     InferenceContext full(*m, *be);
     full.set_observer(&keep);
     const size_t width = causal ? size_t(m->config.vocab_size) : size_t(m->config.dim);

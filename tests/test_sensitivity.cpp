@@ -4,6 +4,8 @@
 #include <random>
 
 #include "engine/error.h"
+#include "engine/eval/log_softmax.h"
+#include "engine/forward.h"
 #include "models/import.h"
 #include "prune/heldout_loss.h"
 #include "prune/sensitivity.h"
@@ -147,7 +149,27 @@ TEST_CASE("sensitivity: held-out divergence skipping the shared layers equals th
     CHECK(h.divergence(m, l) == doctest::Approx(full).epsilon(1e-5));
     CHECK(h.divergence(m, 1) == doctest::Approx(full).epsilon(1e-5));
     CHECK(std::abs(h.divergence(dense, l)) < 1e-6);
-    if (c.info().causal) CHECK(h.kl(m) == doctest::Approx(full).epsilon(1e-12));
+    if (c.info().causal) {
+      CHECK(h.kl(m) == doctest::Approx(full).epsilon(1e-12));
+      // Direct: mean over every row of Σ p (log p − log q) from both models' logits.
+      auto be = make_cpu_backend(1);
+      double sum = 0;
+      size_t rows = 0;
+      const int V = c.vocab_size;
+      for (const auto& w : windows) {
+        InferenceContext cd(dense, *be), cm(m, *be);
+        const float* zd = cd.eval(w, true);
+        const float* zm = cm.eval(w, true);
+        for (size_t i = 0; i < w.size(); i++, rows++) {
+          double ld = log_softmax(zd + i * size_t(V), V, nullptr), lm = log_softmax(zm + i * size_t(V), V, nullptr);
+          for (int v = 0; v < V; v++) {
+            double lp = zd[i * size_t(V) + size_t(v)] - ld, lq = zm[i * size_t(V) + size_t(v)] - lm;
+            sum += std::exp(lp) * (lp - lq);
+          }
+        }
+      }
+      CHECK(full == doctest::Approx(sum / double(rows)).epsilon(1e-5));
+    }
     // Only the first window.
     HeldoutLoss one(dense, {windows[0]}, 2);
     CHECK(h.divergence(m, l, 1) == doctest::Approx(one.divergence(m, 0)).epsilon(1e-5));
