@@ -5,14 +5,13 @@
 #include <cstring>
 
 #include "engine/error.h"
+#include "engine/host_memory.h"
 
 namespace zip {
 
 // calloc: large blocks come straight from mmap, so untouched KV-cache pages cost no memory.
 float* Backend::alloc(size_t n) {
-  void* p = std::calloc(n ? n : 1, sizeof(float));
-  if (!p) fail("out of memory allocating {} floats", n);
-  return static_cast<float*>(p);
+  return static_cast<float*>(host_alloc_zeroed(n * sizeof(float)));
 }
 
 void Backend::release(float* p) { std::free(p); }

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "engine/error.h"
+#include "engine/host_memory.h"
 
 namespace zip {
 
@@ -22,13 +23,8 @@ std::string shape_to_string(const std::vector<int64_t>& shape) {
 int64_t Tensor::numel() const { return shape_numel(shape); }
 std::string Tensor::shape_str() const { return shape_to_string(shape); }
 
-// 64-byte aligned, zeroed heap storage.
 static std::shared_ptr<void> alloc_aligned(size_t nbytes) {
-  size_t size = (nbytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, size ? size : 64);
-  if (!p) fail("out of memory allocating {} bytes", nbytes);
-  std::memset(p, 0, size ? size : 64);
-  return std::shared_ptr<void>(p, std::free);
+  return std::shared_ptr<void>(host_alloc_zeroed(nbytes), std::free);
 }
 
 Tensor Tensor::zeros(DType dtype, std::vector<int64_t> shape) {

@@ -27,6 +27,11 @@ struct LatencySource {
   virtual LatencyTable table(const Model& dense, const std::set<AttnLevel>& attn, const std::set<int>& ffn,
                              const std::function<void(int, int)>& progress) = 0;
   virtual double measure(const Model& m) = 0;  // seconds per unit of work, end to end
+  // {dense, m} seconds per unit, timed side by side (the guarantee's speedup is their ratio).
+  virtual std::pair<double, double> measure_pair(const Model& dense, const Model& m) {
+    double d = measure(dense);
+    return {d, measure(m)};
+  }
 };
 std::unique_ptr<LatencySource> engine_latency(const Env& env, const TimingOptions& opt);
 // Synthetic: measure() = the table's prediction × `skew` for pruned models (dense exact), so

@@ -446,6 +446,30 @@ Measurement measure_model(const Model& model, const Env& env, const TimingOption
   return end_to_end(r, opt);
 }
 
+SpeedupMeasurement measure_speedup(const Model& base_model, const Model& model, const Env& env,
+                                   const TimingOptions& opt) {
+  check_options(opt);
+  auto be = make_env_backend(env);
+  const Model base = in_memory(base_model), m = in_memory(model);
+  Runner rb(base, *be, env), rm(m, *be, env);
+  for (int i = 0; i < opt.warmup; i++) rb.unit(), rm.unit();
+  std::vector<double> tb, tm;
+  // ABBA order: a linear drift within each group of four adds equally to both.
+  for (int rep = 0; rep < opt.reps; rep++) {
+    if (rep % 2 == 0) {
+      tb.push_back(rb.unit()), tm.push_back(rm.unit());
+    } else {
+      tm.push_back(rm.unit()), tb.push_back(rb.unit());
+    }
+  }
+  BenchStat sb = summarize(tb), sm = summarize(tm);
+  SpeedupMeasurement out;
+  out.base = {sb.median, sb.min, sb.max};
+  out.model = {sm.median, sm.min, sm.max};
+  out.speedup = sb.median / sm.median;
+  return out;
+}
+
 LatencyTable measure_latency_table(const Model& dense_model, const Env& env, const std::set<AttnLevel>& attn_levels,
                                    const std::set<int>& ffn_levels, const TimingOptions& opt,
                                    const std::function<void(int, int)>& progress) {

@@ -107,6 +107,15 @@ struct Measurement {
 // Any model end to end in `env`: the same unit of work, warm-up and reps as t_dense.
 Measurement measure_model(const Model& m, const Env& env, const TimingOptions& opt);
 
+// `m` against `base` (the dense model) in `env`: the two are timed in alternation (base, m, m,
+// base, ...) after both warm up, so that a shared machine's slow drifts in speed reach both
+// medians alike; speedup = base.median / m.median. Each gets opt.reps timed units.
+struct SpeedupMeasurement {
+  Measurement base, model;
+  double speedup = 0;
+};
+SpeedupMeasurement measure_speedup(const Model& base, const Model& m, const Env& env, const TimingOptions& opt);
+
 // The uniform slice giving every layer of `c` attention level `a` and FFN width `ffn`: the first
 // KV groups (largest first), query heads spread as evenly as the groups allow, the first neurons.
 SliceSpec uniform_level_spec(const ModelConfig& c, const AttnLevel& a, int ffn);
