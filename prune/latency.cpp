@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <tuple>
 
@@ -446,6 +447,17 @@ Measurement measure_model(const Model& model, const Env& env, const TimingOption
   return end_to_end(r, opt);
 }
 
+std::vector<std::pair<size_t, size_t>> pair_levels(size_t n_attn, size_t n_ffn) {
+  ZIP_CHECK(n_attn >= 1 && n_ffn >= 1, "latency: no levels to pair");
+  const size_t n = std::max(n_attn, n_ffn);
+  auto at = [n](size_t i, size_t k) {
+    return n == 1 ? size_t(0) : size_t(std::llround(double(i) * double(k - 1) / double(n - 1)));
+  };
+  std::vector<std::pair<size_t, size_t>> out;
+  for (size_t i = 0; i < n; i++) out.push_back({at(i, n_attn), at(i, n_ffn)});
+  return out;
+}
+
 SpeedupMeasurement measure_speedup(const Model& base_model, const Model& model, const Env& env,
                                    const TimingOptions& opt) {
   check_options(opt);
@@ -493,34 +505,37 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
   LatencyTable t;
   t.env = env;
   t.method = opt;
-  // Levels still to time, largest first, paired into sliced models (one attention + one FFN);
-  // the dense model itself times the dense levels.
-  const AttnLevel dense_a = attention_level(c.layers[0]);
-  const int dense_f = c.layers[0].ffn_dim;
-  std::vector<AttnLevel> todo_a(A.rbegin(), A.rend());
-  std::vector<int> todo_f(F.rbegin(), F.rend());
-  std::erase(todo_a, dense_a);
-  std::erase(todo_f, dense_f);
-  size_t n_models = std::max(todo_a.size(), todo_f.size());
-  int total = 1 + int(n_models), done = 0;
+  // Levels largest first (the dense ones lead); sliced model i carries attention level
+  // levels_a[pairs[i].first] and FFN width levels_f[pairs[i].second]; model 0 is the dense model.
+  const std::vector<AttnLevel> levels_a(A.rbegin(), A.rend());
+  const std::vector<int> levels_f(F.rbegin(), F.rend());
+  ZIP_CHECK(levels_a.front() == attention_level(c.layers[0]) && levels_f.front() == c.layers[0].ffn_dim,
+            "latency: levels above the dense model's");
+  const auto pairs = pair_levels(levels_a.size(), levels_f.size());
+  const int total = int(pairs.size());
+  int done = 0;
+  std::map<AttnLevel, std::vector<double>> times_a;
+  std::map<int, std::vector<double>> times_f;
   {
     Runner r(dense, *be, env);
     std::vector<double> e2e;
-    std::tie(t.attn[dense_a], t.ffn[dense_f]) = module_times(r, c.n_layers(), opt, &e2e);
+    std::tie(t.attn[levels_a[0]], t.ffn[levels_f[0]]) = module_times(r, c.n_layers(), opt, &e2e);
     t.t_dense = median_of(e2e);
   }
   if (progress) progress(++done, total);
-  for (size_t i = 0; i < n_models; i++) {
-    // The shorter list is padded with the absent module (cheapest); a pad's time is not kept.
-    AttnLevel a = i < todo_a.size() ? todo_a[i] : AttnLevel{0, 0};
-    int f = i < todo_f.size() ? todo_f[i] : 0;
+  for (size_t i = 1; i < pairs.size(); i++) {
+    const AttnLevel a = levels_a[pairs[i].first];
+    const int f = levels_f[pairs[i].second];
     Model m = slice_model(dense, uniform_level_spec(c, a, f));
     Runner r(m, *be, env);
     auto [ta, tf] = module_times(r, c.n_layers(), opt);
-    if (i < todo_a.size()) t.attn[a] = ta;
-    if (i < todo_f.size()) t.ffn[f] = tf;
+    // The dense levels keep their times from the dense model itself.
+    if (pairs[i].first != 0) times_a[a].push_back(ta);
+    if (pairs[i].second != 0) times_f[f].push_back(tf);
     if (progress) progress(++done, total);
   }
+  for (auto& [a, v] : times_a) t.attn[a] = median_of(v);
+  for (auto& [f, v] : times_f) t.ffn[f] = median_of(v);
   dense_sum_and_fixed(t, c);
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;

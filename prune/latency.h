@@ -91,10 +91,19 @@ struct SyntheticCosts {
 LatencyTable synthetic_latency_table(const ModelConfig& dense, const Env& env, const SyntheticCosts& k,
                                      const std::set<AttnLevel>& attn_levels, const std::set<int>& ffn_levels);
 
+// Which levels share a timed model: with n_attn attention and n_ffn FFN levels, each sorted from
+// the largest (index 0, the dense level) down, max(n_attn, n_ffn) models where model i carries
+// attention level round(i·(n_attn−1)/(n−1)) and FFN level round(i·(n_ffn−1)/(n−1)). Every level
+// of the longer list is timed once, the shorter list's levels repeat, and each module is timed
+// beside a neighbour of proportional size, as in a uniformly pruned model. (Pairing with absent
+// modules instead, as the first version did, timed small FFNs in attention-free models, ~7 % too
+// fast for prefill on SmolLM2: docs/LATENCY.md.)
+std::vector<std::pair<size_t, size_t>> pair_levels(size_t n_attn, size_t n_ffn);
+
 // Measures the table for `dense` in `env`; its layers must all have one shape (an unpruned model).
 // The requested levels are extended with (0, 0), width 0 and the dense level. Each level is timed
-// in a model sliced uniformly to it (one attention level and one FFN level per sliced model); the
-// dense levels in the dense model itself. progress(done, total) is called after each model timed
+// in a model sliced uniformly to it (pair_levels: one attention level and one FFN level per sliced
+// model; a level timed in several models gets the median); the dense levels in the dense model itself. progress(done, total) is called after each model timed
 // (the dense model counts as one). UsageError: env unusable for this model (ctx too long, decode
 // on an encoder, cuda without GPU).
 LatencyTable measure_latency_table(const Model& dense, const Env& env, const std::set<AttnLevel>& attn_levels,

@@ -1,8 +1,12 @@
 // The fast CPU kernels against the scalar reference backend, on odd shapes and every weight type.
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <random>
 
 #include "engine/backend.h"
+#include "engine/host_memory.h"
+#include "engine/tensor.h"
 #include "tests/test_util.h"
 
 using namespace zip;
@@ -23,6 +27,20 @@ struct Backends {
 };
 
 }  // namespace
+
+TEST_CASE("host memory: zeroed, cache-line aligned, large blocks 2 MiB aligned") {
+  for (size_t n : {size_t(0), size_t(1), size_t(100), size_t(4096), size_t(1) << 20, (size_t(3) << 20) + 5}) {
+    auto* p = static_cast<unsigned char*>(host_alloc_zeroed(n));
+    REQUIRE(p != nullptr);
+    CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0);
+    if (n >= (size_t(1) << 20)) CHECK(reinterpret_cast<uintptr_t>(p) % (size_t(2) << 20) == 0);
+    bool zero = true;
+    for (size_t i = 0; i < n; i++) zero &= p[i] == 0;
+    CHECK(zero);
+    std::free(p);
+  }
+  CHECK(reinterpret_cast<uintptr_t>(Tensor::zeros(DType::F32, {3, 5}).data) % 64 == 0);
+}
 
 TEST_CASE("dtype: f16 conversions are exact round trips and round to nearest even") {
   for (uint32_t h = 0; h < 65536; h++) {

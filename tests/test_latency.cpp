@@ -239,6 +239,31 @@ TEST_CASE("latency: uniform level slices give every layer the level, heads sprea
   CHECK_THROWS_AS(uniform_level_spec(m.config, {4, 2}, 173), Error);
 }
 
+TEST_CASE("latency: levels are paired proportionally into timed models") {
+  using P = std::vector<std::pair<size_t, size_t>>;
+  CHECK(pair_levels(1, 1) == P{{0, 0}});
+  CHECK(pair_levels(3, 3) == P{{0, 0}, {1, 1}, {2, 2}});
+  // 3 attention levels over 5 models: every FFN level once, each attention level beside FFNs of its size.
+  CHECK(pair_levels(3, 5) == P{{0, 0}, {1, 1}, {1, 2}, {2, 3}, {2, 4}});
+  CHECK(pair_levels(4, 1) == P{{0, 0}, {1, 0}, {2, 0}, {3, 0}});
+  for (size_t na : {1, 2, 7, 15}) {
+    for (size_t nf : {1, 3, 49}) {
+      P p = pair_levels(na, nf);
+      REQUIRE(p.size() == std::max(na, nf));
+      CHECK(p.front() == std::pair<size_t, size_t>{0, 0});
+      CHECK(p.back() == std::pair<size_t, size_t>{na - 1, nf - 1});
+      std::set<size_t> sa, sf;
+      for (size_t i = 0; i < p.size(); i++) {
+        sa.insert(p[i].first), sf.insert(p[i].second);
+        if (i) CHECK((p[i].first >= p[i - 1].first && p[i].second >= p[i - 1].second));
+      }
+      CHECK(sa.size() == na);  // every level is timed
+      CHECK(sf.size() == nf);
+    }
+  }
+  CHECK_THROWS_AS(pair_levels(0, 3), Error);
+}
+
 TEST_CASE("latency: measured table on stories260K, decode and prefill") {
   const Model& m = stories();
   TimingOptions opt{0, 1};
@@ -262,6 +287,14 @@ TEST_CASE("latency: measured table on stories260K, decode and prefill") {
     CHECK(mm.min > 0);
     CHECK(mm.min <= mm.median);
     CHECK(mm.median <= mm.max);
+    // Side by side: both models timed, the speedup is the ratio of the medians.
+    SpeedupMeasurement sp = measure_speedup(m, slice_model(m, uniform_level_spec(m.config, {4, 2}, 86)), env, {1, 3});
+    CHECK(sp.base.min > 0);
+    CHECK(sp.model.min > 0);
+    CHECK(sp.base.min <= sp.base.median);
+    CHECK(sp.model.median <= sp.model.max);
+    CHECK(sp.speedup == doctest::Approx(sp.base.median / sp.model.median).epsilon(1e-12));
+    CHECK_THROWS_AS(measure_speedup(m, m, env, {0, 0}), Error);
   }
   // The environment must fit the model; levels must fit the layers; layers must be uniform.
   CHECK_THROWS_AS(measure_latency_table(m, parse_env("cpu:ctx=512"), {}, {}, opt), UsageError);  // 512 + 1 > 512
