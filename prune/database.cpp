@@ -206,7 +206,7 @@ Tensor Database::level_weight(const Model& dense, const DbOptions& o, int layer,
   std::vector<float> v = level_file(o, layer).f32(fmt::format("{}.{}", attn ? "attn" : "ffn", level));
   int64_t rows = w.shape[0], cols = int64_t(kept.size()) * group;
   ZIP_CHECK(int64_t(v.size()) == rows * cols, "database layer {}: level {} weights have the wrong size", layer, level);
-  return Tensor::from_floats(v, {rows, cols}, DType::BF16);
+  return Tensor::from_floats(v, {rows, cols}, is_float(w.dtype) ? w.dtype : DType::F32);
 }
 
 std::vector<LayerDb> build_database(const Model& dense, const Database& db, const CalibSet& calib,

@@ -59,7 +59,10 @@ class Database {
   void build_levels(const Model& dense, int layer, const LayerStats& s, const DbOptions& o) const;
   LayerDb load_levels(const DbOptions& o, int layer) const;
   // The compacted output projection of `layer` at level `level` (rows × kept columns), from the
-  // file when the method updates weights, else the dense model's kept columns.
+  // file when the method updates weights, else the dense model's kept columns. Always in the dense
+  // tensor's dtype: the file stores bf16, but a member whose updated projections ran in another
+  // dtype than the dense model's would run at another speed than the latency table measured
+  // (bf16 weights in f32 SmolLM2: prefill ~6 % slower than predicted, decode faster).
   Tensor level_weight(const Model& dense, const DbOptions& o, int layer, bool attn, const ModuleDb& m, int level) const;
 
  private:

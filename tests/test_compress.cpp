@@ -77,6 +77,9 @@ TEST_CASE("compress: stories260K family meets synthetic targets and OBS beats th
     CHECK(pruned.provenance["recipe"]["method"] == m["method"]);
     CHECK(pruned.provenance["parent"]["hash"] == report["parent_hash"]);
     CHECK(pruned.config.n_params() < dense.config.n_params());
+    // Updated projections come back in the dense dtype (the latency table timed that dtype).
+    for (const auto& [name, t] : pruned.tensors)
+      if (dense.tensors.count(name)) CHECK_MESSAGE(t.dtype == dense.get(name).dtype, name);
   }
   for (double t : {1.5, 2.0}) {
     // Damage = KL(dense ‖ member) on the held-out windows (what the search minimises).
