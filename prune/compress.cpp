@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "engine/error.h"
 #include "engine/eval/perplexity.h"
@@ -367,24 +368,37 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   const double aim = std::min(r.opt.aim, max_s / target);
   double budget = t.t_dense / (target * aim) - t.t_fixed;
 
-  // Round 1: the full search; later rounds re-solve with the tuned coefficients at the corrected budget.
+  // Round 1: the full search. Later rounds (budget corrected by a re-measurement) search again,
+  // shorter and centred on the coefficients the previous search tuned: the tuned DP alone at
+  // another budget can land on a shape no evaluation has judged. Losses are shared by level vector.
   Choice choice;
   std::vector<double> coef(mods.size(), 1.0);
-  std::string label = fmt::format("search {} {}", prune_method_name(method), target_label(target));
+  std::map<std::vector<int>, double> losses;
+  double choice_loss = 0;
+  auto search = [&](double b, std::vector<double> base, int evaluations, int round) {
+    SpdyOptions so;
+    so.evaluations = evaluations;
+    so.seed = r.opt.seed + uint64_t(round - 1);
+    std::string label = fmt::format("search {} {}{}", prune_method_name(method), target_label(target),
+                                    round > 1 ? fmt::format(" (round {})", round) : "");
+    so.progress = [&r, label](int d, int n) { r.progress(label, d, n); };
+    so.base = std::move(base);
+    auto loss = [&](const std::vector<int>& lv) {
+      auto it = losses.find(lv);
+      if (it != losses.end()) return it->second;
+      Model m = stitch(r.dense, *r.db, md, lv);
+      double v = r.opt.search_kl ? r.heldout->divergence(m, 0) : r.heldout->loss(m);
+      return losses[lv] = v;
+    };
+    SpdyResult s = spdy_search(mods, b, loss, so);
+    choice = s.best, coef = s.coef, choice_loss = s.best_loss;
+    return s;
+  };
   if (method == PruneMethod::Uniform) {
     choice = solve_uniform(mods, budget);
   } else {
-    SpdyOptions so;
-    so.evaluations = r.opt.evaluations;
-    so.seed = r.opt.seed;
-    so.progress = [&](int d, int n) { r.progress(label, d, n); };
-    if (r.opt.sensitivity) so.base = probe_coefficients(sensitivity(r, md, mods));
-    auto loss = [&](const std::vector<int>& lv) {
-      Model m = stitch(r.dense, *r.db, md, lv);
-      return r.opt.search_kl ? r.heldout->divergence(m, 0) : r.heldout->loss(m);
-    };
-    SpdyResult s = spdy_search(mods, budget, loss, so);
-    choice = s.best, coef = s.coef;
+    SpdyResult s = search(budget, r.opt.sensitivity ? probe_coefficients(sensitivity(r, md, mods)) : std::vector<double>{},
+                          r.opt.evaluations, 1);
     mem["search_objective"] = r.dense.config.info().causal ? (r.opt.search_kl ? "kl" : "nll") : "1-cos";
     mem["search_loss_dp"] = s.dp_only_loss, mem["search_loss"] = s.best_loss, mem["evaluations"] = s.evaluations;
     if (r.opt.sensitivity) mem["search_loss_sensitivity"] = s.base_loss;
@@ -397,7 +411,7 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   // in band, else the one closest to it.
   struct Round {
     Choice choice;
-    double budget, predicted, measured, dense, ratio;
+    double budget, predicted, measured, dense, ratio, loss;
   };
   std::vector<Round> rounds;
   auto distance = [](double ratio) { return ratio < 0.97 ? 0.97 - ratio : ratio > 1.10 ? ratio - 1.10 : 0.0; };
@@ -408,15 +422,21 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
     const auto [dense, measured] = r.latency->measure_pair(r.dense, m);
     const double predicted = t.t_fixed + choice.time;
     double ratio = dense / measured / target;
-    rounds.push_back({choice, budget, predicted, measured, dense, ratio});
+    rounds.push_back({choice, budget, predicted, measured, dense, ratio, choice_loss});
     if (distance(ratio) == 0 || round >= r.opt.max_rounds) break;
     // Reality is measured/predicted times the table: aim the prediction so that reality lands on target.
     double next = dense / (target * aim) / (measured / predicted) - t.t_fixed;
     r.log(fmt::format("{} {}: measured {:.3f}x ({:.2f} of target), correcting the budget by {:.3f}",
                       prune_method_name(method), target_label(target), ratio * target, ratio, next / budget));
-    Choice c2 = method == PruneMethod::Uniform ? Choice(solve_uniform(mods, next)) : solve_dp(mods, coef, next);
-    if (!c2.feasible || c2.level == choice.level) break;
-    budget = next, choice = c2;
+    const std::vector<int> previous = choice.level;
+    if (method == PruneMethod::Uniform) {
+      choice = solve_uniform(mods, next);
+    } else {
+      if (!solve_dp(mods, coef, next).feasible) break;
+      search(next, coef, std::max(2, r.opt.evaluations / 3), round + 1);
+    }
+    if (!choice.feasible || choice.level == previous) break;
+    budget = next;
   }
   size_t best = 0;
   nlohmann::json round_log = nlohmann::json::array();
@@ -424,6 +444,7 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
     const Round& x = rounds[i];
     round_log.push_back({{"budget_s", x.budget}, {"predicted_s", x.predicted}, {"measured_s", x.measured},
                          {"dense_measured_s", x.dense}, {"speedup", x.ratio * target}});
+    if (method != PruneMethod::Uniform) round_log.back()["search_loss"] = x.loss;
     if (distance(x.ratio) < distance(rounds[best].ratio)) best = i;
   }
   choice = rounds[best].choice;

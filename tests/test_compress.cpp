@@ -113,6 +113,13 @@ TEST_CASE("compress: an off re-measurement corrects the budget until the target 
   CHECK(ratio >= 0.97);
   CHECK(ratio <= 1.10);
   CHECK(m["predicted_speedup"].get<double>() > m["measured_speedup"].get<double>());
+  // Every round was searched and judged: each logs its search loss, and tighter budgets cost loss.
+  const auto& log = m["round_log"];
+  REQUIRE(log.size() == size_t(m["rounds"].get<int>()));
+  for (size_t i = 0; i < log.size(); i++) {
+    REQUIRE(log[i].contains("search_loss"));
+    if (i) CHECK(log[i]["budget_s"].get<double>() < log[i - 1]["budget_s"].get<double>());
+  }
   CHECK(!fs::exists(out + "/.db"));  // the default database is removed after success
 }
 
