@@ -397,8 +397,9 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   if (method == PruneMethod::Uniform) {
     choice = solve_uniform(mods, budget);
   } else {
-    SpdyResult s = search(budget, r.opt.sensitivity ? probe_coefficients(sensitivity(r, md, mods)) : std::vector<double>{},
-                          r.opt.evaluations, 1);
+    std::vector<double> base;
+    if (r.opt.sensitivity) base = shrink_toward_median(probe_coefficients(sensitivity(r, md, mods)), r.opt.probe_shrink);
+    SpdyResult s = search(budget, base, r.opt.evaluations, 1);
     mem["search_objective"] = r.dense.config.info().causal ? (r.opt.search_kl ? "kl" : "nll") : "1-cos";
     mem["search_loss_dp"] = s.dp_only_loss, mem["search_loss"] = s.best_loss, mem["evaluations"] = s.evaluations;
     if (r.opt.sensitivity) mem["search_loss_sensitivity"] = s.base_loss;
@@ -407,8 +408,7 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   mem["search_s"] = seconds_since(t0);
 
   // Each round stitches and re-measures; out of band, the budget is corrected by how far reality
-  // was from the table and the DP re-solved with the tuned coefficients. The member is the round
-  // in band, else the one closest to it.
+  // was from the table and searched again. The member is the round in band, else the one closest.
   struct Round {
     Choice choice;
     double budget, predicted, measured, dense, ratio, loss;
@@ -553,6 +553,7 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
                              {"sensitivity", opt.sensitivity},
                              {"probe_density", opt.probe_density},
                              {"probe_windows", opt.probe_windows},
+                             {"probe_shrink", opt.probe_shrink},
                              {"search_loss", opt.search_kl ? "kl" : "nll"},
                              {"aim", opt.aim},
                              {"seed", opt.seed}}}};

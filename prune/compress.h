@@ -58,6 +58,9 @@ struct CompressOptions {
   bool sensitivity = true;
   double probe_density = 0.5;
   int probe_windows = 4;  // the first of the search windows the probes run on
+  // The search centre is median(c⁰)^(1−α)·c⁰^α: α = 1 trusts the probes fully, α < 1 shrinks
+  // them toward a common value (a hedge when the calibration text is unlike the deployment's).
+  double probe_shrink = 1.0;
   // Decoders: the search judges candidates by KL(dense ‖ candidate) on the held-out windows
   // (default), or by their next-token NLL (false). Encoders always use 1 − cos to the dense model.
   bool search_kl = true;

@@ -69,6 +69,17 @@ std::vector<ModuleProbe> probe_sensitivity(const std::vector<ModuleLevels>& mods
   return probes;
 }
 
+std::vector<double> shrink_toward_median(std::vector<double> c, double alpha) {
+  ZIP_CHECK(alpha >= 0 && alpha <= 1, "probe shrinkage {} outside [0, 1]", alpha);
+  if (alpha == 1 || c.empty()) return c;
+  const double med = median(c);
+  for (double& x : c) {
+    ZIP_CHECK(x > 0, "probe coefficients must be positive");
+    x = std::pow(med, 1 - alpha) * std::pow(x, alpha);
+  }
+  return c;
+}
+
 std::vector<double> probe_coefficients(const std::vector<ModuleProbe>& probes) {
   std::vector<double> c;
   for (const ModuleProbe& p : probes) c.push_back(p.coef);

@@ -43,6 +43,9 @@ std::vector<ModuleProbe> probe_sensitivity(const std::vector<ModuleLevels>& mods
 // Fills every probe's coef from its kl and error by the rules above (used after loading too).
 void set_probe_coefficients(std::vector<ModuleProbe>& probes);
 std::vector<double> probe_coefficients(const std::vector<ModuleProbe>& probes);
+// c_m ← median(c)^(1−alpha) · c_m^alpha (geometric shrinkage; alpha = 1 leaves c as it is, 0 makes
+// every coefficient the median). Coefficients must be positive; alpha in [0, 1].
+std::vector<double> shrink_toward_median(std::vector<double> c, double alpha);
 
 nlohmann::json probes_to_json(const std::vector<ModuleProbe>& probes);
 std::vector<ModuleProbe> probes_from_json(const nlohmann::json& j);  // throws on malformed input

@@ -122,6 +122,18 @@ TEST_CASE("sensitivity: degenerate probes get floors and fills, JSON round trip"
   CHECK_THROWS(probes_from_json(nlohmann::json::parse(R"([{"level": 1}])")));
 }
 
+TEST_CASE("sensitivity: shrinking coefficients toward their median") {
+  std::vector<double> c = {1, 4, 16};  // median 4
+  CHECK(shrink_toward_median(c, 1.0) == c);
+  for (double x : shrink_toward_median(c, 0.0)) CHECK(x == doctest::Approx(4));
+  std::vector<double> h = shrink_toward_median(c, 0.5);  // geometric midpoints to the median
+  CHECK(h[0] == doctest::Approx(2));
+  CHECK(h[1] == doctest::Approx(4));
+  CHECK(h[2] == doctest::Approx(8));
+  CHECK_THROWS_AS(shrink_toward_median(c, 1.5), Error);
+  CHECK_THROWS_AS(shrink_toward_median({1, 0, 2}, 0.5), Error);
+}
+
 TEST_CASE("sensitivity: held-out divergence skipping the shared layers equals the full pass") {
   for (const char* name : {"models/stories260K/stories260K.bin", "models/tiny-random-bert"}) {
     CAPTURE(name);

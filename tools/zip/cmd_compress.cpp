@@ -51,6 +51,7 @@ int cmd_compress(int argc, char** argv) {
              {"--no-sensitivity", "", "search around c = 1 instead of probed per-module sensitivities"},
              {"--probe-density", "X", "sensitivity probes keep this fraction of each module (default 0.5)"},
              {"--probe-windows", "N", "held-out windows each sensitivity probe runs on (default 4)"},
+             {"--probe-shrink", "A", "search centre median(c)^(1-A)*c^A: shrink the probes toward their median (default 1)"},
              {"--search-loss", "kl|nll", "decoders: what the search minimises on held-out windows (default kl)"},
              {"--aim", "X", "budgets aim at target × X (default 1; accepted band 0.97..1.10)"},
              {"--reps", "N", "timed repetitions per measurement (default 7)"},
@@ -86,6 +87,7 @@ int cmd_compress(int argc, char** argv) {
   o.sensitivity = !args.has("--no-sensitivity");
   o.probe_density = args.number("--probe-density", 0.5, 0.0, 0.999);
   o.probe_windows = int(args.integer("--probe-windows", 4, 1, 1 << 20));
+  o.probe_shrink = args.number("--probe-shrink", 1.0, 0.0, 1.0);
   std::string sl = args.str("--search-loss", "kl");
   if (sl != "nll" && sl != "kl") throw UsageError("zip compress: --search-loss must be nll or kl");
   o.search_kl = sl == "kl";
