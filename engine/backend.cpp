@@ -9,7 +9,8 @@
 
 namespace zip {
 
-// calloc: large blocks come straight from mmap, so untouched KV-cache pages cost no memory.
+// Aligned, zeroed host memory (engine/host_memory.h). Unlike the calloc this replaced, every page
+// is touched when allocated: a KV cache sized for a long context is resident even if unused.
 float* Backend::alloc(size_t n) {
   return static_cast<float*>(host_alloc_zeroed(n * sizeof(float)));
 }
