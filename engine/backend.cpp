@@ -9,13 +9,12 @@
 
 namespace zip {
 
-// Aligned, zeroed host memory (engine/host_memory.h). Unlike the calloc this replaced, every page
-// is touched when allocated: a KV cache sized for a long context is resident even if unused.
+// Aligned, zeroed host memory (engine/host_memory.h); large blocks stay untouched until written.
 float* Backend::alloc(size_t n) {
   return static_cast<float*>(host_alloc_zeroed(n * sizeof(float)));
 }
 
-void Backend::release(float* p) { std::free(p); }
+void Backend::release(float* p) { host_free(p); }
 
 void Backend::to_device(float* dst, const float* host_src, size_t n) {
   if (n) std::memcpy(dst, host_src, n * sizeof(float));

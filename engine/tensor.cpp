@@ -24,7 +24,7 @@ int64_t Tensor::numel() const { return shape_numel(shape); }
 std::string Tensor::shape_str() const { return shape_to_string(shape); }
 
 static std::shared_ptr<void> alloc_aligned(size_t nbytes) {
-  return std::shared_ptr<void>(host_alloc_zeroed(nbytes), std::free);
+  return std::shared_ptr<void>(host_alloc_zeroed(nbytes), host_free);
 }
 
 Tensor Tensor::zeros(DType dtype, std::vector<int64_t> shape) {

@@ -1,6 +1,8 @@
 // The fast CPU kernels against the scalar reference backend, on odd shapes and every weight type.
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <random>
 
@@ -37,9 +39,32 @@ TEST_CASE("host memory: zeroed, cache-line aligned, large blocks 2 MiB aligned")
     bool zero = true;
     for (size_t i = 0; i < n; i++) zero &= p[i] == 0;
     CHECK(zero);
-    std::free(p);
+    host_free(p);
   }
   CHECK(reinterpret_cast<uintptr_t>(Tensor::zeros(DType::F32, {3, 5}).data) % 64 == 0);
+}
+
+// Resident set size in bytes (Linux), or -1 where /proc is unavailable.
+static long long resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return -1;
+  long long pages = 0, resident = -1;
+  if (std::fscanf(f, "%lld %lld", &pages, &resident) != 2) resident = -1;
+  std::fclose(f);
+  return resident < 0 ? -1 : resident * 4096;
+}
+
+TEST_CASE("host memory: a large block costs resident memory only where it is written") {
+  const long long before = resident_bytes();
+  if (before < 0) return;  // no /proc: nothing to observe
+  const size_t n = size_t(256) << 20;
+  auto* p = static_cast<unsigned char*>(host_alloc_zeroed(n));
+  const long long untouched = resident_bytes() - before;
+  CHECK(untouched < (16LL << 20));  // a memset block would add 256 MiB here
+  std::memset(p, 1, size_t(8) << 20);
+  CHECK(p[(size_t(8) << 20) - 1] == 1);
+  CHECK(p[n - 1] == 0);  // still zero, and readable without a fault
+  host_free(p);
 }
 
 TEST_CASE("dtype: f16 conversions are exact round trips and round to nearest even") {
