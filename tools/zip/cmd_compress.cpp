@@ -34,10 +34,10 @@ int cmd_compress(int argc, char** argv) {
              {"--baselines", "LIST", "also build these methods in the same run: magnitude,uniform,no-update"},
              {"--no-update", "", "OBS ranking without the weight update (the ablation)"},
              {"--calib", "PATH", "calibration text: files, or folders walked for *.txt (repeatable)"},
-             {"--calib-samples", "N", "calibration windows (default 128)"},
+             {"--calib-samples", "N", "calibration windows (default: 32,768 tokens' worth, 128 at L = 256)"},
              {"--calib-len", "L", "tokens per window (default 256)"},
-             {"--heldout", "N", "held-out windows for errors and the search (default 16)"},
-             {"--search-windows", "N", "held-out windows the search loss runs on (default 8)"},
+             {"--heldout", "N", "held-out windows for errors and the search (default 16, at least --search-windows)"},
+             {"--search-windows", "N", "held-out windows the search loss runs on (default: 2,048 tokens' worth, 8 at L = 256)"},
              {"--speedup", "LIST", "speedup targets, e.g. 1.25,1.5,2"},
              {"--env", "ENV", "cpu:threads=2,batch=1,ctx=256,phase=decode (default)"},
              {"--db", "DIR", "database cache; re-runs reuse it (default: OUT_DIR/.db, removed at the end)"},
@@ -50,7 +50,7 @@ int cmd_compress(int argc, char** argv) {
              {"--evaluations", "N", "search loss evaluations per target (default 30)"},
              {"--no-sensitivity", "", "search around c = 1 instead of probed per-module sensitivities"},
              {"--probe-density", "X", "sensitivity probes keep this fraction of each module (default 0.5)"},
-             {"--probe-windows", "N", "held-out windows each sensitivity probe runs on (default 4)"},
+             {"--probe-windows", "N", "held-out windows each sensitivity probe runs on (default: 1,024 tokens' worth, 4 at L = 256)"},
              {"--probe-shrink", "A", "search centre median(c)^(1-A)*c^A: shrink the probes toward their median (default 1)"},
              {"--search-loss", "kl|nll", "decoders: what the search minimises on held-out windows (default kl)"},
              {"--aim", "X", "budgets aim at target × X (default 1; accepted band 0.97..1.10)"},
@@ -67,10 +67,13 @@ int cmd_compress(int argc, char** argv) {
   o.calib_paths = args.all("--calib");
   o.env = parse_env(args.str("--env", "cpu:threads=2,batch=1,ctx=256,phase=decode"));
   o.threads = int(args.integer("-t", o.env.threads, 1, 512));
-  o.calib.samples = int(args.integer("--calib-samples", 128, 1, 1 << 20));
   o.calib.len = int(args.integer("--calib-len", 256, 8, 1 << 20));
-  o.calib.heldout = int(args.integer("--heldout", 16, 1, 1 << 20));
-  o.search_windows = int(args.integer("--search-windows", 8, 1, 1 << 20));
+  // Window counts default to fixed token counts, so --calib-len alone changes the window length
+  // (e.g. to the context the models are judged at) without changing how much text is seen.
+  auto windows_of = [&](int tokens) { return std::max(1, tokens / o.calib.len); };
+  o.calib.samples = int(args.integer("--calib-samples", windows_of(32768), 1, 1 << 20));
+  o.search_windows = int(args.integer("--search-windows", windows_of(2048), 1, 1 << 20));
+  o.calib.heldout = int(args.integer("--heldout", std::max(16, o.search_windows), 1, 1 << 20));
   o.calib.seed = uint64_t(args.integer("--seed", 1, 0, 1LL << 62));
   o.seed = o.calib.seed;
   o.db_root = args.str("--db");
@@ -86,7 +89,7 @@ int cmd_compress(int argc, char** argv) {
   o.evaluations = int(args.integer("--evaluations", 30, 1, 10000));
   o.sensitivity = !args.has("--no-sensitivity");
   o.probe_density = args.number("--probe-density", 0.5, 0.0, 0.999);
-  o.probe_windows = int(args.integer("--probe-windows", 4, 1, 1 << 20));
+  o.probe_windows = int(args.integer("--probe-windows", windows_of(1024), 1, 1 << 20));
   o.probe_shrink = args.number("--probe-shrink", 1.0, 0.0, 1.0);
   std::string sl = args.str("--search-loss", "kl");
   if (sl != "nll" && sl != "kl") throw UsageError("zip compress: --search-loss must be nll or kl");
