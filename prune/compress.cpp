@@ -177,6 +177,17 @@ std::unique_ptr<LatencySource> synthetic_latency(const SyntheticCosts& costs, do
 
 namespace {
 
+// The search loss for this model: the option if it fits the model, else its default.
+std::string resolve_search_loss(const Model& dense, const std::string& asked) {
+  const bool decoder = dense.config.info().causal;
+  if (asked.empty()) return decoder ? "kl" : dense.config.pooling.empty() ? "tokens" : "pooled";
+  const bool fits = decoder ? (asked == "kl" || asked == "nll") : (asked == "tokens" || asked == "pooled");
+  if (!fits)
+    throw UsageError(fmt::format("--search-loss {} does not apply to {} (decoders: kl, nll; encoders: tokens, pooled)",
+                                 asked, decoder ? "a decoder" : "an encoder"));
+  return asked;
+}
+
 DbOptions db_options(const CompressOptions& o, PruneMethod m) {
   DbOptions d;
   d.mode = ranking_of(m), d.damp = o.damp, d.ffn_step = o.ffn_step, d.block = o.block, d.threads = o.threads;
@@ -198,6 +209,7 @@ struct Run {
   double dense_measured = 0;
   std::map<std::string, std::vector<ModuleProbe>> probes;  // per method key
   PhaseProgress progress;
+  std::string search_loss;  // opt.search_loss resolved for this model
   explicit Run(const CompressOptions& o) : opt(o) {}
   void log(const std::string& s) const {
     if (opt.log) opt.log(s);
@@ -243,7 +255,7 @@ void build_latency_table(Run& r, const std::string& db_root) {
     std::string env = env_to_string(r.opt.env);
     for (char& ch : env)
       if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-    cache = fmt::format("{}/{}/latency-v4-{}-w{}-r{}.json", db_root, r.model_hash, env, r.opt.timing.warmup, r.opt.timing.reps);
+    cache = fmt::format("{}/{}/latency-v5-{}-w{}-r{}.json", db_root, r.model_hash, env, r.opt.timing.warmup, r.opt.timing.reps);
     if (file_exists(cache)) {
       try {
         LatencyTable t = LatencyTable::from_json(nlohmann::json::parse(read_file(cache)));
@@ -321,8 +333,11 @@ void save_member(const Run& r, Model& m, const nlohmann::json& member, const std
 const std::vector<ModuleProbe>& sensitivity(Run& r, const MethodDb& md, const std::vector<ModuleLevels>& mods) {
   const std::string key = md.opt.method_key();
   if (auto it = r.probes.find(key); it != r.probes.end()) return it->second;
+  // Probes measure the search's divergence; the token-level ones keep their old file names.
+  const std::string loss = r.search_loss == "pooled" ? "-pooled" : "";
   const std::string path = (fs::path(r.db->dir()) / key /
-                            fmt::format("sensitivity-w{}-d{}.json", std::min(r.opt.probe_windows, r.opt.search_windows), r.opt.probe_density)).string();
+                            fmt::format("sensitivity-w{}-d{}{}.json", std::min(r.opt.probe_windows, r.opt.search_windows),
+                                        r.opt.probe_density, loss)).string();
   if (file_exists(path)) {
     try {
       std::vector<ModuleProbe> p = probes_from_json(nlohmann::json::parse(read_file(path)));
@@ -387,7 +402,7 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
       auto it = losses.find(lv);
       if (it != losses.end()) return it->second;
       Model m = stitch(r.dense, *r.db, md, lv);
-      double v = r.opt.search_kl ? r.heldout->divergence(m, 0) : r.heldout->loss(m);
+      double v = r.search_loss == "nll" ? r.heldout->loss(m) : r.heldout->divergence(m, 0);
       return losses[lv] = v;
     };
     SpdyResult s = spdy_search(mods, b, loss, so);
@@ -400,7 +415,7 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
     std::vector<double> base;
     if (r.opt.sensitivity) base = shrink_toward_median(probe_coefficients(sensitivity(r, md, mods)), r.opt.probe_shrink);
     SpdyResult s = search(budget, base, r.opt.evaluations, 1);
-    mem["search_objective"] = r.dense.config.info().causal ? (r.opt.search_kl ? "kl" : "nll") : "1-cos";
+    mem["search_objective"] = r.search_loss;
     mem["search_loss_dp"] = s.dp_only_loss, mem["search_loss"] = s.best_loss, mem["evaluations"] = s.evaluations;
     if (r.opt.sensitivity) mem["search_loss_sensitivity"] = s.base_loss;
   }
@@ -514,6 +529,7 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
   r.model_path = model_path;
   r.dense = load_zlm(model_path);
   r.model_hash = zlm_content_hash(model_path);
+  r.search_loss = resolve_search_loss(r.dense, opt.search_loss);
   ZIP_CHECK(opt.env.device == "cpu", "compression timing on '{}' is not supported yet (cpu only)", opt.env.device);
   std::error_code ec;
   fs::create_directories(opt.out_dir, ec);
@@ -554,7 +570,7 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
                              {"probe_density", opt.probe_density},
                              {"probe_windows", opt.probe_windows},
                              {"probe_shrink", opt.probe_shrink},
-                             {"search_loss", opt.search_kl ? "kl" : "nll"},
+                             {"search_loss", r.search_loss},
                              {"aim", opt.aim},
                              {"seed", opt.seed}}}};
   if (replay) {
@@ -569,7 +585,8 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
     t0 = std::chrono::steady_clock::now();
     std::vector<std::vector<int>> windows(r.calib.heldout.begin(),
                                           r.calib.heldout.begin() + std::min<ptrdiff_t>(opt.search_windows, ptrdiff_t(r.calib.heldout.size())));
-    r.heldout = std::make_unique<HeldoutLoss>(r.dense, windows, opt.threads);
+    r.heldout = std::make_unique<HeldoutLoss>(r.dense, windows, opt.threads,
+                                              r.search_loss == "pooled" ? EncoderLoss::Pooled : EncoderLoss::Tokens);
     r.dense_measured = r.latency->measure(r.dense);
     nlohmann::json dense = {{"time_s", r.dense_measured}, {"params", weight_count(r.dense)}, {"calib_loss", r.heldout->dense_loss()}};
     evaluate(r, r.dense, dense);

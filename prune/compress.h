@@ -61,9 +61,12 @@ struct CompressOptions {
   // The search centre is median(c⁰)^(1−α)·c⁰^α: α = 1 trusts the probes fully, α < 1 shrinks
   // them toward a common value (a hedge when the calibration text is unlike the deployment's).
   double probe_shrink = 1.0;
-  // Decoders: the search judges candidates by KL(dense ‖ candidate) on the held-out windows
-  // (default), or by their next-token NLL (false). Encoders always use 1 − cos to the dense model.
-  bool search_kl = true;
+  // What the search judges candidates by on the held-out windows (and the probes measure):
+  // decoders "kl" (KL(dense ‖ candidate), the default) or "nll" (next-token NLL); encoders
+  // "pooled" (1 − cos of the sentence embedding per window: the default for models that pool)
+  // or "tokens" (1 − cos of the final hidden states per token: the default otherwise).
+  // "" picks the default for the model.
+  std::string search_loss;
   int search_windows = 8;  // held-out windows the search loss runs on
   uint64_t seed = 1;
   double aim = 1.0;        // budgets aim at target × aim (the acceptance band is [0.97, 1.10])

@@ -3,14 +3,19 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/encoder.h"
 #include "engine/error.h"
 #include "engine/eval/log_softmax.h"
 #include "engine/forward.h"
 
 namespace zip {
 
-HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windows, int threads)
-    : dense_(dense), windows_(std::move(windows)), backend_(make_cpu_backend(threads)), encoder_(!dense.config.info().causal) {
+HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windows, int threads, EncoderLoss encoder_loss)
+    : dense_(dense),
+      windows_(std::move(windows)),
+      backend_(make_cpu_backend(threads)),
+      encoder_(!dense.config.info().causal),
+      pooled_(encoder_ && encoder_loss == EncoderLoss::Pooled) {
   ZIP_CHECK(!windows_.empty(), "no held-out windows for the search loss");
   for (const auto& w : windows_) len_ = std::max(len_, int(w.size()));
   InferenceContext ctx(dense, *backend_, len_, len_);
@@ -18,7 +23,9 @@ HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windo
   for (size_t k = 0; k < windows_.size(); k++) {
     const int n = int(windows_[k].size());
     const float* out = run(ctx, k, 0);
-    if (encoder_) {
+    if (pooled_) {
+      dense_out_.push_back(embed(out, k, D));
+    } else if (encoder_) {
       dense_out_.emplace_back(out, out + size_t(n) * size_t(D));
     } else {
       // Probabilities, and per row Σ p·log p and Σ p, so that KL needs no exp of the dense side.
@@ -65,10 +72,19 @@ double HeldoutLoss::window_kl(const float* logits, size_t k, int V) const {
   return sum;
 }
 
+// The window's sentence embedding as the model computes it (encoder.cpp): the [CLS] row or the
+// mean of all rows; normalisation does not change a cosine.
+std::vector<float> HeldoutLoss::embed(const float* h, size_t k, int D) const {
+  if (dense_.config.pooling == "cls") return std::vector<float>(h, h + D);
+  return mean_pool(h, int(windows_[k].size()), D);
+}
+
 double HeldoutLoss::window_cos(const float* h, size_t k, int D) const {
+  std::vector<float> e;
+  if (pooled_) e = embed(h, k, D), h = e.data();
   const float* r = dense_out_[k].data();
   double sum = 0;
-  for (size_t i = 0; i < windows_[k].size(); i++) {
+  for (size_t i = 0; i < size_t(units(k)); i++) {
     double dot = 0, a = 0, b = 0;
     for (int j = 0; j < D; j++) {
       double x = h[i * size_t(D) + size_t(j)], y = r[i * size_t(D) + size_t(j)];
@@ -89,7 +105,7 @@ double HeldoutLoss::loss(const Model& m) {
     const float* out = run(ctx, k, 0);
     if (encoder_) {
       sum += window_cos(out, k, D);
-      count += int64_t(w.size());
+      count += units(k);
     } else {
       for (size_t i = 0; i + 1 < w.size(); i++) {
         const float* row = out + i * size_t(V);
@@ -132,7 +148,7 @@ double HeldoutLoss::divergence(const Model& m, int first_layer, int windows) {
   for (size_t k = 0; k < W; k++) {
     const float* out = run(ctx, k, first_layer);
     sum += encoder_ ? window_cos(out, k, m.config.dim) : window_kl(out, k, m.config.vocab_size);
-    count += int64_t(windows_[k].size());
+    count += encoder_ ? units(k) : int64_t(windows_[k].size());
   }
   return sum / double(std::max<int64_t>(count, 1));
 }

@@ -1,8 +1,10 @@
 // The loss the search judges a stitched model by, on held-out calibration windows: the mean
-// next-token negative log-likelihood for decoders; for encoders (no LM head), the mean
-// 1 − cos(h, h_dense) of the final hidden states against the dense model's. Also the mean
-// KL(dense ‖ model) of the next-token distributions, for the report, and a divergence from the
-// dense model for sensitivity probes that can skip the layers a model shares with it.
+// next-token negative log-likelihood for decoders; for encoders (no LM head), 1 − cos to the
+// dense model's output, either per token of the final hidden states or per window of the
+// sentence embedding (EncoderLoss::Pooled: the model's own pooling, what a sentence-embedding
+// model is used for). Also the mean KL(dense ‖ model) of the next-token distributions, for the
+// report, and a divergence from the dense model for sensitivity probes that can skip the layers a
+// model shares with it.
 #pragma once
 #include <memory>
 #include <vector>
@@ -12,9 +14,15 @@
 
 namespace zip {
 
+enum class EncoderLoss {
+  Tokens,  // mean over tokens of 1 − cos(h, h_dense), final hidden states
+  Pooled,  // mean over windows of 1 − cos(e, e_dense), sentence embeddings (config.pooling)
+};
+
 class HeldoutLoss {
  public:
-  HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windows, int threads);
+  HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windows, int threads,
+              EncoderLoss encoder_loss = EncoderLoss::Tokens);
   double loss(const Model& m);
   double kl(const Model& m);  // decoders; 0 for encoders
   double dense_loss() { return dense_loss_; }
@@ -30,14 +38,19 @@ class HeldoutLoss {
   // or encoder hidden states [n, dim].
   const float* run(class InferenceContext& ctx, size_t k, int first_layer);
   double window_kl(const float* logits, size_t k, int V) const;
+  // Encoders: Σ of 1 − cos over the window's units (tokens, or its one sentence embedding).
   double window_cos(const float* h, size_t k, int D) const;
+  // What one window counts for in the mean: its tokens, or 1 (pooled).
+  int64_t units(size_t k) const { return pooled_ ? 1 : int64_t(windows_[k].size()); }
+  std::vector<float> embed(const float* h, size_t k, int D) const;
 
   const Model& dense_;
   std::vector<std::vector<int>> windows_;
   std::unique_ptr<Backend> backend_;
   bool encoder_;
+  bool pooled_;  // encoder loss on sentence embeddings
   int len_ = 0;
-  std::vector<std::vector<float>> dense_out_;  // per window: encoder hidden states or decoder probabilities
+  std::vector<std::vector<float>> dense_out_;  // per window: encoder hidden states (or embedding) or decoder probabilities
   struct DenseRow {
     double neg_entropy, mass;  // Σ p·log p and Σ p of one decoder row (the stored p are rounded)
   };

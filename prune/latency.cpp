@@ -516,22 +516,34 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
   int done = 0;
   std::map<AttnLevel, std::vector<double>> times_a;
   std::map<int, std::vector<double>> times_f;
+  // The dense model stays loaded and brackets every sliced model: kBracket uninstrumented units
+  // of it before and after the sliced model's units. The sliced model's module times are scaled by
+  // T_dense / (the dense model's median time around them), so a slow or fast spell of a shared
+  // machine (other tenants, frequency) does not land on the levels timed during it. The sliced
+  // model's own units still run back to back, its caches as warm as in real use.
+  constexpr int kBracket = 2;
+  Runner rd(dense, *be, env);
   {
-    Runner r(dense, *be, env);
     std::vector<double> e2e;
-    std::tie(t.attn[levels_a[0]], t.ffn[levels_f[0]]) = module_times(r, c.n_layers(), opt, &e2e);
+    std::tie(t.attn[levels_a[0]], t.ffn[levels_f[0]]) = module_times(rd, c.n_layers(), opt, &e2e);
     t.t_dense = median_of(e2e);
   }
   if (progress) progress(++done, total);
+  std::vector<double> scales;
   for (size_t i = 1; i < pairs.size(); i++) {
     const AttnLevel a = levels_a[pairs[i].first];
     const int f = levels_f[pairs[i].second];
     Model m = slice_model(dense, uniform_level_spec(c, a, f));
     Runner r(m, *be, env);
+    std::vector<double> around;
+    for (int k = 0; k < kBracket; k++) around.push_back(rd.unit());
     auto [ta, tf] = module_times(r, c.n_layers(), opt);
+    for (int k = 0; k < kBracket; k++) around.push_back(rd.unit());
+    const double scale = t.t_dense / median_of(around);
+    scales.push_back(scale);
     // The dense levels keep their times from the dense model itself.
-    if (pairs[i].first != 0) times_a[a].push_back(ta);
-    if (pairs[i].second != 0) times_f[f].push_back(tf);
+    if (pairs[i].first != 0) times_a[a].push_back(ta * scale);
+    if (pairs[i].second != 0) times_f[f].push_back(tf * scale);
     if (progress) progress(++done, total);
   }
   for (auto& [a, v] : times_a) t.attn[a] = median_of(v);
@@ -543,6 +555,10 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
             {"host", host},
             {"backend", be->name()},
             {"models_timed", total},
+            {"bracket_scale", scales.empty() ? nlohmann::json(nullptr)
+                                             : nlohmann::json({{"min", *std::min_element(scales.begin(), scales.end())},
+                                                               {"median", median_of(scales)},
+                                                               {"max", *std::max_element(scales.begin(), scales.end())}})},
             {"wall_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
   return t;
 }

@@ -129,6 +129,12 @@ std::string search_cell(const json& j) {
   return fmt::format("{} / {} / {}{}", fx(dp, 3), fx(probed, 3), fx(best, 3), objective.empty() ? "" : " (" + objective + ")");
 }
 
+// The member's quality on the --eval data: perplexity (decoders) or STS-B Spearman (encoders).
+std::string quality_cell(const json& j, const char* dash = kDash) {
+  if (auto rho = num(j, "spearman")) return fmt::format("ρ {:.4f}", *rho);
+  return fx(num(j, "ppl"), 2, "", 1, dash);
+}
+
 std::string header_row(const std::vector<std::string>& cells) {
   std::string s = row(cells) + "|";
   for (size_t i = 0; i < cells.size(); ++i) s += "---|";
@@ -214,11 +220,11 @@ std::string render_report_md(const json& r) {
   const json& d = sub(r, "dense");
   auto dense_params = num(d, "params");
   o += "## Dense model\n\n";
-  o += header_row({"time (ms)", "params (M)", "calib loss", "ppl", "eval"});
+  o += header_row({"time (ms)", "params (M)", "calib loss", "ppl / STS", "eval"});
   std::string eval = str(d, "eval_file").value_or(kDash);
   if (auto t = num(d, "eval_tokens")) eval += fmt::format(" ({:.0f} tokens)", *t);
   o += row({fx(num(d, "time_s"), 3, "", 1e3), fx(dense_params, 1, "", 1e-6),
-            fx(num(d, "calib_loss"), 3), fx(num(d, "ppl"), 2), cell(eval)});
+            fx(num(d, "calib_loss"), 3), quality_cell(d), cell(eval)});
   o += "\n";
 
   auto ms = members_of(r);
@@ -230,7 +236,7 @@ std::string render_report_md(const json& r) {
     for (size_t k = i; k < e; ++k) any_feasible |= ms[k].feasible;
     if (any_feasible) {
       o += header_row({"method", "target", "predicted", "measured", "measured/target",
-                       "params (M)", "% dense", "calib loss", "search: DP-only / probed / tuned", "ppl", "KL", "file"});
+                       "params (M)", "% dense", "calib loss", "search: DP-only / probed / tuned", "ppl / STS", "KL", "file"});
     }
     std::string infeasible;
     for (size_t k = i; k < e; ++k) {
@@ -254,7 +260,7 @@ std::string render_report_md(const json& r) {
       if (params && dense_params && *dense_params > 0) pct = *params / *dense_params * 100;
       o += row({cell(m.method), fx(m.target, 2, "×"), fx(num(j, "predicted_speedup"), 2, "×"),
                 fx(meas, 2, "×"), ratio, fx(params, 1, "", 1e-6), fx(pct, 1, "%"),
-                fx(num(j, "calib_loss"), 3), search_cell(j), fx(num(j, "ppl"), 2),
+                fx(num(j, "calib_loss"), 3), search_cell(j), quality_cell(j),
                 fx(num(j, "kl"), 4), cell(str(j, "file").value_or(kDash))});
     }
     if (any_feasible && !infeasible.empty()) o += "\n";
@@ -282,10 +288,10 @@ std::string render_summary_table(const json& r) {
   ZIP_CHECK(r.is_object(), "report: expected a JSON object, got {}", r.type_name());
   const char* dash = "-";
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"method", "target", "measured", "params (M)", "ppl", "calib loss"});
+  rows.push_back({"method", "target", "measured", "params (M)", "ppl / STS", "calib loss"});
   const json& d = sub(r, "dense");
   rows.push_back({"dense", dash, "1.00x", fx(num(d, "params"), 1, "", 1e-6, dash),
-                  fx(num(d, "ppl"), 2, "", 1, dash), fx(num(d, "calib_loss"), 3, "", 1, dash)});
+                  quality_cell(d, dash), fx(num(d, "calib_loss"), 3, "", 1, dash)});
   for (const auto& m : members_of(r)) {
     const json& j = *m.j;
     std::string target = fx(m.target, 2, "x", 1, dash);
@@ -296,7 +302,7 @@ std::string render_summary_table(const json& r) {
       continue;
     }
     rows.push_back({m.method, target, fx(num(j, "measured_speedup"), 2, "x", 1, dash),
-                    fx(num(j, "params"), 1, "", 1e-6, dash), fx(num(j, "ppl"), 2, "", 1, dash),
+                    fx(num(j, "params"), 1, "", 1e-6, dash), quality_cell(j, dash),
                     fx(num(j, "calib_loss"), 3, "", 1, dash)});
   }
   std::vector<size_t> width(rows[0].size(), 0);
@@ -484,11 +490,15 @@ std::string render_report_svg(const json& r) {
       if (x && *x > 0) cand.push_back(&m);
     }
   const json& d = sub(r, "dense");
-  bool use_ppl = true;
-  for (const Member* m : cand) use_ppl &= num(*m->j, "ppl").has_value();
-  if (cand.empty()) use_ppl = num(d, "ppl").has_value();
-  const char* key = use_ppl ? "ppl" : "calib_loss";
-  const char* ylabel = use_ppl ? "perplexity" : "calibration loss";
+  // The y axis: perplexity, else STS-B Spearman, else the held-out calibration loss.
+  auto all_have = [&](const char* k) {
+    bool all = num(d, k).has_value() || !cand.empty();
+    for (const Member* m : cand) all &= num(*m->j, k).has_value();
+    return all;
+  };
+  const bool use_ppl = all_have("ppl"), use_rho = !use_ppl && all_have("spearman");
+  const char* key = use_ppl ? "ppl" : use_rho ? "spearman" : "calib_loss";
+  const char* ylabel = use_ppl ? "perplexity" : use_rho ? "STS-B Spearman" : "calibration loss";
 
   std::vector<Series> series;
   int next_unknown = 0;
@@ -540,8 +550,8 @@ std::string render_report_svg(const json& r) {
                    "text-anchor=\"middle\">{}</text>\n",
                    W / 2, xml(clip(fmt::format("{}: {} vs measured speedup", model, ylabel), 90)));
   std::string sub_title = env;
-  if (use_ppl)
-    if (auto f = str(d, "eval_file")) sub_title += "; ppl on " + *f;
+  if (use_ppl || use_rho)
+    if (auto f = str(d, "eval_file")) sub_title += (use_ppl ? "; ppl on " : "; Spearman on ") + *f;
   o += fmt::format("<text x=\"{}\" y=\"44\" font-size=\"12\" fill=\"#555555\" "
                    "text-anchor=\"middle\">{}</text>\n",
                    W / 2, xml(clip(sub_title, 110)));

@@ -1,6 +1,7 @@
 // The compression pipeline end to end on stories260K with a synthetic latency table (no timing):
 // targets met, OBS beats the baselines, the budget correction, the cache, recipe replay.
 #include <filesystem>
+#include <fstream>
 
 #include "engine/error.h"
 #include "engine/zlm.h"
@@ -223,4 +224,58 @@ TEST_CASE("compress: calibration statistics — symmetric Hessians, token-normal
       CHECK(tr == doctest::Approx(3.0 * 48).epsilon(1e-3));
     }
   }
+}
+
+TEST_CASE("compress: an encoder family is judged on its pooled sentence embeddings by default") {
+  // tiny-random-bert has 512 token ids and no vocabulary: give it a WordPiece one that fits
+  // (special tokens, letters, word-piece letters, punctuation).
+  const std::string vocab = ztest::temp_dir() + "/tiny-bert-vocab";
+  fs::create_directories(vocab);
+  {
+    std::ofstream v(vocab + "/vocab.txt");
+    for (const char* s : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "'", "!", "?", "\"", "-"}) v << s << "\n";
+    for (char ch = 'a'; ch <= 'z'; ch++) v << ch << "\n##" << ch << "\n";
+    for (char ch = '0'; ch <= '9'; ch++) v << ch << "\n##" << ch << "\n";
+  }
+  ImportOptions io;
+  io.tokenizer_path = vocab;
+  // As a sentence-transformers folder would set it: the embedding is the mean of the tokens.
+  Model bert = import_model(ztest::shared("models/tiny-random-bert"), io);
+  REQUIRE(bert.config.pooling.empty());
+  bert.config.pooling = "mean";
+  const std::string model = ztest::temp_dir() + "/tiny-bert.zlm";
+  save_zlm(bert, model);
+
+  CompressOptions o = small_options(ztest::temp_dir() + "/bert-family");
+  o.targets = {1.5};
+  o.methods = {PruneMethod::ZipLM, PruneMethod::Magnitude};
+  o.db_root = ztest::temp_dir() + "/bert-db";
+  nlohmann::json report = compress_family(model, o);
+  REQUIRE(report["members"].size() == 2);
+  CHECK(report["options"]["search_loss"] == "pooled");
+  for (const auto& m : report["members"]) {
+    INFO(m.dump());
+    REQUIRE(m["feasible"].get<bool>());
+    double ratio = m["measured_speedup"].get<double>() / 1.5;
+    CHECK(ratio >= 0.97);
+    CHECK(ratio <= 1.10);
+    CHECK(m["search_objective"] == "pooled");
+    CHECK(m["calib_loss"].get<double>() >= 0.0);
+    CHECK(m["search_loss"].get<double>() <= m["search_loss_dp"].get<double>());
+  }
+  // Per-token hidden states on request, and by default for an encoder that does not pool;
+  // decoder losses are refused for an encoder.
+  o.search_loss = "tokens";
+  o.out_dir = ztest::temp_dir() + "/bert-family-tokens";
+  CHECK(compress_family(model, o)["members"][0]["search_objective"] == "tokens");
+  bert.config.pooling.clear();
+  const std::string plain = ztest::temp_dir() + "/tiny-bert-plain.zlm";
+  save_zlm(bert, plain);
+  o.search_loss.clear();
+  o.out_dir = ztest::temp_dir() + "/bert-family-plain";
+  CHECK(compress_family(plain, o)["options"]["search_loss"] == "tokens");
+  o.search_loss = "kl";
+  CHECK_THROWS_AS(compress_family(model, o), UsageError);
+  o.search_loss = "pooled";
+  CHECK_THROWS_AS(compress_family(stories_zlm(), o), UsageError);
 }

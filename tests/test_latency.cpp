@@ -279,6 +279,11 @@ TEST_CASE("latency: measured table on stories260K, decode and prefill") {
     CHECK(t.env == env);
     CHECK(t.method.reps == 1);
     CHECK(t.info.contains("wall_s"));
+    // Every sliced model was scaled by the dense model's speed in the moment it was timed.
+    const auto& sc = t.info.at("bracket_scale");
+    CHECK(sc.at("min").get<double>() > 0);
+    CHECK(sc.at("min").get<double>() <= sc.at("median").get<double>());
+    CHECK(sc.at("median").get<double>() <= sc.at("max").get<double>());
     // Dense + max(3 other attention levels, 3 other FFN levels) models.
     REQUIRE(calls.size() == 4);
     for (size_t i = 0; i < calls.size(); i++) CHECK(calls[i] == std::pair<int, int>{int(i) + 1, 4});

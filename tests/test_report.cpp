@@ -259,6 +259,23 @@ TEST_CASE("report: svg falls back to calibration loss and goes log over a wide r
   CHECK_HAS(svg, ">100</text>");
 }
 
+TEST_CASE("report: encoders show STS-B Spearman in the tables and the plot") {
+  json r = sample();
+  r["dense"].erase("ppl");
+  r["dense"]["spearman"] = 0.8672;
+  double rho = 0.85;
+  for (auto& m : r["members"]) m.erase("ppl"), m["spearman"] = rho, rho -= 0.01;
+  std::string md = zip::render_report_md(r);
+  CHECK_HAS(md, "ppl / STS");
+  CHECK_HAS(md, "ρ 0.8672");
+  CHECK_HAS(md, "ρ 0.8500");
+  CHECK_HAS(zip::render_summary_table(r), "ρ 0.8400");
+  std::string svg = zip::render_report_svg(r);
+  CHECK(xml_problem(svg) == "");
+  CHECK_HAS(svg, "STS-B Spearman");
+  CHECK(svg.find("calibration loss") == std::string::npos);
+}
+
 TEST_CASE("report: missing, odd and hostile fields do not throw") {
   double nan = std::numeric_limits<double>::quiet_NaN();
   std::vector<json> cases = {

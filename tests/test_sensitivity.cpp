@@ -3,6 +3,7 @@
 #include <cmath>
 #include <random>
 
+#include "engine/encoder.h"
 #include "engine/error.h"
 #include "engine/eval/log_softmax.h"
 #include "engine/forward.h"
@@ -188,3 +189,43 @@ TEST_CASE("sensitivity: held-out divergence skipping the shared layers equals th
     CHECK_THROWS_AS(h.divergence(m, L + 1), Error);
   }
 }
+
+TEST_CASE("sensitivity: pooled encoder divergence is 1 - cos of the mean-pooled embeddings") {
+  Model dense = import_model(ztest::shared("models/tiny-random-bert"), {});
+  const ModelConfig& c = dense.config;
+  std::mt19937 rng(5);
+  std::vector<std::vector<int>> windows;
+  for (int k = 0; k < 4; k++) {
+    std::vector<int> w;
+    for (int i = 0; i < 10 + 3 * k; i++) w.push_back(5 + int(rng() % uint32_t(c.vocab_size - 5)));
+    windows.push_back(w);
+  }
+  HeldoutLoss pooled(dense, windows, 2, EncoderLoss::Pooled), tokens(dense, windows, 2, EncoderLoss::Tokens);
+  const int l = c.n_layers() - 1;
+  SliceSpec spec;
+  LayerSlice ls;
+  for (int k = 0; k < c.layers[size_t(l)].n_kv_heads(); k++) ls.kv_heads.push_back(k);
+  for (int i = 0; i < c.layers[size_t(l)].ffn_dim / 3; i++) ls.ffn_neurons.push_back(3 * i);
+  spec[l] = ls;
+  Model m = slice_model(dense, spec);
+  // Direct: per window, mean-pool both models' final hidden states and take 1 - cos.
+  auto be = make_cpu_backend(1);
+  double sum = 0;
+  for (const auto& w : windows) {
+    InferenceContext cd(dense, *be), cm(m, *be);
+    std::vector<float> ed = mean_pool(cd.encode(w.data(), nullptr, int(w.size())), int(w.size()), c.dim);
+    std::vector<float> em = mean_pool(cm.encode(w.data(), nullptr, int(w.size())), int(w.size()), c.dim);
+    double dot = 0, a = 0, b = 0;
+    for (int j = 0; j < c.dim; j++) dot += double(ed[size_t(j)]) * em[size_t(j)], a += double(ed[size_t(j)]) * ed[size_t(j)], b += double(em[size_t(j)]) * em[size_t(j)];
+    sum += 1.0 - dot / std::sqrt(a * b);
+  }
+  const double direct = sum / double(windows.size());
+  CHECK(direct > 1e-7);
+  CHECK(pooled.divergence(m, 0) == doctest::Approx(direct).epsilon(1e-4));
+  CHECK(pooled.loss(m) == doctest::Approx(direct).epsilon(1e-4));
+  CHECK(pooled.divergence(m, l) == doctest::Approx(direct).epsilon(1e-4));  // skipping shared layers
+  CHECK(std::abs(pooled.divergence(dense, 0)) < 1e-6);
+  // Pooling averages token errors out: the pooled loss is not the token-level one.
+  CHECK(tokens.divergence(m, 0) != doctest::Approx(direct).epsilon(1e-3));
+}
+
