@@ -465,7 +465,7 @@ SpeedupMeasurement measure_speedup(const Model& base_model, const Model& model, 
   const Model base = in_memory(base_model), m = in_memory(model);
   Runner rb(base, *be, env), rm(m, *be, env);
   for (int i = 0; i < opt.warmup; i++) rb.unit(), rm.unit();
-  std::vector<double> tb, tm;
+  std::vector<double> tb, tm, ratio;
   // ABBA order: a linear drift within each group of four adds equally to both.
   for (int rep = 0; rep < opt.reps; rep++) {
     if (rep % 2 == 0) {
@@ -473,12 +473,16 @@ SpeedupMeasurement measure_speedup(const Model& base_model, const Model& model, 
     } else {
       tm.push_back(rm.unit()), tb.push_back(rb.unit());
     }
+    ratio.push_back(tb.back() / tm.back());
   }
   BenchStat sb = summarize(tb), sm = summarize(tm);
   SpeedupMeasurement out;
   out.base = {sb.median, sb.min, sb.max};
   out.model = {sm.median, sm.min, sm.max};
-  out.speedup = sb.median / sm.median;
+  // The median of the ratios of adjacent units: a spell of the machine that slows both units of a
+  // pair cancels in its ratio, while the ratio of the two medians can pair a fast unit of one
+  // model with a slow unit of the other.
+  out.speedup = median_of(ratio);
   return out;
 }
 

@@ -117,8 +117,9 @@ struct Measurement {
 Measurement measure_model(const Model& m, const Env& env, const TimingOptions& opt);
 
 // `m` against `base` (the dense model) in `env`: the two are timed in alternation (base, m, m,
-// base, ...) after both warm up, so that a shared machine's slow drifts in speed reach both
-// medians alike; speedup = base.median / m.median. Each gets opt.reps timed units.
+// base, ...) after both warm up, so that a shared machine's drifts in speed reach both alike;
+// speedup = the median over reps of the ratio of the two adjacent units (base / m). Each gets
+// opt.reps timed units; their medians are kept for the record.
 struct SpeedupMeasurement {
   Measurement base, model;
   double speedup = 0;

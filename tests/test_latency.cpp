@@ -298,7 +298,9 @@ TEST_CASE("latency: measured table on stories260K, decode and prefill") {
     CHECK(sp.model.min > 0);
     CHECK(sp.base.min <= sp.base.median);
     CHECK(sp.model.median <= sp.model.max);
-    CHECK(sp.speedup == doctest::Approx(sp.base.median / sp.model.median).epsilon(1e-12));
+    // The median of paired ratios lies within what the extremes allow.
+    CHECK(sp.speedup >= sp.base.min / sp.model.max);
+    CHECK(sp.speedup <= sp.base.max / sp.model.min);
     CHECK_THROWS_AS(measure_speedup(m, m, env, {0, 0}), Error);
   }
   // The environment must fit the model; levels must fit the layers; layers must be uniform.
