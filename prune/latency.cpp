@@ -301,6 +301,25 @@ SliceSpec uniform_level_spec(const ModelConfig& c, const AttnLevel& a, int ffn) 
   return spec;
 }
 
+std::vector<double> isotonic_fit(const std::vector<double>& v) {
+  // Pool adjacent violators: blocks of (mean, count), merged while a block's mean exceeds the next.
+  std::vector<double> mean;
+  std::vector<size_t> count;
+  for (double x : v) {
+    mean.push_back(x), count.push_back(1);
+    while (mean.size() > 1 && mean[mean.size() - 2] > mean.back()) {
+      const size_t n = mean.size();
+      const double c = double(count[n - 2] + count[n - 1]);
+      mean[n - 2] = (mean[n - 2] * double(count[n - 2]) + mean[n - 1] * double(count[n - 1])) / c;
+      count[n - 2] += count[n - 1];
+      mean.pop_back(), count.pop_back();
+    }
+  }
+  std::vector<double> out;
+  for (size_t b = 0; b < mean.size(); b++) out.insert(out.end(), count[b], mean[b]);
+  return out;
+}
+
 // ---- timing ------------------------------------------------------------------------------------
 
 namespace {
@@ -378,6 +397,30 @@ class Runner {
 };
 
 double median_of(std::vector<double> v) { return summarize(std::move(v)).median; }
+
+// Fits the FFN column (by width) and, for each KV head count, the attention levels (by query
+// heads) with non-decreasing sequences: a narrower module does the same work on less data, so a
+// level measured cheaper than a narrower one is noise, and the DP would seek such dips out.
+// Returns how many levels changed.
+int make_monotone(LatencyTable& t) {
+  int changed = 0;
+  auto fit = [&](const std::vector<double*>& chain) {
+    std::vector<double> v;
+    for (double* p : chain) v.push_back(*p);
+    std::vector<double> w = isotonic_fit(v);
+    for (size_t i = 0; i < chain.size(); i++) {
+      changed += w[i] != *chain[i];
+      *chain[i] = w[i];
+    }
+  };
+  std::vector<double*> ffn;
+  for (auto& [w, v] : t.ffn) ffn.push_back(&v);
+  fit(ffn);
+  std::map<int, std::vector<double*>> by_kv;
+  for (auto& [a, v] : t.attn) by_kv[a.second].push_back(&v);  // map order: q ascending within kv
+  for (auto& [kv, chain] : by_kv) fit(chain);
+  return changed;
+}
 
 // Median over reps of the per-rep mean over layers of each module's time (seconds). With
 // e2e, every instrumented unit is preceded by an uninstrumented one whose time goes to *e2e: the
@@ -552,6 +595,7 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
   }
   for (auto& [a, v] : times_a) t.attn[a] = median_of(v);
   for (auto& [f, v] : times_f) t.ffn[f] = median_of(v);
+  const int pooled = make_monotone(t);
   dense_sum_and_fixed(t, c);
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
@@ -559,6 +603,7 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
             {"host", host},
             {"backend", be->name()},
             {"models_timed", total},
+            {"levels_made_monotone", pooled},
             {"bracket_scale", scales.empty() ? nlohmann::json(nullptr)
                                              : nlohmann::json({{"min", *std::min_element(scales.begin(), scales.end())},
                                                                {"median", median_of(scales)},

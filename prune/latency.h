@@ -110,6 +110,10 @@ LatencyTable measure_latency_table(const Model& dense, const Env& env, const std
                                    const std::set<int>& ffn_levels, const TimingOptions& opt,
                                    const std::function<void(int, int)>& progress = {});
 
+// The least-squares non-decreasing fit of v (pool adjacent violators); the measured tables are
+// made monotone with it (FFN times by width, attention times by query heads per KV count).
+std::vector<double> isotonic_fit(const std::vector<double>& v);
+
 struct Measurement {
   double median = 0, min = 0, max = 0;  // seconds per unit of work
 };

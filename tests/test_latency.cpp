@@ -1,6 +1,7 @@
 // The latency table: environment parsing, JSON round trips, prediction, uniform level slices,
 // and measurement on tiny models (structure only: no assertion depends on how fast anything runs).
 #include <cmath>
+#include <random>
 
 #include "engine/cuda.h"
 #include "engine/error.h"
@@ -329,3 +330,35 @@ TEST_CASE("latency: measured table on tiny-random-bert (encoder, prefill only)")
   CHECK_THROWS_AS(measure_latency_table(m, parse_env("cpu:ctx=16,phase=decode"), a, f, opt), UsageError);
   CHECK_THROWS_AS(measure_model(m, parse_env("cpu:ctx=200,phase=prefill"), opt), UsageError);
 }
+
+TEST_CASE("latency: isotonic fit pools adjacent violators") {
+  using V = std::vector<double>;
+  CHECK(isotonic_fit({}) == V{});
+  CHECK(isotonic_fit({1, 2, 3}) == V{1, 2, 3});
+  CHECK(isotonic_fit({3, 1}) == V{2, 2});
+  CHECK(isotonic_fit({0, 4, 2, 3, 6, 5}) == V{0, 3, 3, 3, 5.5, 5.5});
+  // Least squares: the fit keeps the sum, is non-decreasing, and no non-decreasing candidate
+  // on a grid is closer.
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 50; trial++) {
+    V v;
+    for (int i = 0; i < 4; i++) v.push_back(double(rng() % 7));
+    V w = isotonic_fit(v);
+    double sv = 0, sw = 0, err = 0;
+    for (size_t i = 0; i < v.size(); i++) sv += v[i], sw += w[i], err += (w[i] - v[i]) * (w[i] - v[i]);
+    CHECK(sw == doctest::Approx(sv));
+    for (size_t i = 1; i < w.size(); i++) CHECK(w[i - 1] <= w[i] + 1e-12);
+    bool closer = false;
+    for (int a = 0; a < 13; a++)
+      for (int b = a; b < 13; b++)
+        for (int c = b; c < 13; c++)
+          for (int d = c; d < 13; d++) {
+            V g = {a / 2.0, b / 2.0, c / 2.0, d / 2.0};
+            double e = 0;
+            for (size_t i = 0; i < 4; i++) e += (g[i] - v[i]) * (g[i] - v[i]);
+            closer |= e < err - 1e-9;
+          }
+    CHECK(!closer);
+  }
+}
+
