@@ -148,7 +148,7 @@ double HeldoutLoss::divergence(const Model& m, int first_layer, int windows) {
   for (size_t k = 0; k < W; k++) {
     const float* out = run(ctx, k, first_layer);
     sum += encoder_ ? window_cos(out, k, m.config.dim) : window_kl(out, k, m.config.vocab_size);
-    count += encoder_ ? units(k) : int64_t(windows_[k].size());
+    count += units(k);
   }
   return sum / double(std::max<int64_t>(count, 1));
 }

@@ -40,7 +40,7 @@ class HeldoutLoss {
   double window_kl(const float* logits, size_t k, int V) const;
   // Encoders: Σ of 1 − cos over the window's units (tokens, or its one sentence embedding).
   double window_cos(const float* h, size_t k, int D) const;
-  // What one window counts for in the mean: its tokens, or 1 (pooled).
+  // What one window counts for in the mean: its tokens, or 1 (pooled encoder loss).
   int64_t units(size_t k) const { return pooled_ ? 1 : int64_t(windows_[k].size()); }
   std::vector<float> embed(const float* h, size_t k, int D) const;
 

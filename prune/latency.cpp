@@ -595,7 +595,7 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
   }
   for (auto& [a, v] : times_a) t.attn[a] = median_of(v);
   for (auto& [f, v] : times_f) t.ffn[f] = median_of(v);
-  const int pooled = make_monotone(t);
+  const int refitted = make_monotone(t);
   dense_sum_and_fixed(t, c);
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
@@ -603,7 +603,7 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
             {"host", host},
             {"backend", be->name()},
             {"models_timed", total},
-            {"levels_made_monotone", pooled},
+            {"levels_made_monotone", refitted},
             {"bracket_scale", scales.empty() ? nlohmann::json(nullptr)
                                              : nlohmann::json({{"min", *std::min_element(scales.begin(), scales.end())},
                                                                {"median", median_of(scales)},

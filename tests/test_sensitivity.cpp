@@ -17,6 +17,30 @@ using namespace zip;
 
 namespace {
 
+// Windows of random token ids (above the first few, special ones), lengths[k] tokens each.
+std::vector<std::vector<int>> random_windows(const ModelConfig& c, uint32_t seed, const std::vector<int>& lengths) {
+  std::mt19937 rng(seed);
+  std::vector<std::vector<int>> windows;
+  for (int n : lengths) {
+    std::vector<int> w;
+    for (int i = 0; i < n; i++) w.push_back(5 + int(rng() % uint32_t(c.vocab_size - 5)));
+    windows.push_back(w);
+  }
+  return windows;
+}
+
+// `dense` with every `stride`-th FFN neuron of layer `l` kept (attention whole): the layers
+// below `l` are the dense ones.
+Model thin_ffn(const Model& dense, int l, int stride) {
+  const LayerShape& s = dense.config.layers[size_t(l)];
+  LayerSlice ls;
+  for (int k = 0; k < s.n_kv_heads(); k++) ls.kv_heads.push_back(k);
+  for (int i = 0; i < s.ffn_dim / stride; i++) ls.ffn_neurons.push_back(stride * i);
+  SliceSpec spec;
+  spec[l] = ls;
+  return slice_model(dense, spec);
+}
+
 ModuleLevels grid_module(int levels, double scale) {
   ModuleLevels ml;
   for (int j = 0; j < levels; ++j) {
@@ -140,23 +164,12 @@ TEST_CASE("sensitivity: held-out divergence skipping the shared layers equals th
     CAPTURE(name);
     Model dense = import_model(ztest::shared(name), {});
     const ModelConfig& c = dense.config;
-    std::mt19937 rng(3);
-    std::vector<std::vector<int>> windows;
-    for (int k = 0; k < 3; k++) {
-      std::vector<int> w;
-      for (int i = 0; i < 24; i++) w.push_back(5 + int(rng() % uint32_t(c.vocab_size - 5)));
-      windows.push_back(w);
-    }
+    std::vector<std::vector<int>> windows = random_windows(c, 3, {24, 24, 24});
     HeldoutLoss h(dense, windows, 2);
     const int L = c.n_layers();
     // Prune the FFN of the last-but-one layer to half its neurons: layers below are unchanged.
     const int l = L - 2;
-    SliceSpec spec;
-    LayerSlice ls;
-    for (int k = 0; k < c.layers[size_t(l)].n_kv_heads(); k++) ls.kv_heads.push_back(k);
-    for (int i = 0; i < c.layers[size_t(l)].ffn_dim / 2; i++) ls.ffn_neurons.push_back(2 * i);
-    spec[l] = ls;
-    Model m = slice_model(dense, spec);
+    Model m = thin_ffn(dense, l, 2);
     double full = h.divergence(m, 0);
     CHECK(full > 1e-6);
     CHECK(h.divergence(m, l) == doctest::Approx(full).epsilon(1e-5));
@@ -193,21 +206,10 @@ TEST_CASE("sensitivity: held-out divergence skipping the shared layers equals th
 TEST_CASE("sensitivity: pooled encoder divergence is 1 - cos of the mean-pooled embeddings") {
   Model dense = import_model(ztest::shared("models/tiny-random-bert"), {});
   const ModelConfig& c = dense.config;
-  std::mt19937 rng(5);
-  std::vector<std::vector<int>> windows;
-  for (int k = 0; k < 4; k++) {
-    std::vector<int> w;
-    for (int i = 0; i < 10 + 3 * k; i++) w.push_back(5 + int(rng() % uint32_t(c.vocab_size - 5)));
-    windows.push_back(w);
-  }
+  std::vector<std::vector<int>> windows = random_windows(c, 5, {10, 13, 16, 19});
   HeldoutLoss pooled(dense, windows, 2, EncoderLoss::Pooled), tokens(dense, windows, 2, EncoderLoss::Tokens);
   const int l = c.n_layers() - 1;
-  SliceSpec spec;
-  LayerSlice ls;
-  for (int k = 0; k < c.layers[size_t(l)].n_kv_heads(); k++) ls.kv_heads.push_back(k);
-  for (int i = 0; i < c.layers[size_t(l)].ffn_dim / 3; i++) ls.ffn_neurons.push_back(3 * i);
-  spec[l] = ls;
-  Model m = slice_model(dense, spec);
+  Model m = thin_ffn(dense, l, 3);
   // Direct: per window, mean-pool both models' final hidden states and take 1 - cos.
   auto be = make_cpu_backend(1);
   double sum = 0;
