@@ -430,7 +430,9 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
     double budget, predicted, measured, dense, ratio, loss;
   };
   std::vector<Round> rounds;
-  auto distance = [](double ratio) { return ratio < 0.97 ? 0.97 - ratio : ratio > 1.10 ? ratio - 1.10 : 0.0; };
+  auto distance = [](double ratio) {
+    return ratio < kBandLow ? kBandLow - ratio : ratio > kBandHigh ? ratio - kBandHigh : 0.0;
+  };
   for (int round = 1;; round++) {
     Model m = stitch(r.dense, *r.db, md, choice.level);
     // The dense model is re-measured beside each member (in alternation), so that the speedup is
@@ -485,9 +487,11 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   std::string file = fmt::format("{}-{}.zlm", prune_method_name(method), target_label(target));
   mem["file"] = file;
   save_member(r, m, mem, (fs::path(r.opt.out_dir) / file).string());
-  r.log(fmt::format("{} {}: predicted {:.3f}x, measured {:.3f}x, {} rounds, calib loss {:.4f}{} -> {}",
+  r.log(fmt::format("{} {}: predicted {:.3f}x, measured {:.3f}x{}, {} rounds, calib loss {:.4f}{} -> {}",
                     prune_method_name(method), target_label(target), mem["predicted_speedup"].get<double>(),
-                    mem["measured_speedup"].get<double>(), round, mem["calib_loss"].get<double>(),
+                    mem["measured_speedup"].get<double>(),
+                    mem["guarantee_met"].get<bool>() ? "" : fmt::format(" (OUT OF BAND [{}, {}] x target)", kBandLow, kBandHigh),
+                    round, mem["calib_loss"].get<double>(),
                     mem.contains("ppl") ? fmt::format(", ppl {:.3f}", mem["ppl"].get<double>()) : std::string(), file));
   return mem;
 }

@@ -78,6 +78,10 @@ struct CompressOptions {
   std::function<void(const std::string&)> log;  // one line per event (stderr in the CLI)
 };
 
+// The guarantee: a member counts as meeting its target when measured/target lies in this band.
+inline constexpr double kBandLow = 0.97, kBandHigh = 1.10;
+inline bool outside_band(double ratio) { return !(ratio >= kBandLow && ratio <= kBandHigh); }
+
 // Runs the pipeline on the model file `model_path`; writes OUT_DIR/<method>-<target>x.zlm,
 // report.json, report.md, report.svg; returns the report.
 nlohmann::json compress_family(const std::string& model_path, const CompressOptions& opt);

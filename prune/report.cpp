@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "prune/compress.h"
 
 namespace zip {
 namespace {
@@ -253,7 +254,7 @@ std::string render_report_md(const json& r) {
       std::string ratio = kDash;
       if (meas && m.target && *m.target > 0) {
         double q = *meas / *m.target;
-        ratio = fmt::format("{:.2f}{}", q, (q < 0.97 || q > 1.10) ? " ✗" : "");
+        ratio = fmt::format("{:.2f}{}", q, outside_band(q) ? " ✗" : "");
       }
       auto params = num(j, "params");
       std::optional<double> pct;
@@ -292,6 +293,7 @@ std::string render_summary_table(const json& r) {
   const json& d = sub(r, "dense");
   rows.push_back({"dense", dash, "1.00x", fx(num(d, "params"), 1, "", 1e-6, dash),
                   quality_cell(d, dash), fx(num(d, "calib_loss"), 3, "", 1, dash)});
+  int out_of_band = 0;
   for (const auto& m : members_of(r)) {
     const json& j = *m.j;
     std::string target = fx(m.target, 2, "x", 1, dash);
@@ -301,7 +303,13 @@ std::string render_summary_table(const json& r) {
                       dash, dash});
       continue;
     }
-    rows.push_back({m.method, target, fx(num(j, "measured_speedup"), 2, "x", 1, dash),
+    auto meas = num(j, "measured_speedup");
+    std::string measured = fx(meas, 2, "x", 1, dash);
+    if (meas && m.target && *m.target > 0 && outside_band(*meas / *m.target)) {
+      measured += " (out of band)";
+      out_of_band++;
+    }
+    rows.push_back({m.method, target, measured,
                     fx(num(j, "params"), 1, "", 1e-6, dash), quality_cell(j, dash),
                     fx(num(j, "calib_loss"), 3, "", 1, dash)});
   }
@@ -324,6 +332,9 @@ std::string render_summary_table(const json& r) {
       o += std::string(total, '-') + "\n";
     }
   }
+  if (out_of_band > 0)
+    o += fmt::format("{} member(s) measured outside [{}, {}] x target after the last re-measure round\n",
+                     out_of_band, kBandLow, kBandHigh);
   return o;
 }
 

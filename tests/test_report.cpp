@@ -215,13 +215,26 @@ TEST_CASE("report: measured/target flag boundaries") {
 TEST_CASE("report: summary table") {
   std::string t = zip::render_summary_table(sample());
   save("zip-report-sample.txt", t);
-  CHECK(count(t, "\n") == 7);  // header, rule, dense, 4 members
+  CHECK(count(t, "\n") == 8);  // header, rule, dense, 4 members, the out-of-band count
+  CHECK_HAS(t, "1.80x (out of band)");
   CHECK_HAS(t, "dense");
   CHECK_HAS(t, "1.53x");
   CHECK_HAS(t, "34.50");
   CHECK_HAS(t, "infeasible (max 1.87x)");
   CHECK_HAS(t, fmt::format("{:.1f}", 90000000 / 1e6));
   CHECK(t.find("–") == std::string::npos);  // plain ASCII for the terminal
+}
+
+TEST_CASE("report: the summary table flags members outside the band") {
+  for (double meas : {1.40, 1.47, 1.50, 1.64, 1.68}) {
+    json r = {{"dense", {{"params", 1e8}}},
+              {"members", {{{"method", "ziplm"}, {"target", 1.5}, {"feasible", true}, {"measured_speedup", meas}}}}};
+    std::string t = zip::render_summary_table(r);
+    INFO("measured " << meas << "\n" << t);
+    const size_t flagged = out_of_range(meas, 1.5) ? 1u : 0u;
+    CHECK(count(t, "(out of band)") == flagged);
+    CHECK(count(t, "1 member(s) measured outside [0.97, 1.1] x target") == flagged);
+  }
 }
 
 TEST_CASE("report: svg is well-formed with one marker per plotted member") {
