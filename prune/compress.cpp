@@ -207,6 +207,9 @@ struct Run {
   LatencyTable table;
   std::shared_ptr<LatencySource> latency;
   std::unique_ptr<HeldoutLoss> heldout;
+  // The held-out windows the search never sees (none when --search-windows takes them all): the
+  // report's check that a member's loss generalises beyond the windows it was chosen on.
+  std::unique_ptr<HeldoutLoss> unseen;
   double dense_measured = 0;
   std::map<std::string, std::vector<ModuleProbe>> probes;  // per method key
   PhaseProgress progress;
@@ -478,6 +481,7 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   mem["dense_measured_s"] = dense;
   mem["params"] = weight_count(m);
   mem["calib_loss"] = r.heldout->loss(m);
+  if (r.unseen) mem["unseen_loss"] = r.unseen->loss(m);
   mem["kl"] = r.heldout->kl(m);
   std::vector<int> a, f;
   split_levels(choice.level, a, f);
@@ -487,11 +491,12 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   std::string file = fmt::format("{}-{}.zlm", prune_method_name(method), target_label(target));
   mem["file"] = file;
   save_member(r, m, mem, (fs::path(r.opt.out_dir) / file).string());
-  r.log(fmt::format("{} {}: predicted {:.3f}x, measured {:.3f}x{}, {} rounds, calib loss {:.4f}{} -> {}",
+  r.log(fmt::format("{} {}: predicted {:.3f}x, measured {:.3f}x{}, {} rounds, calib loss {:.4f}{}{} -> {}",
                     prune_method_name(method), target_label(target), mem["predicted_speedup"].get<double>(),
                     mem["measured_speedup"].get<double>(),
                     mem["guarantee_met"].get<bool>() ? "" : fmt::format(" (OUT OF BAND [{}, {}] x target)", kBandLow, kBandHigh),
                     round, mem["calib_loss"].get<double>(),
+                    mem.contains("unseen_loss") ? fmt::format(" (unseen windows {:.4f})", mem["unseen_loss"].get<double>()) : std::string(),
                     mem.contains("ppl") ? fmt::format(", ppl {:.3f}", mem["ppl"].get<double>()) : std::string(), file));
   return mem;
 }
@@ -588,12 +593,16 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
     report["latency_table"] = r.table.to_json();
 
     t0 = std::chrono::steady_clock::now();
-    std::vector<std::vector<int>> windows(r.calib.heldout.begin(),
-                                          r.calib.heldout.begin() + std::min<ptrdiff_t>(opt.search_windows, ptrdiff_t(r.calib.heldout.size())));
-    r.heldout = std::make_unique<HeldoutLoss>(r.dense, windows, opt.threads,
-                                              r.search_loss == "pooled" ? EncoderLoss::Pooled : EncoderLoss::Tokens);
+    const auto split = r.calib.heldout.begin() + std::min<ptrdiff_t>(opt.search_windows, ptrdiff_t(r.calib.heldout.size()));
+    const EncoderLoss enc = r.search_loss == "pooled" ? EncoderLoss::Pooled : EncoderLoss::Tokens;
+    r.heldout = std::make_unique<HeldoutLoss>(r.dense, std::vector<std::vector<int>>(r.calib.heldout.begin(), split),
+                                              opt.threads, enc);
+    if (split != r.calib.heldout.end())
+      r.unseen = std::make_unique<HeldoutLoss>(r.dense, std::vector<std::vector<int>>(split, r.calib.heldout.end()),
+                                               opt.threads, enc, /*keep_dense_probs=*/false);
     r.dense_measured = r.latency->measure(r.dense);
     nlohmann::json dense = {{"time_s", r.dense_measured}, {"params", weight_count(r.dense)}, {"calib_loss", r.heldout->dense_loss()}};
+    if (r.unseen) dense["unseen_loss"] = r.unseen->dense_loss();
     evaluate(r, r.dense, dense);
     if (!opt.eval_file.empty()) dense["eval_file"] = fs::path(opt.eval_file).filename().string();
     report["dense"] = dense;

@@ -10,17 +10,19 @@
 
 namespace zip {
 
-HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windows, int threads, EncoderLoss encoder_loss)
+HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windows, int threads, EncoderLoss encoder_loss,
+                         bool keep_dense_probs)
     : dense_(dense),
       windows_(std::move(windows)),
       backend_(make_cpu_backend(threads)),
       encoder_(!dense.config.info().causal),
-      pooled_(encoder_ && encoder_loss == EncoderLoss::Pooled) {
+      pooled_(encoder_ && encoder_loss == EncoderLoss::Pooled),
+      probs_(encoder_ || keep_dense_probs) {
   ZIP_CHECK(!windows_.empty(), "no held-out windows for the search loss");
   for (const auto& w : windows_) len_ = std::max(len_, int(w.size()));
   InferenceContext ctx(dense, *backend_, len_, len_);
   const int V = dense.config.vocab_size, D = dense.config.dim;
-  for (size_t k = 0; k < windows_.size(); k++) {
+  for (size_t k = 0; k < windows_.size() && probs_; k++) {
     const int n = int(windows_[k].size());
     const float* out = run(ctx, k, 0);
     if (pooled_) {
@@ -123,6 +125,7 @@ double HeldoutLoss::kl(const Model& m) {
 }
 
 double HeldoutLoss::divergence(const Model& m, int first_layer, int windows) {
+  ZIP_CHECK(probs_, "internal: held-out divergence on a loss-only window set");
   const int L = dense_.config.n_layers();
   ZIP_CHECK(first_layer >= 0 && first_layer <= L && m.config.n_layers() == L,
             "held-out divergence: layer {} of a {}-layer model", first_layer, m.config.n_layers());

@@ -21,8 +21,10 @@ enum class EncoderLoss {
 
 class HeldoutLoss {
  public:
+  // keep_dense_probs = false: a decoder keeps no dense next-token distributions (vocab floats per
+  // token), so loss() works and kl()/divergence() do not; for a loss-only check on many windows.
   HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windows, int threads,
-              EncoderLoss encoder_loss = EncoderLoss::Tokens);
+              EncoderLoss encoder_loss = EncoderLoss::Tokens, bool keep_dense_probs = true);
   double loss(const Model& m);
   double kl(const Model& m);  // decoders; 0 for encoders
   double dense_loss() { return dense_loss_; }
@@ -49,6 +51,7 @@ class HeldoutLoss {
   std::unique_ptr<Backend> backend_;
   bool encoder_;
   bool pooled_;  // encoder loss on sentence embeddings
+  bool probs_;   // decoder: dense distributions kept (kl and divergence available)
   int len_ = 0;
   std::vector<std::vector<float>> dense_out_;  // per window: encoder hidden states (or embedding) or decoder probabilities
   struct DenseRow {

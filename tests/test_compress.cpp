@@ -1,5 +1,6 @@
 // The compression pipeline end to end on stories260K with a synthetic latency table (no timing):
 // targets met, OBS beats the baselines, the budget correction, the cache, recipe replay.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -98,6 +99,25 @@ TEST_CASE("compress: stories260K family meets synthetic targets and OBS beats th
   CHECK(fs::exists(out + "/report.md"));
   CHECK(fs::exists(out + "/report.svg"));
   CHECK(!fs::exists(out + "/.db"));  // --db given: nothing inside the output folder
+}
+
+TEST_CASE("compress: the report checks each member on the held-out windows the search never saw") {
+  std::string out = ztest::temp_dir() + "/unseen";
+  CompressOptions o = small_options(out);
+  o.targets = {1.5};
+  o.evaluations = 3;
+  o.search_windows = 5;  // of 8 held-out windows: 3 unseen
+  nlohmann::json report = compress_family(stories_zlm(), o);
+  const double dense = report["dense"]["unseen_loss"];
+  const auto& m = member(report, "ziplm", 1.5);
+  CHECK(std::isfinite(dense));
+  CHECK(m["unseen_loss"].get<double>() > dense);
+  CHECK(m["unseen_loss"].get<double>() != m["calib_loss"].get<double>());  // other windows
+  // With every held-out window searched on there is nothing unseen to report.
+  o.search_windows = 8, o.out_dir = out + "-all";
+  nlohmann::json all = compress_family(stories_zlm(), o);
+  CHECK(!all["dense"].contains("unseen_loss"));
+  CHECK(!member(all, "ziplm", 1.5).contains("unseen_loss"));
 }
 
 TEST_CASE("compress: an off re-measurement corrects the budget until the target is met") {

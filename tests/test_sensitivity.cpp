@@ -203,6 +203,17 @@ TEST_CASE("sensitivity: held-out divergence skipping the shared layers equals th
   }
 }
 
+TEST_CASE("held-out loss: the loss-only window set gives the same loss and refuses divergences") {
+  Model dense = import_model(ztest::shared("models/stories260K/stories260K.bin"), {});
+  std::vector<std::vector<int>> windows = random_windows(dense.config, 5, {24, 16, 24});
+  HeldoutLoss full(dense, windows, 2), lean(dense, windows, 2, EncoderLoss::Tokens, /*keep_dense_probs=*/false);
+  Model m = thin_ffn(dense, 1, 2);
+  CHECK(lean.dense_loss() == doctest::Approx(full.dense_loss()).epsilon(1e-12));
+  CHECK(lean.loss(m) == doctest::Approx(full.loss(m)).epsilon(1e-12));
+  CHECK(lean.loss(m) != doctest::Approx(lean.dense_loss()).epsilon(1e-9));  // the thinning shows
+  CHECK_THROWS_AS(lean.divergence(m, 0), Error);
+}
+
 TEST_CASE("sensitivity: pooled encoder divergence is 1 - cos of the mean-pooled embeddings") {
   Model dense = import_model(ztest::shared("models/tiny-random-bert"), {});
   const ModelConfig& c = dense.config;
