@@ -472,7 +472,7 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   const double predicted = rounds[best].predicted, measured = rounds[best].measured, dense = rounds[best].dense;
   const int round = int(rounds.size());
   Model m = stitch(r.dense, *r.db, md, choice.level);
-  mem["guarantee_met"] = distance(rounds[best].ratio) == 0;
+  mem["guarantee_met"] = !outside_band(rounds[best].ratio);
   mem["round_log"] = round_log;
   mem["rounds"] = round;
   mem["predicted_speedup"] = t.t_dense / predicted;

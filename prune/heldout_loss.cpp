@@ -20,9 +20,16 @@ HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windo
       probs_(encoder_ || keep_dense_probs) {
   ZIP_CHECK(!windows_.empty(), "no held-out windows for the search loss");
   for (const auto& w : windows_) len_ = std::max(len_, int(w.size()));
-  InferenceContext ctx(dense, *backend_, len_, len_);
-  const int V = dense.config.vocab_size, D = dense.config.dim;
-  for (size_t k = 0; k < windows_.size() && probs_; k++) {
+  if (probs_) keep_dense_outputs();
+  dense_loss_ = loss(dense);
+}
+
+// What the divergences compare against: per window the dense model's hidden states, sentence
+// embedding or next-token probabilities (with each row's Σ p·log p and Σ p).
+void HeldoutLoss::keep_dense_outputs() {
+  InferenceContext ctx(dense_, *backend_, len_, len_);
+  const int V = dense_.config.vocab_size, D = dense_.config.dim;
+  for (size_t k = 0; k < windows_.size(); k++) {
     const int n = int(windows_[k].size());
     const float* out = run(ctx, k, 0);
     if (pooled_) {
@@ -46,7 +53,6 @@ HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windo
       dense_out_.push_back(std::move(prob));
     }
   }
-  dense_loss_ = loss(dense);
 }
 
 const float* HeldoutLoss::run(InferenceContext& ctx, size_t k, int first_layer) {

@@ -36,6 +36,7 @@ class HeldoutLoss {
   double divergence(const Model& m, int first_layer, int windows = 0);
 
  private:
+  void keep_dense_outputs();
   // Runs window k through `m` from `first_layer` (0: from the tokens): decoder logits [n, vocab]
   // or encoder hidden states [n, dim].
   const float* run(class InferenceContext& ctx, size_t k, int first_layer);
