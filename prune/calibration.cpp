@@ -59,11 +59,14 @@ CalibSet sample_calibration(const Model& m, const std::vector<std::string>& file
 
   // Non-overlapping byte slots, shuffled by the seed; each window is the first tokens of its slot
   // (from a word boundary). Slots are generous (10 bytes per token) so one slot fills a window.
-  const int n_windows = opt.samples + opt.heldout;
+  const int search_len = opt.search_len > 0 ? opt.search_len : opt.len;
+  ZIP_CHECK(opt.search == 0 || (search_len >= 8 && search_len <= opt.len),
+            "search window length {} must be in [8, --calib-len {}]", search_len, opt.len);
+  const int n_windows = opt.samples + opt.heldout + opt.search;
   const size_t slot = size_t(opt.len) * 10;
   const size_t n_slots = text.size() / slot;
   ZIP_CHECK(n_slots >= size_t(n_windows),
-            "calibration text too short: {} bytes hold {} windows of {} tokens, {} asked (--calib-samples + held-out)",
+            "calibration text too short: {} bytes hold {} windows of {} tokens, {} asked (--calib-samples + held-out + search)",
             text.size(), n_slots, opt.len, n_windows);
   std::vector<size_t> order(n_slots);
   for (size_t i = 0; i < n_slots; i++) order[i] = i;
@@ -82,14 +85,16 @@ CalibSet sample_calibration(const Model& m, const std::vector<std::string>& file
       ids = tok.encode(std::string_view(text).substr(begin, end - begin), true);
       if (int(ids.size()) >= opt.len) break;  // e.g. a slot of blank lines: take the next one
     }
+    const bool search = w >= opt.samples + opt.heldout;
+    const size_t len = size_t(search ? search_len : opt.len);
     if (encoder) {
       int last = ids.back();  // [SEP]
-      ids.resize(size_t(opt.len));
+      ids.resize(len);
       ids.back() = last;
     } else {
-      ids.resize(size_t(opt.len));
+      ids.resize(len);
     }
-    (w < opt.samples ? set.train : set.heldout).push_back(std::move(ids));
+    (w < opt.samples ? set.train : search ? set.search : set.heldout).push_back(std::move(ids));
   }
   return set;
 }

@@ -16,12 +16,17 @@ namespace zip {
 struct CalibOptions {
   int samples = 128;  // windows for the Hessians
   int len = 256;      // tokens per window
-  int heldout = 16;   // further windows for errors and the search loss
+  int heldout = 16;   // further windows for errors (and the search loss when search = 0)
   uint64_t seed = 1;
+  // Separate search windows: `search` more windows of `search_len` tokens, each from a further
+  // slot of the text (many short windows from many places judge a candidate better than a few
+  // long ones). They enter no database, so they are not part of the key.
+  int search = 0;
+  int search_len = 0;  // 0: len
 };
 
 struct CalibSet {
-  std::vector<std::vector<int>> train, heldout;  // token windows
+  std::vector<std::vector<int>> train, heldout, search;  // token windows
   std::vector<std::string> files;
   uint64_t text_bytes = 0;
   std::string key;  // hash of files' contents and options: what the database is keyed by

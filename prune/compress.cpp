@@ -340,7 +340,8 @@ const std::vector<ModuleProbe>& sensitivity(Run& r, const MethodDb& md, const st
   // Probes measure the search's divergence; the token-level ones keep their old file names.
   const std::string loss = r.search_loss == "pooled" ? "-pooled" : "";
   const std::string path = (fs::path(r.db->dir()) / key /
-                            fmt::format("sensitivity-w{}-d{}{}.json", std::min(r.opt.probe_windows, r.opt.search_windows),
+                            fmt::format("sensitivity-w{}{}-d{}{}.json", std::min(r.opt.probe_windows, r.opt.search_windows),
+                                        r.calib.search.empty() ? "" : fmt::format("x{}", r.calib.search[0].size()),
                                         r.opt.probe_density, loss)).string();
   if (file_exists(path)) {
     try {
@@ -501,6 +502,21 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   return mem;
 }
 
+// The search windows and the unseen ones: the separate search windows when the calibration drew
+// them (--search-len) and then every held-out window is unseen; else the first --search-windows
+// held-out windows and the rest.
+void make_heldout_losses(Run& r) {
+  const auto& h = r.calib.heldout;
+  const bool separate = !r.calib.search.empty();
+  const auto split = separate ? h.begin() : h.begin() + std::min<ptrdiff_t>(r.opt.search_windows, ptrdiff_t(h.size()));
+  const EncoderLoss enc = r.search_loss == "pooled" ? EncoderLoss::Pooled : EncoderLoss::Tokens;
+  r.heldout = std::make_unique<HeldoutLoss>(r.dense, separate ? r.calib.search : std::vector<std::vector<int>>(h.begin(), split),
+                                            r.opt.threads, enc);
+  if (split != h.end())
+    r.unseen = std::make_unique<HeldoutLoss>(r.dense, std::vector<std::vector<int>>(split, h.end()), r.opt.threads, enc,
+                                             /*keep_dense_probs=*/false);
+}
+
 // --recipe: rebuild the named members exactly (same database, same levels), without searching.
 nlohmann::json replay_members(Run& r) {
   nlohmann::json members = nlohmann::json::array();
@@ -515,9 +531,16 @@ nlohmann::json replay_members(Run& r) {
     Model m = stitch_model(r.dense, *r.db, md.opt, md.layers, a, f);
     nlohmann::json out = mem;
     out["replayed"] = true;
+    // The losses are measured again: a check that the replay is exact (same calibration, same
+    // levels give the same calib_loss), and the unseen-window loss of members built before it existed.
+    out["calib_loss"] = r.heldout->loss(m);
+    if (r.unseen) out["unseen_loss"] = r.unseen->loss(m);
     std::string file = mem.at("file").get<std::string>();
     save_member(r, m, out, (fs::path(r.opt.out_dir) / file).string());
-    r.log(fmt::format("replayed {} -> {}", prune_method_name(method), file));
+    r.log(fmt::format("replayed {} -> {}: calib loss {:.4f}{}{}", prune_method_name(method), file,
+                      out["calib_loss"].get<double>(),
+                      mem.contains("calib_loss") ? fmt::format(" (recipe: {:.4f})", mem["calib_loss"].get<double>()) : std::string(),
+                      out.contains("unseen_loss") ? fmt::format(", unseen windows {:.4f}", out["unseen_loss"].get<double>()) : std::string()));
     members.push_back(out);
   }
   return members;
@@ -568,6 +591,8 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
                              {"len", opt.calib.len},
                              {"heldout_samples", opt.calib.heldout},
                              {"search_windows", opt.search_windows},
+                             {"search_len", r.calib.search.empty() ? opt.calib.len : int(r.calib.search[0].size())},
+                             {"search_separate", !r.calib.search.empty()},
                              {"seed", opt.calib.seed},
                              {"key", r.calib.key}}},
                            {"options",
@@ -583,6 +608,9 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
                              {"search_loss", r.search_loss},
                              {"aim", opt.aim},
                              {"seed", opt.seed}}}};
+  t0 = std::chrono::steady_clock::now();
+  make_heldout_losses(r);
+  wall["heldout"] = seconds_since(t0);
   if (replay) {
     report["members"] = replay_members(r);
   } else {
@@ -593,13 +621,6 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
     report["latency_table"] = r.table.to_json();
 
     t0 = std::chrono::steady_clock::now();
-    const auto split = r.calib.heldout.begin() + std::min<ptrdiff_t>(opt.search_windows, ptrdiff_t(r.calib.heldout.size()));
-    const EncoderLoss enc = r.search_loss == "pooled" ? EncoderLoss::Pooled : EncoderLoss::Tokens;
-    r.heldout = std::make_unique<HeldoutLoss>(r.dense, std::vector<std::vector<int>>(r.calib.heldout.begin(), split),
-                                              opt.threads, enc);
-    if (split != r.calib.heldout.end())
-      r.unseen = std::make_unique<HeldoutLoss>(r.dense, std::vector<std::vector<int>>(split, r.calib.heldout.end()),
-                                               opt.threads, enc, /*keep_dense_probs=*/false);
     r.dense_measured = r.latency->measure(r.dense);
     nlohmann::json dense = {{"time_s", r.dense_measured}, {"params", weight_count(r.dense)}, {"calib_loss", r.heldout->dense_loss()}};
     if (r.unseen) dense["unseen_loss"] = r.unseen->dense_loss();

@@ -120,6 +120,25 @@ TEST_CASE("compress: the report checks each member on the held-out windows the s
   CHECK(!member(all, "ziplm", 1.5).contains("unseen_loss"));
 }
 
+TEST_CASE("compress: separate search windows leave every held-out window unseen") {
+  std::string out = ztest::temp_dir() + "/separate";
+  CompressOptions o = small_options(out);
+  o.targets = {1.5};
+  o.evaluations = 3;
+  o.search_windows = o.calib.search = 6, o.calib.search_len = 24;
+  nlohmann::json report = compress_family(stories_zlm(), o);
+  CHECK(report["calibration"]["search_separate"] == true);
+  CHECK(report["calibration"]["search_len"] == 24);
+  const auto& m = member(report, "ziplm", 1.5);
+  CHECK(m["unseen_loss"].get<double>() > report["dense"]["unseen_loss"].get<double>());
+  // All eight held-out windows are unseen: their loss is the one the default split's search saw.
+  CompressOptions d = small_options(out + "-default");
+  d.targets = {1.5}, d.evaluations = 3, d.methods = {PruneMethod::ZipLMNoUpdate};
+  nlohmann::json def = compress_family(stories_zlm(), d);
+  CHECK(report["dense"]["unseen_loss"].get<double>() == doctest::Approx(def["dense"]["calib_loss"].get<double>()).epsilon(1e-12));
+  CHECK(report["dense"]["calib_loss"].get<double>() != def["dense"]["calib_loss"].get<double>());
+}
+
 TEST_CASE("compress: an off re-measurement corrects the budget until the target is met") {
   std::string out = ztest::temp_dir() + "/skewed";
   CompressOptions o = small_options(out);
@@ -187,6 +206,8 @@ TEST_CASE("compress: a re-run with the same database skips finished work; a reci
     REQUIRE(u.nbytes() == t.nbytes());
     CHECK_MESSAGE(std::memcmp(u.data, t.data, t.nbytes()) == 0, name);
   }
+  // The replay measures the losses again, on the same windows: the same numbers.
+  CHECK(member(r3, "ziplm", 1.5)["calib_loss"].get<double>() == member(r1, "ziplm", 1.5)["calib_loss"].get<double>());
 }
 
 TEST_CASE("compress: bad input gives one-line errors") {
@@ -225,6 +246,25 @@ TEST_CASE("compress: calibration statistics — symmetric Hessians, token-normal
   CHECK(sample_calibration(m, calib.files, co).train == calib.train);
   co.seed = 2;
   CHECK(sample_calibration(m, calib.files, co).train != calib.train);
+
+  CHECK(calib.search.empty());
+
+  // Separate search windows come from further slots: the train and held-out windows (and so the
+  // database key) do not change, and each search window has its own length and place.
+  CalibOptions cs = co;
+  cs.seed = 1, cs.search = 4, cs.search_len = 16;
+  CalibSet with = sample_calibration(m, calib.files, cs);
+  CHECK(with.train == calib.train);
+  CHECK(with.heldout == calib.heldout);
+  CHECK(with.key == calib.key);
+  REQUIRE(with.search.size() == 4);
+  for (const auto& w : with.search) {
+    CHECK(w.size() == 16);
+    for (const auto& h : calib.heldout) CHECK(!std::equal(w.begin(), w.end(), h.begin()));
+  }
+  CHECK(with.search[0] != with.search[1]);
+  cs.search_len = 49;  // longer than the calibration windows
+  CHECK_THROWS_WITH_AS(sample_calibration(m, calib.files, cs), doctest::Contains("search window length"), Error);
 
   std::vector<LayerStats> st = collect_layer_stats(m, calib, 2);
   for (int l = 0; l < m.config.n_layers(); l++) {

@@ -38,6 +38,7 @@ int cmd_compress(int argc, char** argv) {
              {"--calib-len", "L", "tokens per window (default 256)"},
              {"--heldout", "N", "held-out windows for errors and the search (default 16, at least --search-windows)"},
              {"--search-windows", "N", "held-out windows the search loss runs on (default: 2,048 tokens' worth, 8 at L = 256)"},
+             {"--search-len", "L", "draw the search windows apart, L tokens each from its own place of the text (L <= --calib-len); every held-out window is then unseen by the search"},
              {"--speedup", "LIST", "speedup targets, e.g. 1.25,1.5,2"},
              {"--env", "ENV", "cpu:threads=2,batch=1,ctx=256,phase=decode (default)"},
              {"--db", "DIR", "database cache; re-runs reuse it (default: OUT_DIR/.db, removed at the end)"},
@@ -72,8 +73,16 @@ int cmd_compress(int argc, char** argv) {
   // (e.g. to the context the models are judged at) without changing how much text is seen.
   auto windows_of = [&](int tokens) { return std::max(1, tokens / o.calib.len); };
   o.calib.samples = int(args.integer("--calib-samples", windows_of(32768), 1, 1 << 20));
-  o.search_windows = int(args.integer("--search-windows", windows_of(2048), 1, 1 << 20));
-  o.calib.heldout = int(args.integer("--heldout", std::max(16, o.search_windows), 1, 1 << 20));
+  if (args.has("--search-len")) {
+    // The search windows are drawn apart from the held-out ones, each from its own place of the text.
+    o.calib.search_len = int(args.integer("--search-len", 0, 8, o.calib.len));
+    o.search_windows = int(args.integer("--search-windows", std::max(1, 2048 / o.calib.search_len), 1, 1 << 20));
+    o.calib.search = o.search_windows;
+    o.calib.heldout = int(args.integer("--heldout", 16, 1, 1 << 20));
+  } else {
+    o.search_windows = int(args.integer("--search-windows", windows_of(2048), 1, 1 << 20));
+    o.calib.heldout = int(args.integer("--heldout", std::max(16, o.search_windows), 1, 1 << 20));
+  }
   o.calib.seed = uint64_t(args.integer("--seed", 1, 0, 1LL << 62));
   o.seed = o.calib.seed;
   o.db_root = args.str("--db");
@@ -89,7 +98,8 @@ int cmd_compress(int argc, char** argv) {
   o.evaluations = int(args.integer("--evaluations", 30, 1, 10000));
   o.sensitivity = !args.has("--no-sensitivity");
   o.probe_density = args.number("--probe-density", 0.5, 0.0, 0.999);
-  o.probe_windows = int(args.integer("--probe-windows", windows_of(1024), 1, 1 << 20));
+  const int search_len = o.calib.search_len > 0 ? o.calib.search_len : o.calib.len;
+  o.probe_windows = int(args.integer("--probe-windows", std::max(1, 1024 / search_len), 1, 1 << 20));
   o.probe_shrink = args.number("--probe-shrink", 1.0, 0.0, 1.0);
   o.search_loss = args.str("--search-loss", "");  // checked against the model in compress_family
   o.aim = args.number("--aim", 1.0, 0.97, 1.10);
@@ -118,6 +128,8 @@ int cmd_compress(int argc, char** argv) {
     const auto& c = o.recipe["calibration"];
     o.calib.samples = c.at("samples"), o.calib.len = c.at("len"), o.calib.heldout = c.at("heldout_samples");
     o.calib.seed = c.at("seed");
+    o.search_windows = c.value("search_windows", o.search_windows);
+    if (c.value("search_separate", false)) o.calib.search = o.search_windows, o.calib.search_len = c.at("search_len");
     if (o.calib_paths.empty()) o.calib_paths = c.at("paths").get<std::vector<std::string>>();
     const auto& opts = o.recipe.at("options");
     o.damp = opts.at("damp"), o.ffn_step = opts.at("ffn_step"), o.block = opts.at("block");
