@@ -72,8 +72,7 @@ double HeldoutLoss::window_kl(const float* logits, size_t k, int V) const {
   for (size_t i = 0; i < windows_[k].size(); i++) {
     const float* z = logits + i * size_t(V);
     const float* p = dense_out_[k].data() + i * size_t(V);
-    double dot = 0;
-    for (int v = 0; v < V; v++) dot += double(p[v]) * double(z[v]);
+    const double dot = dot_long(p, z, V);
     const DenseRow& d = dense_row_[first_row + i];
     sum += d.neg_entropy - dot + log_softmax(z, V, nullptr) * d.mass;
   }

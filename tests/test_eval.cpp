@@ -1,6 +1,9 @@
 // Evaluation protocols against the golden references.
+#include <algorithm>
 #include <cmath>
+#include <random>
 
+#include "engine/eval/log_softmax.h"
 #include "engine/eval/perplexity.h"
 #include "engine/eval/similarity.h"
 #include "engine/file_io.h"
@@ -74,6 +77,27 @@ TEST_CASE("eval: stream windows score every position exactly once when they over
   int64_t scored = 0;
   for (auto& s : perplexity_spans(tok, text, opt)) scored += int64_t(s.ids.size()) - s.first;
   CHECK(scored == 99);
+}
+
+TEST_CASE("eval: the SIMD log-sum-exp and long dot product match long double (1e-6)") {
+  std::mt19937 rng(7);
+  for (int n : {1, 7, 17, 4095, 4097, 49152}) {
+    for (float offset : {0.0f, 80.0f, -1000.0f}) {
+      std::normal_distribution<float> d(offset, 4.0f);
+      std::vector<float> row(static_cast<size_t>(n)), p(static_cast<size_t>(n));
+      for (auto& x : row) x = d(rng);
+      if (n > 4) row[3] = -INFINITY;  // a masked logit
+      long double mx = *std::max_element(row.begin(), row.end()), s = 0, dot = 0;
+      for (float x : row) s += std::exp((long double)x - mx);
+      const long double lse = mx + std::log(s);
+      CHECK(std::abs((long double)log_sum_exp(row.data(), n) - lse) <= 1e-6L);
+      // The dense side of a KL row: probabilities (0 where masked) against finite logits.
+      for (int i = 0; i < n; i++) p[size_t(i)] = float(std::exp((long double)row[size_t(i)] - lse));
+      if (n > 4) row[3] = 0.0f;
+      for (int i = 0; i < n; i++) dot += (long double)p[size_t(i)] * row[size_t(i)];
+      CHECK(std::abs((long double)dot_long(p.data(), row.data(), n) - dot) <= 1e-6L * std::max(1.0L, std::abs(dot)));
+    }
+  }
 }
 
 TEST_CASE("eval: spearman with ties matches hand-computed values") {
