@@ -211,6 +211,12 @@ struct Run {
   // report's check that a member's loss generalises beyond the windows it was chosen on.
   std::unique_ptr<HeldoutLoss> unseen;
   double dense_measured = 0;
+  // How much slower than the table each re-measured member ran: predicted / measured speedup,
+  // one entry per round of every member. On a shared machine the table is off by a factor that
+  // persists through a run (the table was timed in another spell): a member's first budget aims
+  // through the median of all earlier rounds, its corrections through the median of that prior
+  // and its own rounds (not through the last, noisy, round alone).
+  std::vector<double> table_scale;
   std::map<std::string, std::vector<ModuleProbe>> probes;  // per method key
   PhaseProgress progress;
   std::string search_loss;  // opt.search_loss resolved for this model
@@ -225,6 +231,13 @@ struct Run {
     fail("internal: no database for {}", prune_method_name(m));
   }
 };
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 1.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 
 void build_databases(Run& r, const std::vector<PruneMethod>& methods) {
@@ -386,7 +399,17 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   mem["feasible"] = true;
   auto t0 = std::chrono::steady_clock::now();
   const double aim = std::min(r.opt.aim, max_s / target);
-  double budget = t.t_dense / (target * aim) - t.t_fixed;
+  // The budget at which the table predicts target × aim × scale: reality (scale times slower)
+  // then lands on target × aim. Never below the smallest model's time.
+  const double least = t.t_dense / max_s - t.t_fixed;
+  auto budget_for = [&](double scale) { return std::max(least, t.t_dense / (target * aim * scale) - t.t_fixed); };
+  std::vector<double> scales;  // the prior (when there is one), then this member's rounds
+  if (!r.table_scale.empty()) scales.push_back(median_of(r.table_scale));
+  mem["table_scale"] = median_of(scales);
+  if (!scales.empty())
+    r.log(fmt::format("{} {}: earlier members ran {:.3f}x slower than the table predicts; aiming through that",
+                      prune_method_name(method), target_label(target), scales[0]));
+  double budget = budget_for(median_of(scales));
 
   // Round 1: the full search. Later rounds (budget corrected by a re-measurement) search again,
   // shorter and centred on the coefficients the previous search tuned: the tuned DP alone at
@@ -445,9 +468,10 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
     const double predicted = t.t_fixed + choice.time;
     double ratio = dense / measured / target;
     rounds.push_back({choice, budget, predicted, measured, dense, ratio, choice_loss});
+    const double scale = (t.t_dense / predicted) / (dense / measured);
+    r.table_scale.push_back(scale), scales.push_back(scale);
     if (distance(ratio) == 0 || round >= r.opt.max_rounds) break;
-    // Reality is measured/predicted times the table: aim the prediction so that reality lands on target.
-    double next = dense / (target * aim) / (measured / predicted) - t.t_fixed;
+    double next = budget_for(median_of(scales));
     r.log(fmt::format("{} {}: measured {:.3f}x ({:.2f} of target), correcting the budget by {:.3f}",
                       prune_method_name(method), target_label(target), ratio * target, ratio, next / budget));
     const std::vector<int> previous = choice.level;
@@ -465,7 +489,8 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   for (size_t i = 0; i < rounds.size(); i++) {
     const Round& x = rounds[i];
     round_log.push_back({{"budget_s", x.budget}, {"predicted_s", x.predicted}, {"measured_s", x.measured},
-                         {"dense_measured_s", x.dense}, {"speedup", x.ratio * target}});
+                         {"dense_measured_s", x.dense}, {"speedup", x.ratio * target},
+                         {"table_scale", (t.t_dense / x.predicted) / (x.dense / x.measured)}});
     if (method != PruneMethod::Uniform) round_log.back()["search_loss"] = x.loss;
     if (distance(x.ratio) < distance(rounds[best].ratio)) best = i;
   }

@@ -54,7 +54,7 @@ int cmd_compress(int argc, char** argv) {
              {"--probe-windows", "N", "held-out windows each sensitivity probe runs on (default: 1,024 tokens' worth, 4 at L = 256)"},
              {"--probe-shrink", "A", "search centre median(c)^(1-A)*c^A: shrink the probes toward their median (default 1)"},
              {"--search-loss", "L", "search loss: decoders kl (default) or nll; encoders pooled (default if the model pools) or tokens"},
-             {"--aim", "X", "budgets aim at target × X (default 1; accepted band 0.97..1.10)"},
+             {"--aim", "X", "budgets aim at target × X (default 1.03, the middle of the accepted band 0.97..1.10)"},
              {"--reps", "N", "timed repetitions per measurement (default 7)"},
              {"--seed", "S", "calibration sampling and search seed (default 1)"},
              {"--recipe", "REPORT.json", "rebuild the members of an earlier report (no search)"},
@@ -102,7 +102,7 @@ int cmd_compress(int argc, char** argv) {
   o.probe_windows = int(args.integer("--probe-windows", std::max(1, 1024 / search_len), 1, 1 << 20));
   o.probe_shrink = args.number("--probe-shrink", 1.0, 0.0, 1.0);
   o.search_loss = args.str("--search-loss", "");  // checked against the model in compress_family
-  o.aim = args.number("--aim", 1.0, 0.97, 1.10);
+  o.aim = args.number("--aim", 1.03, 0.97, 1.10);
   o.timing.reps = int(args.integer("--reps", 7, 1, 1000));
   PruneMethod main = parse_prune_method(args.str("--method", "ziplm"));
   if (args.has("--no-update")) {
