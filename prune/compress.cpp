@@ -506,9 +506,10 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   mem["measured_s"] = measured;
   mem["dense_measured_s"] = dense;
   mem["params"] = weight_count(m);
-  mem["calib_loss"] = r.heldout->loss(m);
+  double kl = 0;
+  mem["calib_loss"] = r.heldout->loss(m, r.dense.config.info().causal ? &kl : nullptr);
   if (r.unseen) mem["unseen_loss"] = r.unseen->loss(m);
-  mem["kl"] = r.heldout->kl(m);
+  mem["kl"] = kl;
   std::vector<int> a, f;
   split_levels(choice.level, a, f);
   mem["recipe"] = {{"attn_levels", a}, {"ffn_levels", f}, {"slice", slice_spec_to_json(levels_slice(r.dense, md.layers, a, f))}};

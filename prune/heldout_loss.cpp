@@ -65,16 +65,20 @@ const float* HeldoutLoss::run(InferenceContext& ctx, size_t k, int first_layer) 
 
 // KL(p ‖ q) = Σ p·log p − Σ p·(z − lse(z)) for the candidate's logits z: one log-sum-exp and one
 // dot product per row (the search evaluates this ~30 times per target).
+// KL(p ‖ q) of one row: Σ p·log p − Σ p·z + lse(z)·Σ p, the dense side precomputed.
+double HeldoutLoss::kl_row(const float* z, double lse, size_t k, size_t i, size_t first_row) const {
+  const DenseRow& d = dense_row_[first_row + i];
+  return d.neg_entropy - dot_long(dense_out_[k].data() + i * size_t(dense_.config.vocab_size), z, dense_.config.vocab_size) +
+         lse * d.mass;
+}
+
 double HeldoutLoss::window_kl(const float* logits, size_t k, int V) const {
   size_t first_row = 0;
   for (size_t j = 0; j < k; j++) first_row += windows_[j].size();
   double sum = 0;
   for (size_t i = 0; i < windows_[k].size(); i++) {
     const float* z = logits + i * size_t(V);
-    const float* p = dense_out_[k].data() + i * size_t(V);
-    const double dot = dot_long(p, z, V);
-    const DenseRow& d = dense_row_[first_row + i];
-    sum += d.neg_entropy - dot + log_softmax(z, V, nullptr) * d.mass;
+    sum += kl_row(z, log_sum_exp(z, V), k, i, first_row);
   }
   return sum;
 }
@@ -102,25 +106,30 @@ double HeldoutLoss::window_cos(const float* h, size_t k, int D) const {
   return sum;
 }
 
-double HeldoutLoss::loss(const Model& m) {
+double HeldoutLoss::loss(const Model& m, double* kl) {
+  ZIP_CHECK(!kl || probs_, "internal: KL on a loss-only window set");
   InferenceContext ctx(m, *backend_, len_, len_);
   const int V = m.config.vocab_size, D = m.config.dim;
-  double sum = 0;
-  int64_t count = 0;
+  double sum = 0, kl_sum = 0;
+  int64_t count = 0, kl_count = 0;
+  size_t first_row = 0;  // of window k in dense_row_
   for (size_t k = 0; k < windows_.size(); k++) {
     const auto& w = windows_[k];
     const float* out = run(ctx, k, 0);
     if (encoder_) {
       sum += window_cos(out, k, D);
       count += units(k);
-    } else {
-      for (size_t i = 0; i + 1 < w.size(); i++) {
-        const float* row = out + i * size_t(V);
-        sum += log_softmax(row, V, nullptr) - double(row[w[i + 1]]);
-        count++;
-      }
+      continue;
     }
+    for (size_t i = 0; i < w.size(); i++) {
+      const float* row = out + i * size_t(V);
+      const double lse = log_sum_exp(row, V);
+      if (i + 1 < w.size()) sum += lse - double(row[w[i + 1]]), count++;
+      if (kl) kl_sum += kl_row(row, lse, k, i, first_row), kl_count++;
+    }
+    first_row += w.size();
   }
+  if (kl) *kl = kl_sum / double(std::max<int64_t>(kl_count, 1));
   return sum / double(std::max<int64_t>(count, 1));
 }
 

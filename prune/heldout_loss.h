@@ -25,7 +25,9 @@ class HeldoutLoss {
   // token), so loss() works and kl()/divergence() do not; for a loss-only check on many windows.
   HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windows, int threads,
               EncoderLoss encoder_loss = EncoderLoss::Tokens, bool keep_dense_probs = true);
-  double loss(const Model& m);
+  // The mean loss; with `kl` (decoders, dense distributions kept) also KL(dense ‖ m) from the
+  // same forward pass (what the report wants of every member).
+  double loss(const Model& m, double* kl = nullptr);
   double kl(const Model& m);  // decoders; 0 for encoders
   double dense_loss() { return dense_loss_; }
 
@@ -41,6 +43,7 @@ class HeldoutLoss {
   // or encoder hidden states [n, dim].
   const float* run(class InferenceContext& ctx, size_t k, int first_layer);
   double window_kl(const float* logits, size_t k, int V) const;
+  double kl_row(const float* z, double lse, size_t k, size_t i, size_t first_row) const;
   // Encoders: Σ of 1 − cos over the window's units (tokens, or its one sentence embedding).
   double window_cos(const float* h, size_t k, int D) const;
   // What one window counts for in the mean: its tokens, or 1 (pooled encoder loss).

@@ -177,6 +177,9 @@ TEST_CASE("sensitivity: held-out divergence skipping the shared layers equals th
     CHECK(std::abs(h.divergence(dense, l)) < 1e-6);
     if (c.info().causal) {
       CHECK(h.kl(m) == doctest::Approx(full).epsilon(1e-12));
+      double kl = 0;  // from the loss's own pass
+      CHECK(h.loss(m, &kl) == doctest::Approx(h.loss(m)).epsilon(1e-12));
+      CHECK(kl == doctest::Approx(full).epsilon(1e-12));
       // Direct: mean over every row of Σ p (log p − log q) from both models' logits.
       auto be = make_cpu_backend(1);
       double sum = 0;
@@ -212,6 +215,8 @@ TEST_CASE("held-out loss: the loss-only window set gives the same loss and refus
   CHECK(lean.loss(m) == doctest::Approx(full.loss(m)).epsilon(1e-12));
   CHECK(lean.loss(m) != doctest::Approx(lean.dense_loss()).epsilon(1e-9));  // the thinning shows
   CHECK_THROWS_AS(lean.divergence(m, 0), Error);
+  double kl = 0;
+  CHECK_THROWS_AS(lean.loss(m, &kl), Error);
 }
 
 TEST_CASE("sensitivity: pooled encoder divergence is 1 - cos of the mean-pooled embeddings") {
