@@ -47,12 +47,23 @@ CalibSet sample_calibration(const Model& m, const std::vector<std::string>& file
   set.files = files;
   std::string text;
   uint32_t crc = 0;
+  std::vector<size_t> file_end;  // byte after each file's text in `text`
+  std::vector<int> file_folder;  // index into folders
+  std::vector<std::string> folders;
   for (const std::string& f : files) {
     std::string t = read_file(f);
     crc = crc32c(t.data(), t.size(), crc);
     text += t;
     text += "\n\n";
+    file_end.push_back(text.size());
+    const std::string dir = fs::path(f).parent_path().string();
+    auto it = std::find(folders.begin(), folders.end(), dir);
+    file_folder.push_back(int(it - folders.begin()));
+    if (it == folders.end()) folders.push_back(dir);
   }
+  auto folder_of = [&](size_t byte) {
+    return file_folder[size_t(std::upper_bound(file_end.begin(), file_end.end(), byte) - file_end.begin())];
+  };
   set.text_bytes = text.size();
   set.key = fmt::format("{:08x}{:08x}-n{}-l{}-h{}-s{}", crc, uint32_t(text.size()), opt.samples, opt.len, opt.heldout,
                         opt.seed);
@@ -75,17 +86,28 @@ CalibSet sample_calibration(const Model& m, const std::vector<std::string>& file
 
   Tokenizer tok(m.tokenizer);
   const bool encoder = !m.config.info().causal;
+  const bool by_folder = opt.search > 0 && opt.search_by_folder;
+  if (by_folder) set.search_folders = folders;
+  // Train and held-out windows take the shuffled slots in turn; search windows by folder scan the
+  // rest of the order once per folder (a slot belongs to the folder its first byte is in).
   size_t next = 0;
+  std::vector<size_t> folder_next(folders.size(), 0);
   for (int w = 0; w < n_windows; w++) {
+    const bool search = w >= opt.samples + opt.heldout;
+    const int folder = by_folder && search ? (w - opt.samples - opt.heldout) % int(folders.size()) : -1;
+    size_t& cursor = folder < 0 ? next : folder_next[size_t(folder)];
+    if (folder >= 0) cursor = std::max(cursor, next);
     std::vector<int> ids;
     while (true) {
-      ZIP_CHECK(next < n_slots, "calibration text too short: not enough slots with {} tokens", opt.len);
-      size_t begin = order[next++] * slot, end = begin + slot;
+      if (folder >= 0)
+        while (cursor < n_slots && folder_of(order[cursor] * slot) != folder) cursor++;
+      ZIP_CHECK(cursor < n_slots, "calibration text too short: not enough slots with {} tokens{}", opt.len,
+                folder >= 0 ? fmt::format(" in {}", folders[size_t(folder)]) : std::string());
+      size_t begin = order[cursor++] * slot, end = begin + slot;
       while (begin < end && text[begin] != ' ' && text[begin] != '\n') begin++;  // start at a word
       ids = tok.encode(std::string_view(text).substr(begin, end - begin), true);
       if (int(ids.size()) >= opt.len) break;  // e.g. a slot of blank lines: take the next one
     }
-    const bool search = w >= opt.samples + opt.heldout;
     const size_t len = size_t(search ? search_len : opt.len);
     if (encoder) {
       int last = ids.back();  // [SEP]

@@ -23,11 +23,16 @@ struct CalibOptions {
   // long ones). They enter no database, so they are not part of the key.
   int search = 0;
   int search_len = 0;  // 0: len
+  // Search windows taken in turn from each folder of the calibration files (a folder's windows
+  // from its own files), so that every kind of text counts alike in the search loss whatever its
+  // size — a hedge for deployments whose text is like none of them in particular.
+  bool search_by_folder = false;
 };
 
 struct CalibSet {
   std::vector<std::vector<int>> train, heldout, search;  // token windows
   std::vector<std::string> files;
+  std::vector<std::string> search_folders;  // with search_by_folder: search window i is from folder i mod size
   uint64_t text_bytes = 0;
   std::string key;  // hash of files' contents and options: what the database is keyed by
 };

@@ -5,6 +5,8 @@
 #include <fstream>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "engine/zlm.h"
 #include "models/import.h"
 #include "prune/calibration.h"
@@ -286,6 +288,26 @@ TEST_CASE("compress: calibration statistics — symmetric Hessians, token-normal
     for (const auto& h : calib.heldout) CHECK(!std::equal(w.begin(), w.end(), h.begin()));
   }
   CHECK(with.search[0] != with.search[1]);
+  // By folder: search windows alternate between the folders, whatever their sizes (tinystories is
+  // 3 % of these bytes, so a byte-weighted draw would rarely reach it).
+  {
+    CalibOptions bf = co;
+    bf.search = 4, bf.search_len = 16, bf.search_by_folder = true;
+    const std::string small = ztest::shared("data/tinystories"), big = ztest::shared("data/tinyshakespeare");
+    CalibSet f = sample_calibration(m, calibration_files({small, big}), bf);
+    REQUIRE(f.search_folders.size() == 2);
+    REQUIRE(f.search.size() == 4);
+    Tokenizer tok(m.tokenizer);
+    const std::string small_text = read_file(calibration_files({small})[0]), big_text = read_file(calibration_files({big})[0]);
+    for (size_t i = 0; i < f.search.size(); i++) {
+      // A stretch of the window's text, away from its edges, is found in its folder's file.
+      std::string piece = tok.decode(std::vector<int>(f.search[i].begin() + 3, f.search[i].begin() + 12));
+      while (!piece.empty() && piece.front() == ' ') piece.erase(piece.begin());
+      CAPTURE(piece);
+      const bool from_small = f.search_folders[i % 2] == fs::path(calibration_files({small})[0]).parent_path().string();
+      CHECK((from_small ? small_text : big_text).find(piece) != std::string::npos);
+    }
+  }
   cs.search_len = 49;  // longer than the calibration windows
   CHECK_THROWS_WITH_AS(sample_calibration(m, calib.files, cs), doctest::Contains("search window length"), Error);
 
