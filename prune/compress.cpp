@@ -287,7 +287,7 @@ void build_latency_table(Run& r, const std::string& db_root) {
         // table from a 1.8x slower spell over-predicted every member's speedup by 20 %.
         if (covers) r.dense_measured = r.latency->measure(r.dense);
         const double drift = t.t_dense / r.dense_measured;
-        if (covers && drift >= kTableDriftLow && drift <= kTableDriftHigh) {
+        if (covers && drift >= kTableDriftLow && drift <= kTableDriftHigh && t.t_fixed >= 0) {
           r.table = t;
           r.log(fmt::format("latency table: reused {}", cache));
           return;
@@ -300,12 +300,17 @@ void build_latency_table(Run& r, const std::string& db_root) {
       }
     }
   }
-  auto t0 = std::chrono::steady_clock::now();
-  r.table = r.latency->table(r.dense, attn, ffn, [&](int d, int t) { r.progress("latency table", d, t); });
-  r.log(fmt::format("latency table: {} attention and {} FFN levels timed in {:.1f} s; T_dense {:.3f} ms, T_fixed {:.3f} ms",
-                    r.table.attn.size(), r.table.ffn.size(), seconds_since(t0), r.table.t_dense * 1e3,
-                    r.table.t_fixed * 1e3));
-  if (cacheable) write_file_atomic(cache, r.table.to_json().dump(1));
+  // The modules cannot take longer than the whole model: T_fixed < 0 means the module times were
+  // taken in a slower spell than T_dense. Such a table is timed once more, and never cached.
+  for (int attempt = 1;; attempt++) {
+    auto t0 = std::chrono::steady_clock::now();
+    r.table = r.latency->table(r.dense, attn, ffn, [&](int d, int t) { r.progress("latency table", d, t); });
+    r.log(fmt::format("latency table: {} attention and {} FFN levels timed in {:.1f} s; T_dense {:.3f} ms, T_fixed {:.3f} ms{}",
+                      r.table.attn.size(), r.table.ffn.size(), seconds_since(t0), r.table.t_dense * 1e3,
+                      r.table.t_fixed * 1e3, r.table.t_fixed < 0 ? " (negative: the machine's speed moved while timing)" : ""));
+    if (r.table.t_fixed >= 0 || attempt == 2) break;
+  }
+  if (cacheable && r.table.t_fixed >= 0) write_file_atomic(cache, r.table.to_json().dump(1));
 }
 
 nlohmann::json layer_rows(const Run& r, const MethodDb& md, const std::vector<int>& choice) {
