@@ -292,7 +292,9 @@ void build_latency_table(Run& r, const std::string& db_root) {
           r.log(fmt::format("latency table: reused {}", cache));
           return;
         }
-        if (covers)
+        if (covers && t.t_fixed < 0)
+          r.log("latency table: the cached one has T_fixed < 0: timing it again");
+        else if (covers)
           r.log(fmt::format("latency table: the cached one was timed at {:.2f} ms per unit, the dense model takes "
                             "{:.2f} ms now: timing it again",
                             t.t_dense * 1e3, r.dense_measured * 1e3));
