@@ -285,19 +285,21 @@ void build_latency_table(Run& r, const std::string& db_root) {
         // A table timed while the machine ran at another speed (a shared VM's slow spell, another
         // clock) also has other proportions between modules and the fixed part: on this VM a
         // table from a 1.8x slower spell over-predicted every member's speedup by 20 %.
-        if (covers) r.dense_measured = r.latency->measure(r.dense);
-        const double drift = t.t_dense / r.dense_measured;
-        if (covers && drift >= kTableDriftLow && drift <= kTableDriftHigh && t.t_fixed >= 0) {
-          r.table = t;
-          r.log(fmt::format("latency table: reused {}", cache));
-          return;
+        if (covers) {
+          r.dense_measured = r.latency->measure(r.dense);
+          const double drift = t.t_dense / r.dense_measured;
+          if (t.t_fixed < 0) {
+            r.log("latency table: the cached one has T_fixed < 0: timing it again");
+          } else if (drift < kTableDriftLow || drift > kTableDriftHigh) {
+            r.log(fmt::format("latency table: the cached one was timed at {:.2f} ms per unit, the dense model takes "
+                              "{:.2f} ms now: timing it again",
+                              t.t_dense * 1e3, r.dense_measured * 1e3));
+          } else {
+            r.table = t;
+            r.log(fmt::format("latency table: reused {}", cache));
+            return;
+          }
         }
-        if (covers && t.t_fixed < 0)
-          r.log("latency table: the cached one has T_fixed < 0: timing it again");
-        else if (covers)
-          r.log(fmt::format("latency table: the cached one was timed at {:.2f} ms per unit, the dense model takes "
-                            "{:.2f} ms now: timing it again",
-                            t.t_dense * 1e3, r.dense_measured * 1e3));
       } catch (const std::exception&) {
       }
     }
@@ -475,6 +477,7 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   struct Round {
     Choice choice;
     double budget, predicted, measured, dense, ratio, loss;
+    double scale;  // predicted / measured speedup
   };
   std::vector<Round> rounds;
   auto distance = [](double ratio) {
@@ -487,8 +490,8 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
     const auto [dense, measured] = r.latency->measure_pair(r.dense, m);
     const double predicted = t.t_fixed + choice.time;
     double ratio = dense / measured / target;
-    rounds.push_back({choice, budget, predicted, measured, dense, ratio, choice_loss});
     const double scale = (t.t_dense / predicted) / (dense / measured);
+    rounds.push_back({choice, budget, predicted, measured, dense, ratio, choice_loss, scale});
     r.table_scale.push_back(scale), scales.push_back(scale);
     if (distance(ratio) == 0 || round >= r.opt.max_rounds) break;
     double next = budget_for(median_of(scales));
@@ -510,7 +513,7 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
     const Round& x = rounds[i];
     round_log.push_back({{"budget_s", x.budget}, {"predicted_s", x.predicted}, {"measured_s", x.measured},
                          {"dense_measured_s", x.dense}, {"speedup", x.ratio * target},
-                         {"table_scale", (t.t_dense / x.predicted) / (x.dense / x.measured)}});
+                         {"table_scale", x.scale}});
     if (method != PruneMethod::Uniform) round_log.back()["search_loss"] = x.loss;
     if (distance(x.ratio) < distance(rounds[best].ratio)) best = i;
   }

@@ -63,9 +63,8 @@ const float* HeldoutLoss::run(InferenceContext& ctx, size_t k, int first_layer) 
   return ctx.eval_from_layer(first_layer, x.data(), int(w.size()), true);
 }
 
-// KL(p ‖ q) = Σ p·log p − Σ p·(z − lse(z)) for the candidate's logits z: one log-sum-exp and one
-// dot product per row (the search evaluates this ~30 times per target).
-// KL(p ‖ q) of one row: Σ p·log p − Σ p·z + lse(z)·Σ p, the dense side precomputed.
+// KL(p ‖ q) of one row = Σ p·log p − Σ p·z + lse(z)·Σ p for the candidate's logits z, the dense
+// side precomputed: one log-sum-exp and one dot product per row.
 double HeldoutLoss::kl_row(const float* z, double lse, size_t k, size_t i, size_t first_row) const {
   const DenseRow& d = dense_row_[first_row + i];
   return d.neg_entropy - dot_long(dense_out_[k].data() + i * size_t(dense_.config.vocab_size), z, dense_.config.vocab_size) +
