@@ -182,10 +182,13 @@ namespace {
 std::string resolve_search_loss(const Model& dense, const std::string& asked) {
   const bool decoder = dense.config.info().causal;
   if (asked.empty()) return decoder ? "kl" : dense.config.pooling.empty() ? "tokens" : "pooled";
-  const bool fits = decoder ? (asked == "kl" || asked == "nll") : (asked == "tokens" || asked == "pooled");
+  const bool fits =
+      decoder ? (asked == "kl" || asked == "nll") : (asked == "tokens" || asked == "pooled" || asked == "similarity");
   if (!fits)
-    throw UsageError(fmt::format("--search-loss {} does not apply to {} (decoders: kl, nll; encoders: tokens, pooled)",
+    throw UsageError(fmt::format("--search-loss {} does not apply to {} (decoders: kl, nll; encoders: tokens, pooled, similarity)",
                                  asked, decoder ? "a decoder" : "an encoder"));
+  if (asked != "tokens" && !decoder && dense.config.pooling.empty())
+    throw UsageError(fmt::format("--search-loss {} needs a model that pools its outputs into one embedding (no pooling in its config)", asked));
   return asked;
 }
 
@@ -372,7 +375,7 @@ const std::vector<ModuleProbe>& sensitivity(Run& r, const MethodDb& md, const st
   const std::string key = md.opt.method_key();
   if (auto it = r.probes.find(key); it != r.probes.end()) return it->second;
   // Probes measure the search's divergence; the token-level ones keep their old file names.
-  const std::string loss = r.search_loss == "pooled" ? "-pooled" : "";
+  const std::string loss = r.search_loss == "pooled" || r.search_loss == "similarity" ? "-" + r.search_loss : "";
   const std::string path = (fs::path(r.db->dir()) / key /
                             fmt::format("sensitivity-w{}{}-d{}{}.json", std::min(r.opt.probe_windows, r.opt.search_windows),
                                         r.calib.search.empty() ? "" : fmt::format("x{}{}", r.calib.search[0].size(),
@@ -558,7 +561,9 @@ void make_heldout_losses(Run& r) {
   const auto& h = r.calib.heldout;
   const bool separate = !r.calib.search.empty();
   const auto split = separate ? h.begin() : h.begin() + std::min<ptrdiff_t>(r.opt.search_windows, ptrdiff_t(h.size()));
-  const EncoderLoss enc = r.search_loss == "pooled" ? EncoderLoss::Pooled : EncoderLoss::Tokens;
+  const EncoderLoss enc = r.search_loss == "pooled"       ? EncoderLoss::Pooled
+                          : r.search_loss == "similarity" ? EncoderLoss::Similarity
+                                                          : EncoderLoss::Tokens;
   r.heldout = std::make_unique<HeldoutLoss>(r.dense, separate ? r.calib.search : std::vector<std::vector<int>>(h.begin(), split),
                                             r.opt.threads, enc);
   if (split != h.end())

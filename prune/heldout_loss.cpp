@@ -16,7 +16,8 @@ HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windo
       windows_(std::move(windows)),
       backend_(make_cpu_backend(threads)),
       encoder_(!dense.config.info().causal),
-      pooled_(encoder_ && encoder_loss == EncoderLoss::Pooled),
+      pooled_(encoder_ && encoder_loss != EncoderLoss::Tokens),
+      similarity_(encoder_ && encoder_loss == EncoderLoss::Similarity),
       probs_(encoder_ || keep_dense_probs) {
   ZIP_CHECK(!windows_.empty(), "no held-out windows for the search loss");
   for (const auto& w : windows_) len_ = std::max(len_, int(w.size()));
@@ -105,6 +106,37 @@ double HeldoutLoss::window_cos(const float* h, size_t k, int D) const {
   return sum;
 }
 
+// Cosine similarity of every pair i < j of embeddings, in order.
+static std::vector<double> pair_cosines(const std::vector<std::vector<float>>& emb) {
+  std::vector<double> norm(emb.size()), out;
+  for (size_t i = 0; i < emb.size(); i++) {
+    double a = 0;
+    for (float x : emb[i]) a += double(x) * double(x);
+    norm[i] = std::max(std::sqrt(a), 1e-30);
+  }
+  out.reserve(emb.size() * (emb.size() - 1) / 2);
+  for (size_t i = 0; i < emb.size(); i++)
+    for (size_t j = i + 1; j < emb.size(); j++) {
+      double dot = 0;
+      for (size_t d = 0; d < emb[i].size(); d++) dot += double(emb[i][d]) * double(emb[j][d]);
+      out.push_back(dot / (norm[i] * norm[j]));
+    }
+  return out;
+}
+
+double HeldoutLoss::similarity_loss(const std::vector<std::vector<float>>& emb) const {
+  ZIP_CHECK(emb.size() >= 3, "the similarity search loss needs at least 3 windows, {} given", emb.size());
+  const std::vector<double> a = pair_cosines(emb),
+                            b = pair_cosines(std::vector<std::vector<float>>(dense_out_.begin(), dense_out_.begin() + ptrdiff_t(emb.size())));
+  double ma = 0, mb = 0;
+  for (size_t i = 0; i < a.size(); i++) ma += a[i], mb += b[i];
+  ma /= double(a.size()), mb /= double(b.size());
+  double sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < a.size(); i++) sab += (a[i] - ma) * (b[i] - mb), saa += (a[i] - ma) * (a[i] - ma), sbb += (b[i] - mb) * (b[i] - mb);
+  if (saa <= 0 || sbb <= 0) return saa == sbb ? 0.0 : 1.0;  // constant similarities: equal or uninformative
+  return 1.0 - sab / std::sqrt(saa * sbb);
+}
+
 double HeldoutLoss::loss(const Model& m, double* kl) {
   ZIP_CHECK(!kl || probs_, "internal: KL on a loss-only window set");
   InferenceContext ctx(m, *backend_, len_, len_);
@@ -112,9 +144,14 @@ double HeldoutLoss::loss(const Model& m, double* kl) {
   double sum = 0, kl_sum = 0;
   int64_t count = 0, kl_count = 0;
   size_t first_row = 0;  // of window k in dense_row_
+  std::vector<std::vector<float>> emb;  // similarity loss
   for (size_t k = 0; k < windows_.size(); k++) {
     const auto& w = windows_[k];
     const float* out = run(ctx, k, 0);
+    if (similarity_) {
+      emb.push_back(embed(out, k, D));
+      continue;
+    }
     if (encoder_) {
       sum += window_cos(out, k, D);
       count += units(k);
@@ -128,6 +165,7 @@ double HeldoutLoss::loss(const Model& m, double* kl) {
     }
     first_row += w.size();
   }
+  if (similarity_) return similarity_loss(emb);
   if (kl) *kl = kl_sum / double(std::max<int64_t>(kl_count, 1));
   return sum / double(std::max<int64_t>(count, 1));
 }
@@ -161,11 +199,17 @@ double HeldoutLoss::divergence(const Model& m, int first_layer, int windows) {
   InferenceContext ctx(m, *backend_, len_, len_);
   double sum = 0;
   int64_t count = 0;
+  std::vector<std::vector<float>> emb;  // similarity loss
   for (size_t k = 0; k < W; k++) {
     const float* out = run(ctx, k, first_layer);
+    if (similarity_) {
+      emb.push_back(embed(out, k, m.config.dim));
+      continue;
+    }
     sum += encoder_ ? window_cos(out, k, m.config.dim) : window_kl(out, k, m.config.vocab_size);
     count += units(k);
   }
+  if (similarity_) return similarity_loss(emb);
   return sum / double(std::max<int64_t>(count, 1));
 }
 

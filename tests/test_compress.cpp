@@ -373,12 +373,17 @@ TEST_CASE("compress: an encoder family is judged on its pooled sentence embeddin
   o.search_loss = "tokens";
   o.out_dir = ztest::temp_dir() + "/bert-family-tokens";
   CHECK(compress_family(model, o)["members"][0]["search_objective"] == "tokens");
+  o.search_loss = "similarity";
+  o.out_dir = ztest::temp_dir() + "/bert-family-similarity";
+  CHECK(compress_family(model, o)["members"][0]["search_objective"] == "similarity");
   bert.config.pooling.clear();
   const std::string plain = ztest::temp_dir() + "/tiny-bert-plain.zlm";
   save_zlm(bert, plain);
   o.search_loss.clear();
   o.out_dir = ztest::temp_dir() + "/bert-family-plain";
   CHECK(compress_family(plain, o)["options"]["search_loss"] == "tokens");
+  o.search_loss = "similarity";  // no pooling, no embedding to compare
+  CHECK_THROWS_AS(compress_family(plain, o), UsageError);
   o.search_loss = "kl";
   CHECK_THROWS_AS(compress_family(model, o), UsageError);
   o.search_loss = "pooled";

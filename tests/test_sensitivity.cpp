@@ -247,3 +247,48 @@ TEST_CASE("sensitivity: pooled encoder divergence is 1 - cos of the mean-pooled 
   CHECK(tokens.divergence(m, 0) != doctest::Approx(direct).epsilon(1e-3));
 }
 
+
+TEST_CASE("held-out loss: the similarity loss is 1 - Pearson of the pairwise embedding cosines") {
+  Model dense = import_model(ztest::shared("models/tiny-random-bert"), {});
+  const ModelConfig& c = dense.config;
+  std::vector<std::vector<int>> windows = random_windows(c, 7, {9, 12, 15, 18, 11, 14});
+  HeldoutLoss sim(dense, windows, 2, EncoderLoss::Similarity);
+  const int l = c.n_layers() - 1;
+  Model m = thin_ffn(dense, l, 3);
+  // Direct: mean-pooled embeddings of both models, cosines of every pair, then Pearson's r.
+  auto be = make_cpu_backend(1);
+  std::vector<std::vector<float>> ed, em;
+  for (const auto& w : windows) {
+    InferenceContext cd(dense, *be), cm(m, *be);
+    ed.push_back(mean_pool(cd.encode(w.data(), nullptr, int(w.size())), int(w.size()), c.dim));
+    em.push_back(mean_pool(cm.encode(w.data(), nullptr, int(w.size())), int(w.size()), c.dim));
+  }
+  auto cosines = [&](const std::vector<std::vector<float>>& e, size_t n) {
+    std::vector<double> out;
+    for (size_t i = 0; i < n; i++)
+      for (size_t j = i + 1; j < n; j++) {
+        double dot = 0, a = 0, b = 0;
+        for (int d = 0; d < c.dim; d++)
+          dot += double(e[i][size_t(d)]) * e[j][size_t(d)], a += double(e[i][size_t(d)]) * e[i][size_t(d)],
+              b += double(e[j][size_t(d)]) * e[j][size_t(d)];
+        out.push_back(dot / std::sqrt(a * b));
+      }
+    return out;
+  };
+  auto one_minus_r = [&](size_t n) {
+    std::vector<double> x = cosines(em, n), y = cosines(ed, n);
+    const double k = double(x.size());
+    double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+    for (size_t i = 0; i < x.size(); i++)
+      sx += x[i], sy += y[i], sxx += x[i] * x[i], syy += y[i] * y[i], sxy += x[i] * y[i];
+    return 1.0 - (sxy - sx * sy / k) / std::sqrt((sxx - sx * sx / k) * (syy - sy * sy / k));
+  };
+  const double direct = one_minus_r(windows.size());
+  CHECK(direct > 1e-7);
+  CHECK(sim.loss(m) == doctest::Approx(direct).epsilon(1e-3).scale(0));
+  CHECK(sim.divergence(m, 0) == doctest::Approx(direct).epsilon(1e-3).scale(0));
+  CHECK(sim.divergence(m, l) == doctest::Approx(direct).epsilon(1e-3).scale(0));  // skipping shared layers
+  CHECK(sim.divergence(m, 0, 4) == doctest::Approx(one_minus_r(4)).epsilon(1e-3).scale(0));  // the first 4 windows
+  CHECK(std::abs(sim.loss(dense)) < 1e-9);
+  CHECK_THROWS_AS(sim.divergence(m, 0, 2), Error);  // one pair has no correlation
+}

@@ -54,7 +54,7 @@ int cmd_compress(int argc, char** argv) {
              {"--probe-density", "X", "sensitivity probes keep this fraction of each module (default 0.5)"},
              {"--probe-windows", "N", "held-out windows each sensitivity probe runs on (default: 1,024 tokens' worth, 4 at L = 256)"},
              {"--probe-shrink", "A", "search centre median(c)^(1-A)*c^A: shrink the probes toward their median (default 1)"},
-             {"--search-loss", "L", "search loss: decoders kl (default) or nll; encoders pooled (default if the model pools) or tokens"},
+             {"--search-loss", "L", "search loss: decoders kl (default) or nll; encoders pooled (default if the model pools), similarity or tokens"},
              {"--aim", "X", "budgets aim at target × X (default 1.03, the middle of the accepted band 0.97..1.10)"},
              {"--reps", "N", "timed repetitions per measurement (default 7)"},
              {"--seed", "S", "calibration sampling and search seed (default 1)"},
