@@ -278,7 +278,7 @@ void build_latency_table(Run& r, const std::string& db_root) {
     std::string env = env_to_string(r.opt.env);
     for (char& ch : env)
       if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-    cache = fmt::format("{}/{}/latency-v6-{}-w{}-r{}.json", db_root, r.model_hash, env, r.opt.timing.warmup, r.opt.timing.reps);
+    cache = fmt::format("{}/{}/latency-v7-{}-w{}-r{}.json", db_root, r.model_hash, env, r.opt.timing.warmup, r.opt.timing.reps);
     if (file_exists(cache)) {
       try {
         LatencyTable t = LatencyTable::from_json(nlohmann::json::parse(read_file(cache)));

@@ -398,29 +398,103 @@ class Runner {
 
 double median_of(std::vector<double> v) { return summarize(std::move(v)).median; }
 
-// Fits the FFN column (by width) and, for each KV head count, the attention levels (by query
-// heads) with non-decreasing sequences: a narrower module does the same work on less data, so a
-// level measured cheaper than a narrower one is noise, and the DP would seek such dips out.
-// Returns how many levels changed.
-int make_monotone(LatencyTable& t) {
-  int changed = 0;
-  auto fit = [&](const std::vector<double*>& chain) {
-    std::vector<double> v;
-    for (double* p : chain) v.push_back(*p);
-    std::vector<double> w = isotonic_fit(v);
-    for (size_t i = 0; i < chain.size(); i++) {
-      changed += w[i] != *chain[i];
-      *chain[i] = w[i];
+// Least squares y ≈ X·beta by the normal equations (a handful of columns): Gaussian elimination
+// with partial pivoting. False when XᵀX is singular (collinear columns).
+bool least_squares(const std::vector<std::vector<double>>& X, const std::vector<double>& y,
+                          std::vector<double>* beta) {
+  const size_t k = X.empty() ? 0 : X[0].size();
+  std::vector<std::vector<double>> a(k, std::vector<double>(k + 1, 0.0));
+  for (size_t r = 0; r < X.size(); r++)
+    for (size_t i = 0; i < k; i++) {
+      for (size_t j = 0; j < k; j++) a[i][j] += X[r][i] * X[r][j];
+      a[i][k] += X[r][i] * y[r];
     }
-  };
-  std::vector<double*> ffn;
-  for (auto& [w, v] : t.ffn) ffn.push_back(&v);
-  fit(ffn);
-  std::map<int, std::vector<double*>> by_kv;
-  for (auto& [a, v] : t.attn) by_kv[a.second].push_back(&v);  // map order: q ascending within kv
-  for (auto& [kv, chain] : by_kv) fit(chain);
+  for (size_t c = 0; c < k; c++) {
+    size_t p = c;
+    for (size_t r = c + 1; r < k; r++)
+      if (std::abs(a[r][c]) > std::abs(a[p][c])) p = r;
+    std::swap(a[c], a[p]);
+    double scale = 0;
+    for (size_t j = 0; j < k; j++) scale = std::max(scale, std::abs(a[c][j]));
+    if (std::abs(a[c][c]) <= 1e-9 * scale || scale == 0) return false;
+    for (size_t r = 0; r < k; r++) {
+      if (r == c) continue;
+      const double f = a[r][c] / a[c][c];
+      for (size_t j = c; j <= k; j++) a[r][j] -= f * a[c][j];
+    }
+  }
+  beta->assign(k, 0.0);
+  for (size_t i = 0; i < k; i++) (*beta)[i] = a[i][k] / a[i][i];
+  return true;
+}
+
+// Makes one column non-decreasing along `chain` (isotonic_fit); returns how many levels moved.
+int make_monotone(const std::vector<double*>& chain) {
+  std::vector<double> v;
+  for (double* p : chain) v.push_back(*p);
+  std::vector<double> w = isotonic_fit(v);
+  int changed = 0;
+  for (size_t i = 0; i < chain.size(); i++) changed += w[i] != *chain[i], *chain[i] = w[i];
   return changed;
 }
+
+}  // namespace
+
+nlohmann::json fit_levels(LatencyTable& t) {
+  nlohmann::json out;
+  // FFN: t = a + b·width over the widths > 0.
+  {
+    std::vector<std::vector<double>> X;
+    std::vector<double> y, beta;
+    for (const auto& [w, v] : t.ffn)
+      if (w > 0) X.push_back({1.0, double(w)}), y.push_back(v);
+    bool ok = X.size() >= 3 && least_squares(X, y, &beta) && beta[1] > 0;
+    for (const auto& [w, v] : t.ffn) ok = ok && (w == 0 || beta[0] + beta[1] * w > 0);
+    if (ok) {
+      for (auto& [w, v] : t.ffn)
+        if (w > 0) v = beta[0] + beta[1] * double(w);
+      out["ffn"] = {{"fit", "affine"}, {"a", beta[0]}, {"per_neuron", beta[1]}};
+    } else {
+      std::vector<double*> chain;
+      for (auto& [w, v] : t.ffn) chain.push_back(&v);
+      out["ffn"] = {{"fit", "monotone"}, {"levels_moved", make_monotone(chain)}};
+    }
+  }
+  // Attention: t = a + b·q + c·kv over the levels with query heads; a + b·q when kv is collinear
+  // with q (multi-head attention: kv = q at every level).
+  {
+    std::vector<std::vector<double>> X, X1;
+    std::vector<double> y, beta;
+    for (const auto& [a, v] : t.attn)
+      if (a.first > 0) X.push_back({1.0, double(a.first), double(a.second)}), X1.push_back({1.0, double(a.first)}), y.push_back(v);
+    bool three = X.size() >= 4 && least_squares(X, y, &beta);
+    bool ok = three ? beta[1] > 0 && beta[2] >= 0 : X.size() >= 3 && least_squares(X1, y, &beta) && beta[1] > 0;
+    if (ok && !three) {
+      // Only valid if kv really follows q: the same q never comes with two kv counts.
+      std::map<int, int> kv_of;
+      for (const auto& [a, v] : t.attn)
+        if (a.first > 0 && !kv_of.emplace(a.first, a.second).second && kv_of[a.first] != a.second) ok = false;
+    }
+    auto fitted = [&](const AttnLevel& a) {
+      return beta[0] + beta[1] * a.first + (three ? beta[2] * a.second : 0.0);
+    };
+    for (const auto& [a, v] : t.attn) ok = ok && (a.first == 0 || fitted(a) > 0);
+    if (ok) {
+      for (auto& [a, v] : t.attn)
+        if (a.first > 0) v = fitted(a);
+      out["attention"] = {{"fit", "affine"}, {"a", beta[0]}, {"per_q_head", beta[1]}, {"per_kv_head", three ? beta[2] : 0.0}};
+    } else {
+      std::map<int, std::vector<double*>> by_kv;
+      for (auto& [a, v] : t.attn) by_kv[a.second].push_back(&v);  // map order: q ascending within kv
+      int moved = 0;
+      for (auto& [kv, chain] : by_kv) moved += make_monotone(chain);
+      out["attention"] = {{"fit", "monotone"}, {"levels_moved", moved}};
+    }
+  }
+  return out;
+}
+
+namespace {
 
 // Median over reps of the per-rep mean over layers of each module's time (seconds). With
 // e2e, every instrumented unit is preceded by an uninstrumented one whose time goes to *e2e: the
@@ -595,7 +669,10 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
   }
   for (auto& [a, v] : times_a) t.attn[a] = median_of(v);
   for (auto& [f, v] : times_f) t.ffn[f] = median_of(v);
-  const int refitted = make_monotone(t);
+  nlohmann::json measured = {{"attention", nlohmann::json::array()}, {"ffn", nlohmann::json::array()}};
+  for (const auto& [a, v] : t.attn) measured["attention"].push_back({a.first, a.second, v});
+  for (const auto& [f, v] : t.ffn) measured["ffn"].push_back({f, v});
+  nlohmann::json fit = fit_levels(t);
   dense_sum_and_fixed(t, c);
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
@@ -603,7 +680,8 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
             {"host", host},
             {"backend", be->name()},
             {"models_timed", total},
-            {"levels_made_monotone", refitted},
+            {"fit", fit},
+            {"measured", measured},  // the medians before the fit
             {"bracket_scale", scales.empty() ? nlohmann::json(nullptr)
                                              : nlohmann::json({{"min", *std::min_element(scales.begin(), scales.end())},
                                                                {"median", median_of(scales)},

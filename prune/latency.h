@@ -110,9 +110,20 @@ LatencyTable measure_latency_table(const Model& dense, const Env& env, const std
                                    const std::set<int>& ffn_levels, const TimingOptions& opt,
                                    const std::function<void(int, int)>& progress = {});
 
-// The least-squares non-decreasing fit of v (pool adjacent violators); the measured tables are
-// made monotone with it (FFN times by width, attention times by query heads per KV count).
+// The least-squares non-decreasing fit of v (pool adjacent violators): the fallback of
+// fit_levels for a column whose affine fit fails (FFN times by width, attention times by query
+// heads per KV count).
 std::vector<double> isotonic_fit(const std::vector<double>& v);
+
+// Replaces the measured times of the present levels (q > 0, width > 0) with their least-squares
+// affine fit: FFN t = a + b·width; attention t = a + b·q + c·kv (a + b·q when kv follows q, as in
+// multi-head attention). A module's work is affine in its width (one matrix row or column per
+// neuron, per head), so the scatter around the line is noise, and the DP seeks out every level
+// that noise made cheap: with levels pooled only to be monotone, ZipLM chose the top of each flat
+// step and its members ran 11–17 % slower than predicted (docs/LATENCY.md). A column whose fit
+// has a non-positive slope or a non-positive time (too few or too odd levels) is made monotone
+// instead. Absent levels (0) keep their measured time. Returns what was fitted, per column.
+nlohmann::json fit_levels(LatencyTable& t);
 
 struct Measurement {
   double median = 0, min = 0, max = 0;  // seconds per unit of work

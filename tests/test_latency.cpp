@@ -362,3 +362,64 @@ TEST_CASE("latency: isotonic fit pools adjacent violators") {
   }
 }
 
+
+TEST_CASE("latency: measured levels are replaced by their least-squares affine fit") {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> noise(-0.2, 0.2);
+  // GQA: t = 3 + 2q + 5kv (+ noise); FFN: t = 1 + 0.25w (+ noise); absent levels cost 0.5.
+  LatencyTable t;
+  t.attn[{0, 0}] = 0.5;
+  for (int kv = 1; kv <= 3; kv++)
+    for (int q = kv; q <= 3 * kv; q++) t.attn[{q, kv}] = 3 + 2 * q + 5 * kv + noise(rng);
+  t.ffn[0] = 0.5;
+  for (int w = 32; w <= 512; w += 32) t.ffn[w] = 1 + 0.25 * w + noise(rng);
+  // The least-squares fit of the same points, by the closed form for one variable (FFN).
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const auto& [w, v] : t.ffn)
+    if (w > 0) n++, sx += w, sy += v, sxx += double(w) * w, sxy += w * v;
+  const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx), icept = (sy - slope * sx) / n;
+  nlohmann::json fit = fit_levels(t);
+  CHECK(fit["ffn"]["fit"] == "affine");
+  CHECK(fit["attention"]["fit"] == "affine");
+  CHECK(fit["ffn"]["per_neuron"].get<double>() == doctest::Approx(slope).epsilon(1e-9));
+  for (const auto& [w, v] : t.ffn) CHECK(v == doctest::Approx(w == 0 ? 0.5 : icept + slope * w).epsilon(1e-9));
+  CHECK(fit["attention"]["per_q_head"].get<double>() == doctest::Approx(2).epsilon(0.05));
+  CHECK(fit["attention"]["per_kv_head"].get<double>() == doctest::Approx(5).epsilon(0.05));
+  CHECK(t.attn[{0, 0}] == 0.5);
+  // Residuals of a least-squares fit are orthogonal to its columns: Σ r = Σ r·q = Σ r·kv = 0.
+  LatencyTable raw;
+  std::mt19937 rng2(5);
+  raw.attn[{0, 0}] = 0.5;
+  for (int kv = 1; kv <= 3; kv++)
+    for (int q = kv; q <= 3 * kv; q++) raw.attn[{q, kv}] = 3 + 2 * q + 5 * kv + noise(rng2);
+  double r1 = 0, rq = 0, rk = 0;
+  for (const auto& [a, v] : raw.attn)
+    if (a.first > 0) {
+      const double r = v - t.attn[a];
+      r1 += r, rq += r * a.first, rk += r * a.second;
+    }
+  CHECK(std::abs(r1) < 1e-9);
+  CHECK(std::abs(rq) < 1e-9);
+  CHECK(std::abs(rk) < 1e-9);
+
+  // Multi-head attention (kv = q at every level): fitted in q alone.
+  LatencyTable mha;
+  mha.attn[{0, 0}] = 0;
+  for (int q = 1; q <= 6; q++) mha.attn[{q, q}] = 1 + 3 * q + (q % 2 ? 0.1 : -0.1);
+  mha.ffn[0] = 0, mha.ffn[64] = 2, mha.ffn[128] = 3, mha.ffn[192] = 4.5;
+  fit = fit_levels(mha);
+  CHECK(fit["attention"]["fit"] == "affine");
+  CHECK(fit["attention"]["per_kv_head"].get<double>() == 0.0);
+  for (int q = 2; q <= 6; q++) CHECK(mha.attn[{q, q}] - mha.attn[{q - 1, q - 1}] == doctest::Approx(fit["attention"]["per_q_head"].get<double>()));
+
+  // A column the line cannot describe (time falling with width): made monotone instead.
+  LatencyTable odd;
+  odd.attn[{0, 0}] = 0, odd.attn[{1, 1}] = 2, odd.attn[{2, 1}] = 1;
+  odd.ffn[0] = 0, odd.ffn[32] = 5, odd.ffn[64] = 4, odd.ffn[96] = 3;
+  fit = fit_levels(odd);
+  CHECK(fit["ffn"]["fit"] == "monotone");
+  CHECK(fit["attention"]["fit"] == "monotone");
+  CHECK(odd.ffn[32] == doctest::Approx(4));
+  CHECK(odd.ffn[96] == doctest::Approx(4));
+  CHECK(odd.attn[{1, 1}] == doctest::Approx(1.5));
+}
