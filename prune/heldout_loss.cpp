@@ -106,17 +106,17 @@ double HeldoutLoss::window_cos(const float* h, size_t k, int D) const {
   return sum;
 }
 
-// Cosine similarity of every pair i < j of embeddings, in order.
-static std::vector<double> pair_cosines(const std::vector<std::vector<float>>& emb) {
-  std::vector<double> norm(emb.size()), out;
-  for (size_t i = 0; i < emb.size(); i++) {
+// Cosine similarity of every pair i < j of the first n embeddings, in order.
+static std::vector<double> pair_cosines(const std::vector<std::vector<float>>& emb, size_t n) {
+  std::vector<double> norm(n), out;
+  for (size_t i = 0; i < n; i++) {
     double a = 0;
     for (float x : emb[i]) a += double(x) * double(x);
     norm[i] = std::max(std::sqrt(a), 1e-30);
   }
-  out.reserve(emb.size() * (emb.size() - 1) / 2);
-  for (size_t i = 0; i < emb.size(); i++)
-    for (size_t j = i + 1; j < emb.size(); j++) {
+  out.reserve(n * (n - 1) / 2);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++) {
       double dot = 0;
       for (size_t d = 0; d < emb[i].size(); d++) dot += double(emb[i][d]) * double(emb[j][d]);
       out.push_back(dot / (norm[i] * norm[j]));
@@ -126,13 +126,13 @@ static std::vector<double> pair_cosines(const std::vector<std::vector<float>>& e
 
 double HeldoutLoss::similarity_loss(const std::vector<std::vector<float>>& emb) const {
   ZIP_CHECK(emb.size() >= 3, "the similarity search loss needs at least 3 windows, {} given", emb.size());
-  const std::vector<double> a = pair_cosines(emb),
-                            b = pair_cosines(std::vector<std::vector<float>>(dense_out_.begin(), dense_out_.begin() + ptrdiff_t(emb.size())));
+  const std::vector<double> a = pair_cosines(emb, emb.size()), b = pair_cosines(dense_out_, emb.size());
   double ma = 0, mb = 0;
   for (size_t i = 0; i < a.size(); i++) ma += a[i], mb += b[i];
   ma /= double(a.size()), mb /= double(b.size());
   double sab = 0, saa = 0, sbb = 0;
-  for (size_t i = 0; i < a.size(); i++) sab += (a[i] - ma) * (b[i] - mb), saa += (a[i] - ma) * (a[i] - ma), sbb += (b[i] - mb) * (b[i] - mb);
+  for (size_t i = 0; i < a.size(); i++)
+    sab += (a[i] - ma) * (b[i] - mb), saa += (a[i] - ma) * (a[i] - ma), sbb += (b[i] - mb) * (b[i] - mb);
   if (saa <= 0 || sbb <= 0) return saa == sbb ? 0.0 : 1.0;  // constant similarities: equal or uninformative
   return 1.0 - sab / std::sqrt(saa * sbb);
 }

@@ -3,9 +3,9 @@
 // dense model's output, either per token of the final hidden states or per window of the
 // sentence embedding (EncoderLoss::Pooled: the model's own pooling, what a sentence-embedding
 // model is used for), or how the embeddings' pairwise similarities follow the dense model's
-// (EncoderLoss::Similarity: what retrieval and STS use of them). Also the mean KL(dense ‖ model) of the next-token distributions, for the
-// report, and a divergence from the dense model for sensitivity probes that can skip the layers a
-// model shares with it.
+// (EncoderLoss::Similarity: what retrieval and STS use of them). Also the mean KL(dense ‖ model)
+// of the next-token distributions, for the report, and a divergence from the dense model for
+// sensitivity probes that can skip the layers a model shares with it.
 #pragma once
 #include <memory>
 #include <vector>
@@ -37,9 +37,9 @@ class HeldoutLoss {
   double dense_loss() { return dense_loss_; }
 
   // How far `m` is from the dense model on the first `windows` windows (0: all): KL for decoders,
-  // 1 − cos (or the similarity loss) for encoders. `m` must equal the dense model in every layer below `first_layer`;
-  // those layers are not run (the dense model's residual stream entering first_layer is kept
-  // from one pass of the dense model, made on first use).
+  // the encoder loss for encoders. `m` must equal the dense model in every layer below
+  // `first_layer`; those layers are not run (the dense model's residual stream entering
+  // first_layer is kept from one pass of the dense model, made on first use).
   double divergence(const Model& m, int first_layer, int windows = 0);
 
  private:
@@ -63,7 +63,7 @@ class HeldoutLoss {
   bool encoder_;
   bool pooled_;      // encoder loss on sentence embeddings
   bool similarity_;  // ... on their pairwise similarities
-  bool probs_;   // decoder: dense distributions kept (kl and divergence available)
+  bool probs_;       // decoder: dense distributions kept (kl and divergence available)
   int len_ = 0;
   std::vector<std::vector<float>> dense_out_;  // per window: encoder hidden states (or embedding) or decoder probabilities
   struct DenseRow {

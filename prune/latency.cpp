@@ -13,6 +13,7 @@
 #include "engine/cuda.h"
 #include "engine/error.h"
 #include "engine/forward.h"
+#include "prune/linalg.h"
 
 namespace zip {
 
@@ -398,33 +399,21 @@ class Runner {
 
 double median_of(std::vector<double> v) { return summarize(std::move(v)).median; }
 
-// Least squares y ≈ X·beta by the normal equations (a handful of columns): Gaussian elimination
-// with partial pivoting. False when XᵀX is singular (collinear columns).
+// Least squares y ≈ X·beta through the normal equations (a handful of columns), XᵀX inverted by
+// its Cholesky factor. False when XᵀX is not positive definite (too few distinct levels).
 bool least_squares(const std::vector<std::vector<double>>& X, const std::vector<double>& y,
-                          std::vector<double>* beta) {
-  const size_t k = X.empty() ? 0 : X[0].size();
-  std::vector<std::vector<double>> a(k, std::vector<double>(k + 1, 0.0));
+                   std::vector<double>* beta) {
+  const int k = X.empty() ? 0 : int(X[0].size());
+  std::vector<double> g(size_t(k) * size_t(k), 0.0), xty(size_t(k), 0.0);
   for (size_t r = 0; r < X.size(); r++)
-    for (size_t i = 0; i < k; i++) {
-      for (size_t j = 0; j < k; j++) a[i][j] += X[r][i] * X[r][j];
-      a[i][k] += X[r][i] * y[r];
+    for (int i = 0; i < k; i++) {
+      xty[size_t(i)] += X[r][size_t(i)] * y[r];
+      for (int j = 0; j < k; j++) g[size_t(i * k + j)] += X[r][size_t(i)] * X[r][size_t(j)];
     }
-  for (size_t c = 0; c < k; c++) {
-    size_t p = c;
-    for (size_t r = c + 1; r < k; r++)
-      if (std::abs(a[r][c]) > std::abs(a[p][c])) p = r;
-    std::swap(a[c], a[p]);
-    double scale = 0;
-    for (size_t j = 0; j < k; j++) scale = std::max(scale, std::abs(a[c][j]));
-    if (std::abs(a[c][c]) <= 1e-9 * scale || scale == 0) return false;
-    for (size_t r = 0; r < k; r++) {
-      if (r == c) continue;
-      const double f = a[r][c] / a[c][c];
-      for (size_t j = c; j <= k; j++) a[r][j] -= f * a[c][j];
-    }
-  }
-  beta->assign(k, 0.0);
-  for (size_t i = 0; i < k; i++) (*beta)[i] = a[i][k] / a[i][i];
+  if (k == 0 || !linalg::spd_inverse_small(g.data(), k)) return false;
+  beta->assign(size_t(k), 0.0);
+  for (int i = 0; i < k; i++)
+    for (int j = 0; j < k; j++) (*beta)[size_t(i)] += g[size_t(i * k + j)] * xty[size_t(j)];
   return true;
 }
 
@@ -460,21 +449,22 @@ nlohmann::json fit_levels(LatencyTable& t) {
       out["ffn"] = {{"fit", "monotone"}, {"levels_moved", make_monotone(chain)}};
     }
   }
-  // Attention: t = a + b·q + c·kv over the levels with query heads; a + b·q when kv is collinear
-  // with q (multi-head attention: kv = q at every level).
+  // Attention: t = a + b·q + c·kv over the levels with query heads; a + b·q when kv is a function
+  // of q (multi-head attention: kv = q at every level), where a kv column would be collinear.
   {
-    std::vector<std::vector<double>> X, X1;
+    std::map<int, int> kv_of;
+    bool three = false;  // some q measured with two KV head counts
+    for (const auto& [a, v] : t.attn)
+      if (a.first > 0) three |= !kv_of.emplace(a.first, a.second).second && kv_of[a.first] != a.second;
+    std::vector<std::vector<double>> X;
     std::vector<double> y, beta;
     for (const auto& [a, v] : t.attn)
-      if (a.first > 0) X.push_back({1.0, double(a.first), double(a.second)}), X1.push_back({1.0, double(a.first)}), y.push_back(v);
-    bool three = X.size() >= 4 && least_squares(X, y, &beta);
-    bool ok = three ? beta[1] > 0 && beta[2] >= 0 : X.size() >= 3 && least_squares(X1, y, &beta) && beta[1] > 0;
-    if (ok && !three) {
-      // Only valid if kv really follows q: the same q never comes with two kv counts.
-      std::map<int, int> kv_of;
-      for (const auto& [a, v] : t.attn)
-        if (a.first > 0 && !kv_of.emplace(a.first, a.second).second && kv_of[a.first] != a.second) ok = false;
-    }
+      if (a.first > 0) {
+        X.push_back({1.0, double(a.first)});
+        if (three) X.back().push_back(double(a.second));
+        y.push_back(v);
+      }
+    bool ok = X.size() > (three ? 3u : 2u) && least_squares(X, y, &beta) && beta[1] > 0 && (!three || beta[2] >= 0);
     auto fitted = [&](const AttnLevel& a) {
       return beta[0] + beta[1] * a.first + (three ? beta[2] * a.second : 0.0);
     };
