@@ -1,6 +1,7 @@
 #include "prune/calibration.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -38,6 +39,47 @@ std::vector<std::string> calibration_files(const std::vector<std::string>& paths
   return out;
 }
 
+namespace {
+
+constexpr size_t kMinSentenceTokens = 8;  // with [CLS] and [SEP]
+
+// Where a sentence ends: after . ! or ? (and any closing quote or bracket) before white space, or
+// at a blank line.
+size_t sentence_end(const std::string& text, size_t i, size_t end) {
+  for (; i < end; i++) {
+    char c = text[i];
+    if (c == '\n' && i + 1 < end && text[i + 1] == '\n') return i;
+    if (c != '.' && c != '!' && c != '?') continue;
+    size_t j = i + 1;
+    while (j < end && (text[j] == '"' || text[j] == '\'' || text[j] == ')' || text[j] == ']')) j++;
+    if (j < end && (text[j] == ' ' || text[j] == '\n')) return j;
+  }
+  return end;
+}
+
+// The sentences that start in text[begin, end): the first one that starts there (after the end of
+// the sentence `begin` falls in), extended by the next while under kMinSentenceTokens tokens;
+// tokenized with [CLS] and [SEP]. Empty when no sentence starts in the range.
+std::vector<int> sentence_window(const Tokenizer& tok, const std::string& text, size_t begin, size_t end) {
+  size_t s = sentence_end(text, begin, end);
+  while (s < end && std::isspace(static_cast<unsigned char>(text[s]))) s++;
+  std::vector<int> ids;
+  if (s >= end) return ids;
+  size_t e = s;
+  std::string sentence;
+  // A sentence may run past the slot: read on to the end of the text, a few hundred bytes at most.
+  const size_t limit = std::min(text.size(), end + 2048);
+  while (ids.size() < kMinSentenceTokens && e < limit) {
+    e = sentence_end(text, e + 1, limit);
+    sentence.assign(text, s, e - s);
+    std::replace(sentence.begin(), sentence.end(), '\n', ' ');
+    ids = tok.encode(sentence, true);
+  }
+  return ids;
+}
+
+}  // namespace
+
 CalibSet sample_calibration(const Model& m, const std::vector<std::string>& files, const CalibOptions& opt) {
   ZIP_CHECK(m.tokenizer, "the model has no tokenizer: calibration needs one to read text");
   ZIP_CHECK(opt.samples > 0 && opt.heldout > 0, "calibration needs at least one window and one held-out window");
@@ -65,8 +107,8 @@ CalibSet sample_calibration(const Model& m, const std::vector<std::string>& file
     return file_folder[size_t(std::upper_bound(file_end.begin(), file_end.end(), byte) - file_end.begin())];
   };
   set.text_bytes = text.size();
-  set.key = fmt::format("{:08x}{:08x}-n{}-l{}-h{}-s{}", crc, uint32_t(text.size()), opt.samples, opt.len, opt.heldout,
-                        opt.seed);
+  set.key = fmt::format("{:08x}{:08x}-n{}-l{}-h{}-s{}{}", crc, uint32_t(text.size()), opt.samples, opt.len, opt.heldout,
+                        opt.seed, opt.sentences ? "-sent" : "");
 
   // Non-overlapping byte slots, shuffled by the seed; each window is the first tokens of its slot
   // (from a word boundary). Slots are generous (10 bytes per token) so one slot fills a window.
@@ -86,6 +128,7 @@ CalibSet sample_calibration(const Model& m, const std::vector<std::string>& file
 
   Tokenizer tok(m.tokenizer);
   const bool encoder = !m.config.info().causal;
+  ZIP_CHECK(encoder || !opt.sentences, "sentence windows (--calib-sentences) are for encoders; this model is a decoder");
   const bool by_folder = opt.search > 0 && opt.search_by_folder;
   if (by_folder) set.search_folders = folders;
   // Train and held-out windows take the shuffled slots in turn; search windows by folder scan the
@@ -104,11 +147,16 @@ CalibSet sample_calibration(const Model& m, const std::vector<std::string>& file
       ZIP_CHECK(cursor < n_slots, "calibration text too short: not enough slots with {} tokens{}", opt.len,
                 folder >= 0 ? fmt::format(" in {}", folders[size_t(folder)]) : std::string());
       size_t begin = order[cursor++] * slot, end = begin + slot;
+      if (opt.sentences) {
+        ids = sentence_window(tok, text, begin, end);
+        if (ids.size() >= kMinSentenceTokens) break;  // else no sentence starts in this slot
+        continue;
+      }
       while (begin < end && text[begin] != ' ' && text[begin] != '\n') begin++;  // start at a word
       ids = tok.encode(std::string_view(text).substr(begin, end - begin), true);
       if (int(ids.size()) >= opt.len) break;  // e.g. a slot of blank lines: take the next one
     }
-    const size_t len = size_t(search ? search_len : opt.len);
+    const size_t len = std::min(ids.size(), size_t(search ? search_len : opt.len));
     if (encoder) {
       int last = ids.back();  // [SEP]
       ids.resize(len);

@@ -27,6 +27,10 @@ struct CalibOptions {
   // from its own files), so that every kind of text counts alike in the search loss whatever its
   // size — a hedge for deployments whose text is like none of them in particular.
   bool search_by_folder = false;
+  // Encoders: each window whole sentences, [CLS] sentence [SEP] (more sentences while under 8
+  // tokens, cut at len), the inputs a sentence-embedding model is used on, instead of len tokens
+  // from anywhere in a sentence. Windows then vary in length.
+  bool sentences = false;
 };
 
 struct CalibSet {
@@ -42,7 +46,8 @@ struct CalibSet {
 std::vector<std::string> calibration_files(const std::vector<std::string>& paths);
 
 // Windows of opt.len tokens starting at distinct, non-overlapping random places of the text
-// (encoders: [CLS] ... [SEP] windows; decoders: BOS first when the vocabulary uses one).
+// (encoders: [CLS] ... [SEP] windows, or whole sentences with opt.sentences; decoders: BOS first
+// when the vocabulary uses one).
 // Deterministic for (files, opt). Throws if the text is too short for the windows asked.
 CalibSet sample_calibration(const Model& m, const std::vector<std::string>& files, const CalibOptions& opt);
 

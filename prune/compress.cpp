@@ -549,11 +549,11 @@ nlohmann::json run_member(Run& r, PruneMethod method, double target) {
   std::string file = fmt::format("{}-{}.zlm", prune_method_name(method), target_label(target));
   mem["file"] = file;
   save_member(r, m, mem, (fs::path(r.opt.out_dir) / file).string());
-  r.log(fmt::format("{} {}: predicted {:.3f}x, measured {:.3f}x{}, {} rounds, calib loss {:.4f}{}{} -> {}",
+  r.log(fmt::format("{} {}: predicted {:.3f}x, measured {:.3f}x{}, {} round{}, calib loss {:.4f}{}{} -> {}",
                     prune_method_name(method), target_label(target), mem["predicted_speedup"].get<double>(),
                     mem["measured_speedup"].get<double>(),
                     mem["guarantee_met"].get<bool>() ? "" : fmt::format(" (OUT OF BAND [{}, {}] x target)", kBandLow, kBandHigh),
-                    round, mem["calib_loss"].get<double>(),
+                    round, round == 1 ? "" : "s", mem["calib_loss"].get<double>(),
                     mem.contains("unseen_loss") ? fmt::format(" (unseen windows {:.4f})", mem["unseen_loss"].get<double>()) : std::string(),
                     mem.contains("ppl") ? fmt::format(", ppl {:.3f}", mem["ppl"].get<double>()) : std::string(), file));
   return mem;
@@ -634,8 +634,14 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
   std::vector<std::string> files = calibration_files(opt.calib_paths);
   r.calib = sample_calibration(r.dense, files, opt.calib);
   r.db = std::make_unique<Database>(db_root, r.model_hash, r.calib.key);
+  size_t train_tokens = 0;
+  for (const auto& w : r.calib.train) train_tokens += w.size();
   r.log(fmt::format("calibration: {} files, {} + {} held-out windows of {} tokens (key {}){}", files.size(),
-                    r.calib.train.size(), r.calib.heldout.size(), opt.calib.len, r.calib.key,
+                    r.calib.train.size(), r.calib.heldout.size(),
+                    opt.calib.sentences ? fmt::format("whole sentences, mean {:.1f}, at most {}",
+                                                      double(train_tokens) / double(r.calib.train.size()), opt.calib.len)
+                                        : std::to_string(opt.calib.len),
+                    r.calib.key,
                     r.calib.search.empty() ? std::string()
                     : fmt::format("; {} search windows of {} tokens apart{}", r.calib.search.size(), r.calib.search[0].size(),
                                   r.calib.search_folders.empty() ? std::string()
@@ -657,6 +663,7 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
                              {"search_len", r.calib.search.empty() ? opt.calib.len : int(r.calib.search[0].size())},
                              {"search_separate", !r.calib.search.empty()},
                              {"search_by_folder", !r.calib.search_folders.empty()},
+                             {"sentences", opt.calib.sentences},
                              {"seed", opt.calib.seed},
                              {"key", r.calib.key}}},
                            {"options",

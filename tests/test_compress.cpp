@@ -351,6 +351,41 @@ TEST_CASE("compress: an encoder family is judged on its pooled sentence embeddin
   const std::string model = ztest::temp_dir() + "/tiny-bert.zlm";
   save_zlm(bert, model);
 
+  // Sentence windows: [CLS] one whole sentence [SEP], each starting where a sentence starts; a
+  // sentence longer than the window is cut, keeping [SEP].
+  {
+    const std::string dir = ztest::temp_dir() + "/sentences";
+    fs::create_directories(dir);
+    {
+      std::ofstream t(dir + "/a.txt");
+      for (int i = 0; i < 1000; i++) t << "item " << i << " says hello world." << (i % 7 == 6 ? "\n\n" : i % 3 ? " " : "\n");
+    }
+    CalibOptions so;
+    so.samples = 8, so.len = 64, so.heldout = 2, so.sentences = true;
+    CalibSet cs = sample_calibration(bert, calibration_files({dir}), so);
+    REQUIRE(cs.train.size() == 8);
+    CHECK(cs.key.find("-sent") != std::string::npos);
+    Tokenizer tok(bert.tokenizer);
+    for (const auto* set : {&cs.train, &cs.heldout})
+      for (const auto& w : *set) {
+        REQUIRE(w.size() >= 8);
+        CHECK(w.size() <= 64);
+        CHECK(w.front() == bert.tokenizer->cls);
+        CHECK(w.back() == bert.tokenizer->sep);
+        std::string text = tok.decode(std::vector<int>(w.begin() + 1, w.end() - 1));
+        CAPTURE(text);
+        CHECK(text.rfind("item ", 0) == 0);
+        CHECK(text.find("hello") == text.rfind("hello"));  // one sentence
+        CHECK(text.back() == '.');
+      }
+    so.len = 8;
+    for (const auto& w : sample_calibration(bert, cs.files, so).train) {
+      CHECK(w.size() == 8);
+      CHECK(w.back() == bert.tokenizer->sep);
+    }
+    CHECK_THROWS_WITH_AS(sample_calibration(load_zlm(stories_zlm()), cs.files, so), doctest::Contains("encoders"), Error);
+  }
+
   CompressOptions o = small_options(ztest::temp_dir() + "/bert-family");
   o.targets = {1.5};
   o.methods = {PruneMethod::ZipLM, PruneMethod::Magnitude};

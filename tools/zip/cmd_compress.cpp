@@ -38,6 +38,7 @@ int cmd_compress(int argc, char** argv) {
              {"--calib-len", "L", "tokens per window (default 256)"},
              {"--heldout", "N", "held-out windows for errors and the search (default 16, at least --search-windows)"},
              {"--search-windows", "N", "held-out windows the search loss runs on (default: 2,048 tokens' worth, 8 at L = 256)"},
+             {"--calib-sentences", "", "encoders: each calibration window whole sentences, [CLS] … [SEP], at most --calib-len tokens (the inputs of a sentence-embedding model)"},
              {"--search-by-folder", "", "draw the search windows apart, in turn from each folder of the calibration files, so each kind of text counts alike"},
              {"--search-len", "L", "draw the search windows apart, L tokens each from its own place of the text (L <= --calib-len); every held-out window is then unseen by the search"},
              {"--speedup", "LIST", "speedup targets, e.g. 1.25,1.5,2"},
@@ -74,6 +75,7 @@ int cmd_compress(int argc, char** argv) {
   // (e.g. to the context the models are judged at) without changing how much text is seen.
   auto windows_of = [&](int tokens) { return std::max(1, tokens / o.calib.len); };
   o.calib.samples = int(args.integer("--calib-samples", windows_of(32768), 1, 1 << 20));
+  o.calib.sentences = args.has("--calib-sentences");
   if (args.has("--search-len") || args.has("--search-by-folder")) {
     // The search windows are drawn apart from the held-out ones, each from its own place of the text.
     o.calib.search_len = int(args.integer("--search-len", o.calib.len, 8, o.calib.len));
@@ -133,6 +135,7 @@ int cmd_compress(int argc, char** argv) {
     o.search_windows = c.value("search_windows", o.search_windows);
     if (c.value("search_separate", false)) o.calib.search = o.search_windows, o.calib.search_len = c.at("search_len");
     o.calib.search_by_folder = c.value("search_by_folder", false);
+    o.calib.sentences = c.value("sentences", false);
     if (o.calib_paths.empty()) o.calib_paths = c.at("paths").get<std::vector<std::string>>();
     const auto& opts = o.recipe.at("options");
     o.damp = opts.at("damp"), o.ffn_step = opts.at("ffn_step"), o.block = opts.at("block");
