@@ -80,6 +80,12 @@ std::vector<int> sentence_window(const Tokenizer& tok, const std::string& text, 
 
 }  // namespace
 
+bool sentence_windows_by_default(const ModelConfig& c) { return !c.info().causal && !c.pooling.empty(); }
+
+int default_window_len(bool sentences) { return sentences ? 64 : 256; }
+
+int expected_window_tokens(int len, bool sentences) { return std::max(1, sentences ? len / 2 : len); }
+
 CalibSet sample_calibration(const Model& m, const std::vector<std::string>& files, const CalibOptions& opt) {
   ZIP_CHECK(m.tokenizer, "the model has no tokenizer: calibration needs one to read text");
   ZIP_CHECK(opt.samples > 0 && opt.heldout > 0, "calibration needs at least one window and one held-out window");

@@ -33,6 +33,16 @@ struct CalibOptions {
   bool sentences = false;
 };
 
+// Whole-sentence windows are the default for encoders that pool their outputs into a sentence
+// embedding (they are only ever given sentences); token windows for everything else.
+bool sentence_windows_by_default(const ModelConfig& c);
+// The window length when none is asked: 64 tokens for sentence windows (a cap; most sentences
+// are shorter), 256 otherwise.
+int default_window_len(bool sentences);
+// Tokens a window holds on average, to turn token budgets into window counts: len, or len / 2
+// for sentence windows (31.5–32.5 tokens on average at len 64 on the shared prose).
+int expected_window_tokens(int len, bool sentences);
+
 struct CalibSet {
   std::vector<std::vector<int>> train, heldout, search;  // token windows
   std::vector<std::string> files;

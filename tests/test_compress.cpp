@@ -347,7 +347,16 @@ TEST_CASE("compress: an encoder family is judged on its pooled sentence embeddin
   // As a sentence-transformers folder would set it: the embedding is the mean of the tokens.
   Model bert = import_model(ztest::shared("models/tiny-random-bert"), io);
   REQUIRE(bert.config.pooling.empty());
+  CHECK_FALSE(sentence_windows_by_default(bert.config));  // an encoder without an embedding
   bert.config.pooling = "mean";
+  // The CLI's defaults: a model that pools is calibrated on whole sentences of at most 64 tokens,
+  // counted as 32 tokens each (so 1,024 windows for 32,768 tokens); decoders on token windows.
+  CHECK(sentence_windows_by_default(bert.config));
+  CHECK_FALSE(sentence_windows_by_default(load_zlm(stories_zlm()).config));
+  CHECK(default_window_len(true) == 64);
+  CHECK(default_window_len(false) == 256);
+  CHECK(32768 / expected_window_tokens(default_window_len(true), true) == 1024);
+  CHECK(expected_window_tokens(256, false) == 256);
   const std::string model = ztest::temp_dir() + "/tiny-bert.zlm";
   save_zlm(bert, model);
 

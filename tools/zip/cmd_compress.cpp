@@ -2,8 +2,10 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/config.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "engine/zlm.h"
 #include "prune/compress.h"
 #include "prune/report.h"
 #include "tools/zip/args.h"
@@ -23,6 +25,12 @@ static std::vector<double> parse_targets(const std::string& s) {
   return out;
 }
 
+// The model's architecture, read from its header alone (the defaults depend on it).
+static ModelConfig model_config(const std::string& path) {
+  require_regular_file(path);
+  return config_from_json(inspect_zlm(path, /*verify_data=*/false).header.at("config"));
+}
+
 int cmd_compress(int argc, char** argv) {
   Args args("compress", "MODEL.zlm --calib FILE_OR_DIR... --speedup 1.5,2 -o OUT_DIR [options]",
             "ZipLM: structured OBS pruning of attention heads and FFN neurons with a runtime-aware\n"
@@ -34,11 +42,12 @@ int cmd_compress(int argc, char** argv) {
              {"--baselines", "LIST", "also build these methods in the same run: magnitude,uniform,no-update"},
              {"--no-update", "", "OBS ranking without the weight update (the ablation)"},
              {"--calib", "PATH", "calibration text: files, or folders walked for *.txt (repeatable)"},
-             {"--calib-samples", "N", "calibration windows (default: 32,768 tokens' worth, 128 at L = 256)"},
-             {"--calib-len", "L", "tokens per window (default 256)"},
+             {"--calib-samples", "N", "calibration windows (default: 32,768 tokens' worth, 128 at L = 256, 1,024 sentences at L = 64)"},
+             {"--calib-len", "L", "tokens per window (default 256; sentence windows: at most 64)"},
              {"--heldout", "N", "held-out windows for errors and the search (default 16, at least --search-windows)"},
              {"--search-windows", "N", "held-out windows the search loss runs on (default: 2,048 tokens' worth, 8 at L = 256)"},
-             {"--calib-sentences", "", "encoders: each calibration window whole sentences, [CLS] … [SEP], at most --calib-len tokens (the inputs of a sentence-embedding model)"},
+             {"--calib-sentences", "", "encoders: each calibration window whole sentences, [CLS] … [SEP], at most --calib-len tokens (the default for models that pool a sentence embedding)"},
+             {"--no-calib-sentences", "", "encoders that pool: windows of --calib-len tokens from anywhere in the text instead"},
              {"--search-by-folder", "", "draw the search windows apart, in turn from each folder of the calibration files, so each kind of text counts alike"},
              {"--search-len", "L", "draw the search windows apart, L tokens each from its own place of the text (L <= --calib-len); every held-out window is then unseen by the search"},
              {"--speedup", "LIST", "speedup targets, e.g. 1.25,1.5,2"},
@@ -70,17 +79,21 @@ int cmd_compress(int argc, char** argv) {
   o.calib_paths = args.all("--calib");
   o.env = parse_env(args.str("--env", "cpu:threads=2,batch=1,ctx=256,phase=decode"));
   o.threads = int(args.integer("-t", o.env.threads, 1, 512));
-  o.calib.len = int(args.integer("--calib-len", 256, 8, 1 << 20));
+  if (args.has("--calib-sentences") && args.has("--no-calib-sentences"))
+    throw UsageError("zip compress: --calib-sentences and --no-calib-sentences exclude each other");
+  o.calib.sentences = args.has("--calib-sentences") ||
+                      (!args.has("--no-calib-sentences") && sentence_windows_by_default(model_config(args.positional()[0])));
+  o.calib.len = int(args.integer("--calib-len", default_window_len(o.calib.sentences), 8, 1 << 20));
   // Window counts default to fixed token counts, so --calib-len alone changes the window length
   // (e.g. to the context the models are judged at) without changing how much text is seen.
-  auto windows_of = [&](int tokens) { return std::max(1, tokens / o.calib.len); };
+  const int window_tokens = expected_window_tokens(o.calib.len, o.calib.sentences);
+  auto windows_of = [&](int tokens) { return std::max(1, tokens / window_tokens); };
   o.calib.samples = int(args.integer("--calib-samples", windows_of(32768), 1, 1 << 20));
-  o.calib.sentences = args.has("--calib-sentences");
   if (args.has("--search-len") || args.has("--search-by-folder")) {
     // The search windows are drawn apart from the held-out ones, each from its own place of the text.
     o.calib.search_len = int(args.integer("--search-len", o.calib.len, 8, o.calib.len));
     o.calib.search_by_folder = args.has("--search-by-folder");
-    o.search_windows = int(args.integer("--search-windows", std::max(1, 2048 / o.calib.search_len), 1, 1 << 20));
+    o.search_windows = int(args.integer("--search-windows", std::max(1, 2048 / expected_window_tokens(o.calib.search_len, o.calib.sentences)), 1, 1 << 20));
     o.calib.search = o.search_windows;
     o.calib.heldout = int(args.integer("--heldout", 16, 1, 1 << 20));
   } else {
@@ -102,8 +115,8 @@ int cmd_compress(int argc, char** argv) {
   o.evaluations = int(args.integer("--evaluations", 30, 1, 10000));
   o.sensitivity = !args.has("--no-sensitivity");
   o.probe_density = args.number("--probe-density", 0.5, 0.0, 0.999);
-  const int search_len = o.calib.search_len > 0 ? o.calib.search_len : o.calib.len;
-  o.probe_windows = int(args.integer("--probe-windows", std::max(1, 1024 / search_len), 1, 1 << 20));
+  const int search_tokens = o.calib.search_len > 0 ? expected_window_tokens(o.calib.search_len, o.calib.sentences) : window_tokens;
+  o.probe_windows = int(args.integer("--probe-windows", std::max(1, 1024 / search_tokens), 1, 1 << 20));
   o.probe_shrink = args.number("--probe-shrink", 1.0, 0.0, 1.0);
   o.search_loss = args.str("--search-loss", "");  // checked against the model in compress_family
   o.aim = args.number("--aim", 1.03, 0.97, 1.10);
