@@ -85,7 +85,7 @@ inline constexpr double kBandLow = 0.97, kBandHigh = 1.10;
 inline bool outside_band(double ratio) { return !(ratio >= kBandLow && ratio <= kBandHigh); }
 // A member in band but further than this from the aim (measured/target) is searched once more
 // with its budget corrected, so that it does not give away accuracy for speed nobody asked for.
-inline constexpr double kAimTolerance = 0.04;
+inline constexpr double kAimTolerance = 0.02;
 
 // Runs the pipeline on the model file `model_path`; writes OUT_DIR/<method>-<target>x.zlm,
 // report.json, report.md, report.svg; returns the report.

@@ -199,13 +199,15 @@ TEST_CASE("compress: a table that is off for every member is corrected once, not
   const auto& second = member(report, "ziplm", 2.0);
   CHECK(first["table_scale"].get<double>() == 1.0);  // nothing measured before it
   CHECK(first["rounds"].get<int>() >= 2);
-  // The second member starts from what the first one's rounds measured, and lands in one round.
+  // The second member starts from what the first one's rounds measured, and lands in band at its
+  // first round (a further round may only bring it nearer the aim).
   CHECK(second["table_scale"].get<double>() > 1.1);
-  CHECK(second["rounds"].get<int>() == 1);
   CHECK(second["guarantee_met"].get<bool>());
   const auto& round = second["round_log"][0];
-  CHECK(round["table_scale"].get<double>() == doctest::Approx(second["predicted_speedup"].get<double>() /
-                                                              second["measured_speedup"].get<double>()));
+  CHECK(!outside_band(round["speedup"].get<double>() / 2.0));
+  const double t_dense = report["latency_table"]["t_dense"].get<double>();
+  CHECK(round["table_scale"].get<double>() ==
+        doctest::Approx(t_dense / round["predicted_s"].get<double>() / round["speedup"].get<double>()));
 }
 
 TEST_CASE("compress: infeasible targets are reported with the largest achievable speedup") {
