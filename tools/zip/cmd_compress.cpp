@@ -89,11 +89,13 @@ int cmd_compress(int argc, char** argv) {
   const int window_tokens = expected_window_tokens(o.calib.len, o.calib.sentences);
   auto windows_of = [&](int tokens) { return std::max(1, tokens / window_tokens); };
   o.calib.samples = int(args.integer("--calib-samples", windows_of(32768), 1, 1 << 20));
+  int search_tokens = window_tokens;  // what one search window holds, for the search and probe counts
   if (args.has("--search-len") || args.has("--search-by-folder")) {
     // The search windows are drawn apart from the held-out ones, each from its own place of the text.
     o.calib.search_len = int(args.integer("--search-len", o.calib.len, 8, o.calib.len));
     o.calib.search_by_folder = args.has("--search-by-folder");
-    o.search_windows = int(args.integer("--search-windows", std::max(1, 2048 / expected_window_tokens(o.calib.search_len, o.calib.sentences)), 1, 1 << 20));
+    search_tokens = expected_window_tokens(o.calib.search_len, o.calib.sentences);
+    o.search_windows = int(args.integer("--search-windows", std::max(1, 2048 / search_tokens), 1, 1 << 20));
     o.calib.search = o.search_windows;
     o.calib.heldout = int(args.integer("--heldout", 16, 1, 1 << 20));
   } else {
@@ -115,7 +117,6 @@ int cmd_compress(int argc, char** argv) {
   o.evaluations = int(args.integer("--evaluations", 30, 1, 10000));
   o.sensitivity = !args.has("--no-sensitivity");
   o.probe_density = args.number("--probe-density", 0.5, 0.0, 0.999);
-  const int search_tokens = o.calib.search_len > 0 ? expected_window_tokens(o.calib.search_len, o.calib.sentences) : window_tokens;
   o.probe_windows = int(args.integer("--probe-windows", std::max(1, 1024 / search_tokens), 1, 1 << 20));
   o.probe_shrink = args.number("--probe-shrink", 1.0, 0.0, 1.0);
   o.search_loss = args.str("--search-loss", "");  // checked against the model in compress_family
