@@ -25,7 +25,7 @@ endif
 CXXFLAGS := -std=c++20 $(OPTFLAGS) $(ARCHFLAGS) -Wall -Wextra -Wno-restrict -pthread -MMD -MP -I. -Iinclude $(EXTRA_CXXFLAGS)
 LDLIBS   := -lfmt -lutf8proc -pthread
 
-LIB_SRCS  := $(wildcard engine/*.cpp engine/*/*.cpp kernels/cpu/*.cpp kernels/ref/*.cpp models/*.cpp prune/*.cpp distill/*.cpp)
+LIB_SRCS  := $(wildcard base/*.cpp engine/*.cpp engine/*/*.cpp kernels/cpu/*.cpp kernels/ref/*.cpp models/*.cpp compress/*.cpp prune/*.cpp prune/*/*.cpp distill/*.cpp)
 CLI_SRCS  := $(wildcard tools/zip/*.cpp)
 TEST_SRCS := $(wildcard tests/*.cpp)
 

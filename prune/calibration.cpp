@@ -11,7 +11,7 @@
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/forward.h"
-#include "engine/thread_pool.h"
+#include "base/thread_pool.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 namespace zip {

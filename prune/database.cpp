@@ -4,7 +4,7 @@
 
 #include "engine/error.h"
 #include "engine/file_io.h"
-#include "engine/thread_pool.h"
+#include "base/thread_pool.h"
 #include "prune/slice.h"
 
 namespace zip {

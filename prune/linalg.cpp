@@ -5,7 +5,7 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/thread_pool.h"
+#include "base/thread_pool.h"
 
 namespace zip::linalg {
 

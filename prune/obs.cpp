@@ -7,7 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/tensor.h"
-#include "engine/thread_pool.h"
+#include "base/thread_pool.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "prune/linalg.h"
 

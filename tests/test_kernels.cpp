@@ -192,7 +192,7 @@ TEST_CASE("kernels: attention with uneven GQA groups over a KV cache matches the
   }
 }
 
-#include "kernels/cpu/simd.h"
+#include "base/simd.h"
 
 TEST_CASE("kernels: vectorised exp is within a few ulp of libm") {
   std::vector<float> x;

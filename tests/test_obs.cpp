@@ -6,7 +6,7 @@
 #include <numeric>
 #include <random>
 
-#include "engine/thread_pool.h"
+#include "base/thread_pool.h"
 #include "prune/linalg.h"
 #include "prune/obs.h"
 #include "tests/test_util.h"

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "engine/train/cpu_train_kernels.h"
-#include "kernels/cpu/simd.h"
+#include "base/simd.h"
 
 namespace zip::train::cpu {
 namespace {

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "engine/thread_pool.h"
+#include "base/thread_pool.h"
 #include "engine/train/train_ops.h"
 
 namespace zip::train::cpu {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/simd.h"
+#include "base/simd.h"
 
 namespace zip::cpu {
 

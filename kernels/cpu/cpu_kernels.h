@@ -2,7 +2,7 @@
 // interface in engine/backend.h; the reference backend defines the expected results.
 #pragma once
 #include "engine/backend.h"
-#include "engine/thread_pool.h"
+#include "base/thread_pool.h"
 
 namespace zip::cpu {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/simd.h"
+#include "base/simd.h"
 
 namespace zip::cpu {
 

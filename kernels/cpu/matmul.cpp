@@ -5,7 +5,7 @@
 
 #include "engine/error.h"
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/simd.h"
+#include "base/simd.h"
 
 namespace zip::cpu {
 namespace {
