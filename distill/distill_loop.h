@@ -1,4 +1,4 @@
-// Knowledge distillation of a teacher into a student (Minitron-style, SPEC §6): per micro-batch
+// Knowledge distillation of a teacher into a student (Minitron-style, docs/METHODS.md §4): per micro-batch
 //   loss = τ²·KL(softmax(teacher/τ) ‖ softmax(student/τ))            (mean over tokens)
 //        + w_ce · CE(student, data)                                   (optional)
 //        + α · L_hidden(map(student states), teacher states)          (optional, cos or mse)
