@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Decode throughput of `zip run` (tokens/s of the generation phase, as printed by zip run),
 # median and min-max of REPS runs, for each thread count.
-#   bench/decode.sh MODEL.zlm [N_TOKENS=200] [REPS=5] [THREADS="1 2"]
+#   bench/decode.sh [MODEL.zlm] [N_TOKENS=200] [REPS=5] [THREADS="1 2"]
+# MODEL defaults to stories260K (../shared), converted into $BENCH_DIR (bench/common.sh).
+# Output: one summary line per thread count on stdout.
 set -euo pipefail
-MODEL=$1; N=${2:-200}; REPS=${3:-5}; THREADS=${4:-"1 2"}
-ZIP=${ZIP:-build/zip}
+source "$(dirname "$0")/common.sh"
+MODEL=${1:-}; N=${2:-200}; REPS=${3:-5}; THREADS=${4:-"1 2"}
+[ -n "$MODEL" ] || MODEL=$(model_zlm stories260k)
 for t in $THREADS; do
   vals=()
   for ((i = 0; i < REPS; i++)); do
