@@ -1,13 +1,16 @@
-// Host memory, f16 conversions and the vectorised exp. The op-by-op comparisons of every backend
+// Host memory, f16 conversions, the vectorised exp and the GEMM core. The op-by-op comparisons of every backend
 // with the reference are the table in test_backend_ops.cpp.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
+#include <random>
 
+#include "base/thread_pool.h"
 #include "engine/host_memory.h"
 #include "engine/tensor.h"
+#include "kernels/cpu/gemm.h"
 #include "tests/test_util.h"
 
 using namespace zip;
@@ -81,4 +84,57 @@ TEST_CASE("kernels: vectorised exp is within a few ulp of libm") {
     worst = std::max(worst, std::fabs(y[i] - ref) / ref);
   }
   CHECK(worst < 4e-7);
+}
+
+
+namespace {
+
+// C (+)= op(A)·op(B) (+ bias) through the GEMM core against a float64 triple loop; transposed
+// operands by strides. Returns max |C - ref| / max |ref|, and checks that 1 and 2 threads agree
+// bit for bit.
+template <typename T>
+double gemm_error(int M, int N, int K, bool trans_a, bool trans_b, bool accumulate, bool with_bias, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> d;
+  std::vector<T> A(size_t(M) * K), B(size_t(K) * N), C0(size_t(M) * N), bias(static_cast<size_t>(N));
+  for (auto* v : {&A, &B, &C0, &bias})
+    for (T& x : *v) x = T(d(rng));
+  const zip::cpu::Strides sa = trans_a ? zip::cpu::Strides{1, size_t(M)} : zip::cpu::Strides{size_t(K), 1};
+  const zip::cpu::Strides sb = trans_b ? zip::cpu::Strides{1, size_t(K)} : zip::cpu::Strides{size_t(N), 1};
+  std::vector<double> ref(C0.size());
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double acc = accumulate ? double(C0[size_t(i) * N + j]) : with_bias ? double(bias[size_t(j)]) : 0.0;
+      for (int k = 0; k < K; k++) acc += double(A[i * sa.rs + k * sa.cs]) * double(B[k * sb.rs + j * sb.cs]);
+      ref[size_t(i) * N + j] = acc;
+    }
+  std::vector<T> C1 = C0, C2 = C0;
+  zip::ThreadPool one(1), two(2);
+  zip::cpu::gemm<T>(&one, C1.data(), size_t(N), A.data(), sa, B.data(), sb, M, N, K, accumulate,
+                    with_bias ? bias.data() : nullptr);
+  zip::cpu::gemm<T>(&two, C2.data(), size_t(N), A.data(), sa, B.data(), sb, M, N, K, accumulate,
+                    with_bias ? bias.data() : nullptr);
+  CHECK(C1 == C2);
+  double err = 0, mx = 0;
+  for (size_t i = 0; i < ref.size(); i++) {
+    err = std::max(err, std::fabs(double(C1[i]) - ref[i]));
+    mx = std::max(mx, std::fabs(ref[i]));
+  }
+  return mx > 0 ? err / mx : err;
+}
+
+}  // namespace
+
+TEST_CASE("kernels: the GEMM core (float, double) against float64, transposed operands, accumulate, bias") {
+  uint32_t seed = 1;
+  // K·N large enough for the panel-major tile order and K blocks (K > 256), and small shapes
+  // that take the row-major order; odd sizes leave partial tiles and panels.
+  for (auto [M, N, K] : {std::tuple{1, 1, 1}, {7, 5, 3}, {13, 17, 64}, {6, 33, 8}, {37, 300, 300}, {70, 9, 520}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (int mode = 0; mode < 3; mode++) {  // plain, bias, accumulate
+          INFO("M " << M << " N " << N << " K " << K << " transA " << ta << " transB " << tb << " mode " << mode);
+          CHECK(gemm_error<double>(M, N, K, ta, tb, mode == 2, mode == 1, seed++) < 1e-14 * K + 1e-15);
+          CHECK(gemm_error<float>(M, N, K, ta, tb, mode == 2, mode == 1, seed++) < 1e-7 * K + 1e-6);
+        }
 }
