@@ -1,5 +1,5 @@
-// Host memory, f16 conversions, the vectorised exp and the GEMM core. The op-by-op comparisons of every backend
-// with the reference are the table in test_backend_ops.cpp.
+// Host memory, f16 conversions, the vectorised exp and the GEMM core. The op-by-op comparisons
+// of every backend with the reference are the table in test_backend_ops.cpp.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
