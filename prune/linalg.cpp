@@ -6,77 +6,21 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/gemm.h"
 
 namespace zip::linalg {
-
-namespace {
-
-constexpr int kMR = 4;  // rows of C per micro-tile
-constexpr int kNV = 2;  // 4-wide vectors of C columns per micro-tile
-
-// A 4-double vector (GCC/Clang vector extension: AVX2 ymm with -march=native, SSE pairs without).
-// Rows are not aligned, so loads and stores go through memcpy (written inline: a function
-// returning v4d would trip -Wpsabi in PORTABLE builds).
-typedef double v4d __attribute__((vector_size(32)));
-
-// C[MR rows × n] -= A[MR × k] · B[k × n]. The MR × 4·kNV accumulator tile stays in registers
-// while the k loop streams a strip of B, so each B load feeds MR multiply-adds.
-template <int MR>
-void rows_kernel(double* C, int ldc, const double* A, int lda, const double* B, int ldb, int n, int k) {
-  constexpr int NR = 4 * kNV;
-  int j = 0;
-  for (; j + NR <= n; j += NR) {
-    v4d acc[MR][kNV];
-    for (int r = 0; r < MR; r++)
-      for (int v = 0; v < kNV; v++) std::memcpy(&acc[r][v], C + size_t(r) * ldc + j + 4 * v, sizeof(v4d));
-    for (int p = 0; p < k; p++) {
-      const double* b = B + size_t(p) * ldb + j;
-      v4d bv[kNV];
-      for (int v = 0; v < kNV; v++) std::memcpy(&bv[v], b + 4 * v, sizeof(v4d));
-      for (int r = 0; r < MR; r++) {
-        const double a = A[size_t(r) * lda + p];
-        for (int v = 0; v < kNV; v++) acc[r][v] -= a * bv[v];
-      }
-    }
-    for (int r = 0; r < MR; r++)
-      for (int v = 0; v < kNV; v++) std::memcpy(C + size_t(r) * ldc + j + 4 * v, &acc[r][v], sizeof(v4d));
-  }
-  if (j == n) return;
-  for (int r = 0; r < MR; r++) {
-    double* c = C + size_t(r) * ldc;
-    for (int p = 0; p < k; p++) {
-      const double a = A[size_t(r) * lda + p];
-      const double* b = B + size_t(p) * ldb;
-      for (int jj = j; jj < n; jj++) c[jj] -= a * b[jj];
-    }
-  }
-}
-
-void sub_matmul_rows(double* C, int ldc, const double* A, int lda, const double* B, int ldb, int m0, int m1, int n,
-                     int k) {
-  int i = m0;
-  for (; i + kMR <= m1; i += kMR)
-    rows_kernel<kMR>(C + size_t(i) * ldc, ldc, A + size_t(i) * lda, lda, B, ldb, n, k);
-  for (; i < m1; i++) rows_kernel<1>(C + size_t(i) * ldc, ldc, A + size_t(i) * lda, lda, B, ldb, n, k);
-}
-
-}  // namespace
 
 void sub_matmul(double* C, int ldc, const double* A, int lda, const double* B, int ldb, int m, int n, int k,
                 ThreadPool* pool) {
   if (m <= 0 || n <= 0 || k <= 0) return;
-  const double flops = double(m) * n * k;
-  if (!pool || pool->size() == 1 || flops < 256 * 1024 || m < 2 * kMR) {
-    sub_matmul_rows(C, ldc, A, lda, B, ldb, 0, m, n, k);
-    return;
-  }
-  pool->run([&](int t, int nt) {
-    // Whole micro-tiles per thread.
-    size_t b, e;
-    ThreadPool::split(size_t((m + kMR - 1) / kMR), t, nt, &b, &e);
-    const int m0 = int(b) * kMR, m1 = std::min(m, int(e) * kMR);
-    if (m0 < m1) sub_matmul_rows(C, ldc, A, lda, B, ldb, m0, m1, n, k);
-  });
+  // Through the one GEMM core as C += (-A)·B: negation is exact and c + (-a)·b rounds exactly as
+  // c - a·b, so the results are those of a dedicated subtracting kernel, bit for bit.
+  thread_local std::vector<double> neg_a;
+  neg_a.resize(size_t(m) * size_t(k));
+  for (int i = 0; i < m; i++)
+    for (int p = 0; p < k; p++) neg_a[size_t(i) * k + p] = -A[size_t(i) * lda + p];
+  cpu::gemm<double>(pool, C, size_t(ldc), neg_a.data(), cpu::Strides{size_t(k), 1}, B, cpu::Strides{size_t(ldb), 1},
+                    m, n, k, true, nullptr);
 }
 
 bool cholesky(double* A, int n) {

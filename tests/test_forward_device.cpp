@@ -12,8 +12,7 @@
 #include "engine/cuda.h"
 #include "engine/error.h"
 #include "engine/forward.h"
-#include "models/import.h"
-#include "prune/slice.h"
+#include "tests/fixtures.h"
 #include "tests/test_util.h"
 
 using namespace zip;
@@ -131,24 +130,10 @@ class FakeDevice final : public Backend {
   std::set<const void*> tensors_;
 };
 
-const Model& stories() {
-  static Model m = import_model(ztest::shared("models/stories260K/stories260K.bin"), {});
-  return m;
-}
-const Model& stories_sliced() {  // uneven KV groups and removed modules
-  static Model m = slice_model(stories(), parse_slice_spec(ztest::load_json(ztest::shared(
-                                                               "golden/stories260K-sliced/index.json"))["slice"],
-                                                           stories().config));
-  return m;
-}
-const Model& gpt2() {
-  static Model m = import_model(ztest::shared("models/tiny-random-gpt2"), {});
-  return m;
-}
-const Model& bert() {
-  static Model m = import_model(ztest::shared("models/tiny-random-bert"), {});
-  return m;
-}
+using ztest::stories260K;
+using ztest::stories260K_sliced;
+using ztest::tiny_bert;
+using ztest::tiny_gpt2;
 
 std::vector<int> some_ids(int vocab, int n, int seed) {
   std::vector<int> ids;
@@ -217,19 +202,19 @@ void compare(const DecoderRun& got, const DecoderRun& want, double tol) {
 TEST_CASE("forward: on a device backend every buffer is the backend's and every weight is uploaded") {
   auto cpu = make_cpu_backend(1);
   FakeDevice fake;
-  for (const Model* m : {&stories(), &stories_sliced(), &gpt2()}) {
+  for (const Model* m : {&stories260K(), &stories260K_sliced(), &tiny_gpt2()}) {
     INFO(m->config.info().name);
     DecoderRun want = run_decoder(*m, *cpu), got = run_decoder(*m, fake);
     compare(got, want, 1e-6);
     CHECK(std::fabs(got.residuals - want.residuals) <= 1e-6 * (1 + std::fabs(want.residuals)));
   }
-  CHECK(ztest::max_rel_err(run_encoder(bert(), fake), run_encoder(bert(), *cpu)) <= 1e-6);
+  CHECK(ztest::max_rel_err(run_encoder(tiny_bert(), fake), run_encoder(tiny_bert(), *cpu)) <= 1e-6);
   CHECK(fake.live_blocks() == 0);  // every context released its memory
 
   ModuleTimes times;
-  InferenceContext ctx(stories(), fake);
+  InferenceContext ctx(stories260K(), fake);
   ctx.set_timing(&times);
-  ctx.eval(some_ids(stories().config.vocab_size, 4, 3));
+  ctx.eval(some_ids(stories260K().config.vocab_size, 4, 3));
   CHECK(fake.syncs > 0);  // timings wait for the device
 }
 
@@ -241,9 +226,9 @@ TEST_CASE("cuda: the forward pass on the GPU matches the CPU") {
   }
   auto cpu = make_cpu_backend(2);
   auto gpu = make_cuda_backend(0);
-  for (const Model* m : {&stories(), &stories_sliced(), &gpt2()}) {
+  for (const Model* m : {&stories260K(), &stories260K_sliced(), &tiny_gpt2()}) {
     INFO(m->config.info().name);
     compare(run_decoder(*m, *gpu), run_decoder(*m, *cpu), 1e-4);
   }
-  CHECK(ztest::max_rel_err(run_encoder(bert(), *gpu), run_encoder(bert(), *cpu)) <= 1e-4);
+  CHECK(ztest::max_rel_err(run_encoder(tiny_bert(), *gpu), run_encoder(tiny_bert(), *cpu)) <= 1e-4);
 }

@@ -13,7 +13,7 @@
 #include "engine/train/adamw.h"
 #include "engine/train/lr_schedule.h"
 #include "engine/train/train_model.h"
-#include "models/import.h"
+#include "tests/fixtures.h"
 #include "tests/test_util.h"
 
 using namespace zip;
@@ -21,18 +21,9 @@ using namespace zip::train;
 
 namespace {
 
-const Model& stories() {
-  static Model m = import_model(ztest::shared("models/stories260K/stories260K.bin"), {});
-  return m;
-}
-const Model& gpt2() {
-  static Model m = import_model(ztest::shared("models/tiny-random-gpt2"), {});
-  return m;
-}
-const Model& bert() {
-  static Model m = import_model(ztest::shared("models/tiny-random-bert"), {});
-  return m;
-}
+using ztest::stories260K;
+using ztest::tiny_bert;
+using ztest::tiny_gpt2;
 
 TrainOpsT<double>& ops64() {
   static auto o = make_cpu_train_ops_f64(1);
@@ -226,7 +217,7 @@ TEST_CASE("train: stories260K golden train step (loss and every gradient)") {
     auto ops = make_cpu_train_ops(threads);
     TrainOptions opt;
     opt.max_B = b.B, opt.max_T = b.T, opt.recompute = recompute;
-    TrainModel tm(stories(), *ops, opt);
+    TrainModel tm(stories260K(), *ops, opt);
     tm.zero_grad();
     double loss = tm.forward(b);
     tm.backward();
@@ -262,7 +253,7 @@ TEST_CASE("train: stories260K golden train step (loss and every gradient)") {
 TEST_CASE("train: training forward equals the inference forward's cross-entropy") {
   auto be = make_cpu_backend(1);
   auto ops = make_cpu_train_ops(2);
-  for (const Model* m : {&stories(), &gpt2()}) {
+  for (const Model* m : {&stories260K(), &tiny_gpt2()}) {
     const int B = 2, T = 24;
     std::mt19937 rng(3);
     std::uniform_int_distribution<int> tok(0, m->config.vocab_size - 1);
@@ -298,7 +289,7 @@ TEST_CASE("train: training forward equals the inference forward's cross-entropy"
 }
 
 TEST_CASE("train: BERT padded batch equals the inference encoder on the real tokens") {
-  const Model& m = bert();
+  const Model& m = tiny_bert();
   auto ops = make_cpu_train_ops(1);
   const int B = 2, T = 10;
   std::vector<int> tokens = {2, 45, 67, 89, 101, 23, 34, 56, 78, 3, 2, 99, 12, 300, 44, 3, 0, 0, 0, 0};
@@ -354,7 +345,7 @@ TEST_CASE("train: whole-model gradients by finite differences (per-layer shapes,
 
 TEST_CASE("train: tiny random GPT-2 and BERT checkpoints, finite-difference gradients") {
   {
-    const Model& m = gpt2();
+    const Model& m = tiny_gpt2();
     const int B = 2, T = 8;
     std::mt19937 rng(2);
     std::uniform_int_distribution<int> tok(0, m.config.vocab_size - 1);
@@ -369,7 +360,7 @@ TEST_CASE("train: tiny random GPT-2 and BERT checkpoints, finite-difference grad
     // Two sequences of different lengths (8 and 5 real tokens); loss: the classifier's
     // cross-entropy on a label per sequence, plus a random functional of the real tokens'
     // last hidden states (padding rows excluded).
-    const Model& m = bert();
+    const Model& m = tiny_bert();
     const int B = 2, T = 8;
     std::vector<int> tokens = {2, 40, 41, 42, 43, 44, 45, 3, 2, 50, 51, 52, 3, 0, 0, 0};
     std::vector<int> types = {0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0};
@@ -449,10 +440,10 @@ TEST_CASE("train: export to a Model round-trips and runs in the inference engine
   auto ops = make_cpu_train_ops(1);
   TrainOptions opt;
   opt.max_B = 1, opt.max_T = 16;
-  TrainModel tm(stories(), *ops, opt);
+  TrainModel tm(stories260K(), *ops, opt);
   Model out = tm.to_model();
   out.validate();
-  for (auto& [name, t] : stories().tensors) CHECK(ztest::max_rel_err(out.get(name).to_floats(), t.to_floats()) == 0);
+  for (auto& [name, t] : stories260K().tensors) CHECK(ztest::max_rel_err(out.get(name).to_floats(), t.to_floats()) == 0);
   std::vector<int> ids = {1, 400, 300, 261, 287, 300, 500, 42};
   Batch b;
   b.B = 1, b.T = int(ids.size()), b.tokens = ids.data();
@@ -583,7 +574,7 @@ TEST_CASE("train: stories260K step throughput" * doctest::skip()) {
     auto ops = make_cpu_train_ops(threads);
     TrainOptions opt;
     opt.max_B = B, opt.max_T = T;
-    TrainModel tm(stories(), *ops, opt);
+    TrainModel tm(stories260K(), *ops, opt);
     AdamW adam(tm, AdamWConfig{});
     auto run = [&] {
       tm.zero_grad();

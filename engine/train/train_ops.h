@@ -135,7 +135,8 @@ class TrainOpsT {
 
 using TrainOps = TrainOpsT<float>;
 
-// The CPU implementation: plain vectorisable loops, threaded over a pool of `threads`.
+// The CPU implementation (kernels/cpu/cpu_train_ops.cpp): plain vectorisable loops, threaded over
+// a pool of `threads`.
 std::unique_ptr<TrainOps> make_cpu_train_ops(int threads);
 // The same code in double precision: the reference for finite-difference checks.
 std::unique_ptr<TrainOpsT<double>> make_cpu_train_ops_f64(int threads);

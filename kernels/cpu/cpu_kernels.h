@@ -3,10 +3,10 @@
 #pragma once
 #include "engine/backend.h"
 #include "base/thread_pool.h"
+#include "kernels/cpu/gemm.h"  // matmul
 
 namespace zip::cpu {
 
-void matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, const float* bias, int M);
 void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps);
 void layernorm(float* y, const float* x, const float* w, const float* b, int M, int D, float eps);
 void rope(float* x, int M, int n_heads, int head_dim, const int* pos, float theta);

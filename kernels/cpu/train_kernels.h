@@ -1,5 +1,6 @@
-// The CPU training kernels behind CpuTrainOps (cpu_train_ops.cpp), one file per concern:
-// linear.cpp, norms.cpp, attention_train.cpp, activations_train.cpp, losses.cpp. Templates over
+// The CPU training kernels behind CpuTrainOps (cpu_train_ops.cpp), each op's forward and backward
+// side by side, one file per concern: linear_train.cpp, norm_train.cpp, attention_train.cpp,
+// activation_train.cpp, loss_train.cpp; products through the GEMM core (gemm.h). Templates over
 // the scalar type, instantiated for float (training) and double (finite-difference reference).
 // Semantics are those of the TrainOpsT methods of the same name (train_ops.h).
 #pragma once
@@ -7,26 +8,15 @@
 #include <cstddef>
 
 #include "base/thread_pool.h"
+#include "kernels/cpu/gemm.h"
 #include "engine/train/train_ops.h"
 
 namespace zip::train::cpu {
 
-// Runs fn(begin, end) over [0, n) split across the pool; small jobs (n·cost_per_item below a
-// threshold) stay on the calling thread, where waking workers would cost more than the work.
-template <typename Fn>
-void parallel_for(ThreadPool& pool, size_t n, double cost_per_item, Fn&& fn) {
-  if (pool.size() == 1 || double(n) * cost_per_item < 32768.0 || n < 2) {
-    if (n) fn(size_t(0), n);
-    return;
-  }
-  pool.run([&](int t, int nt) {
-    size_t b, e;
-    ThreadPool::split(n, t, nt, &b, &e);
-    if (b < e) fn(b, e);
-  });
-}
+using zip::cpu::gemm;
+using zip::cpu::parallel_for;
+using zip::cpu::Strides;
 
-// The CPU training kernels behind CpuTrainOps (cpu_train_ops.cpp), one file per concern:
 // Row reductions in vector-wide partial sums (GCC vector extensions, one 64-byte vector; the
 // compiler will not reorder a plain floating-point reduction). Fixed order: deterministic.
 template <typename T>
@@ -90,20 +80,11 @@ inline T row_max(const T* a, int n) {  // n >= 1
 #undef ZIP_VLOAD
 
 // y[i] = e^x[i] (y may equal x). float: the inference kernels' vectorised polynomial (≈2 ulp);
-// double: libm. In activations_train.cpp.
+// double: libm. In activation_train.cpp.
 void exp_array(float* y, const float* x, size_t n);
 void exp_array(double* y, const double* x, size_t n);
 
-// linear.cpp
-// C (+)= A·B (+ bias[N] when not accumulating), C[M,N] with row stride ldc; A(i,k) at
-// A[i·a.rs + k·a.cs], B(k,j) at B[k·b.rs + j·b.cs], so transposed operands need no copies.
-// pool nullptr: on the calling thread (inside another parallel task).
-struct Strides {
-  size_t rs, cs;
-};
-template <typename T>
-void gemm(ThreadPool* pool, T* C, size_t ldc, const T* A, Strides a, const T* B, Strides b, int M, int N, int K,
-          bool accumulate, const T* bias);
+// linear_train.cpp (the products themselves go through the GEMM core, gemm.h)
 template <typename T>
 void linear_fwd(ThreadPool& pool, T* y, const T* x, const T* W, const T* b, int M, int K, int N);
 template <typename T>
@@ -113,7 +94,7 @@ void bias_fwd(ThreadPool& pool, T* y, const T* b, int M, int N);
 template <typename T>
 void bias_bwd(ThreadPool& pool, T* db, const T* dy, int M, int N);
 
-// norms.cpp
+// norm_train.cpp
 template <typename T>
 void layernorm_fwd(ThreadPool& pool, T* y, T* mean, T* rstd, const T* x, const T* w, const T* b, int M, int D,
                    float eps);
@@ -134,7 +115,7 @@ template <typename T>
 void attention_bwd(ThreadPool& pool, T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
                    const T* out, const T* lse, const AttnDims& a);
 
-// activations_train.cpp
+// activation_train.cpp
 template <typename T>
 void gelu_fwd(ThreadPool& pool, T* y, const T* x, size_t n, GeluKind kind);
 template <typename T>
@@ -152,7 +133,7 @@ void embedding_fwd(ThreadPool& pool, T* y, const T* table, const int* ids, int M
 template <typename T>
 void embedding_bwd(ThreadPool& pool, T* dtable, const T* dy, const int* ids, int M, int D);
 
-// losses.cpp
+// loss_train.cpp
 template <typename T>
 void cross_entropy_fwd(ThreadPool& pool, T* loss, const T* logits, const int* targets, int M, int V);
 template <typename T>

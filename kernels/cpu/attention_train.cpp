@@ -4,13 +4,13 @@
 // from q and k (flash-attention style), so saved activations stay O(T) per head instead of
 // O(T²). Work is split over (sequence, KV head): the task owns every query head that reads that
 // KV head (groups may be uneven), so the K/V gradients it accumulates are private to it. Within
-// a task, blocks of query rows go through the GEMM of linear.cpp (strided operands, no copies):
+// a task, blocks of query rows go through the GEMM core (gemm.h) (strided operands, no copies):
 // S = Q·Kᵀ over the keys the block can see (causal blocks stop at their last row), a masked
 // softmax per row, then O = P·V; the backward is five such products.
 #include <cmath>
 #include <vector>
 
-#include "engine/train/cpu_train_kernels.h"
+#include "kernels/cpu/train_kernels.h"
 
 namespace zip::train::cpu {
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/train/cpu_train_kernels.h"
+#include "kernels/cpu/train_kernels.h"
 
 namespace zip::train::cpu {
 namespace {

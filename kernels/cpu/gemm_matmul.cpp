@@ -1,10 +1,12 @@
-// y[M,N] = x[M,K] · W[N,K]ᵀ (+ bias): register tiles of MR rows of x by NR rows of W, vectorised
-// along K, weights widened from f16/bf16 in registers. Threads split the N (weight-row) range,
-// so each thread streams its own slice of W once, whatever M is.
+// The inference product (see gemm.h for why it is not the GEMM core): y[M,N] = x[M,K] · W[N,K]ᵀ
+// (+ bias), register tiles of MR rows of x by NR rows of W, vectorised along K, weights widened
+// from f16/bf16 in registers. Threads split the N (weight-row) range, so each thread streams its
+// own slice of W once, whatever M is.
 #include <algorithm>
 
 #include "engine/error.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/gemm.h"
 #include "base/simd.h"
 
 namespace zip::cpu {

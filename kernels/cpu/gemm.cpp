@@ -1,15 +1,16 @@
-// Linear layers: y = x·Wᵀ + b and its backward (dx = dy·W, dW = dyᵀ·x, db = Σ dy). All three
-// products go through one small GEMM, C (+)= A·B with arbitrary strides on A and B, so no
-// operand is ever transposed in memory: B is packed into panels of NR columns (zero-padded; each
-// thread packs the panels its tiles use), and an MR×NR register tile accumulates over a block of
-// K. The tile is an axpy over NR contiguous columns per row, one GCC vector (float and double
-// alike). Each output element sums over K in order, so results do not depend on the thread count.
+// The GEMM core: C (+)= A·B with arbitrary strides on A and B, so no operand is ever transposed
+// in memory. B is packed into panels of NR columns (zero-padded; each thread packs the panels its
+// tiles use), and an MR×NR register tile accumulates over a block of K. The tile is an axpy over
+// NR contiguous columns per row, one GCC vector (float and double alike). Each output element
+// sums over K in order, so results do not depend on the thread count.
+// Serves the training linear layers and attention (float, double) and the pruning solvers' f64
+// rank-k update (prune/linalg.cpp sub_matmul).
+#include "kernels/cpu/gemm.h"
+
 #include <cstring>
 #include <vector>
 
-#include "engine/train/cpu_train_kernels.h"
-
-namespace zip::train::cpu {
+namespace zip::cpu {
 namespace {
 
 template <typename T>
@@ -78,8 +79,20 @@ void gemm(ThreadPool* pool, T* C, size_t ldc, const T* A, Strides a, const T* B,
   const int n_panels = (N + NR - 1) / NR, n_rowblk = (M + kMR - 1) / kMR;
   // Tiles ordered panel-major: a thread's contiguous range of tiles touches few panels, which
   // it packs itself (one parallel region per product, no barrier between packing and use).
+  // When all of B packed is small (a short K, as in the pruning solvers' rank-k updates), tiles
+  // go row-major instead and every thread packs all of B: C is then walked along its rows, not
+  // down columns of panels, which page-strides through a large C when K is too short to hide it.
+  // The order changes no result (each element is computed alone).
+  const bool row_major = size_t(K) * size_t(n_panels) * NR * sizeof(T) <= 256 * 1024;
+  auto tile_at = [&](size_t t, int* p, int* i0) {
+    if (row_major)
+      *p = int(t % size_t(n_panels)), *i0 = int(t / size_t(n_panels)) * kMR;
+    else
+      *p = int(t / size_t(n_rowblk)), *i0 = int(t % size_t(n_rowblk)) * kMR;
+  };
   auto work = [&](size_t t0, size_t t1) {
-    int p_first = int(t0 / size_t(n_rowblk)), p_last = int((t1 - 1) / size_t(n_rowblk));
+    int p_first = 0, p_last = n_panels - 1;
+    if (!row_major) p_first = int(t0 / size_t(n_rowblk)), p_last = int((t1 - 1) / size_t(n_rowblk));
     // Packed B: panel p holds B[k, p·NR + j] at ((p - p_first)·K + k)·NR + j, zero-padded.
     thread_local std::vector<T> packed;
     packed.resize(size_t(p_last - p_first + 1) * size_t(K) * NR);
@@ -95,7 +108,8 @@ void gemm(ThreadPool* pool, T* C, size_t ldc, const T* A, Strides a, const T* B,
     for (int k0 = 0; k0 < K; k0 += kKC) {
       int kc = std::min(kKC, K - k0);
       for (size_t t = t0; t < t1; t++) {
-        int p = int(t / size_t(n_rowblk)), i0 = int(t % size_t(n_rowblk)) * kMR;
+        int p, i0;
+        tile_at(t, &p, &i0);
         int j0 = p * NR, nr = std::min(NR, N - j0), mr = std::min(kMR, M - i0);
         const T* Ablk = A + size_t(i0) * a.rs + size_t(k0) * a.cs;
         const T* Bblk = packed.data() + (size_t(p - p_first) * K + size_t(k0)) * NR;
@@ -112,53 +126,12 @@ void gemm(ThreadPool* pool, T* C, size_t ldc, const T* A, Strides a, const T* B,
     work(0, n_tiles);
 }
 
-template <typename T>
-void linear_fwd(ThreadPool& pool, T* y, const T* x, const T* W, const T* b, int M, int K, int N) {
-  // y[M,N] = x[M,K] · Wᵀ, where Wᵀ(k, n) = W[n·K + k].
-  gemm(&pool, y, size_t(N), x, Strides{size_t(K), 1}, W, Strides{1, size_t(K)}, M, N, K, false, b);
-}
-
-template <typename T>
-void linear_bwd(ThreadPool& pool, T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, int M, int K, int N) {
-  const T* none = nullptr;
-  // dx[M,K] += dy[M,N] · W[N,K]
-  if (dx) gemm(&pool, dx, size_t(K), dy, Strides{size_t(N), 1}, W, Strides{size_t(K), 1}, M, K, N, true, none);
-  // dW[N,K] += dyᵀ[N,M] · x[M,K], where dyᵀ(n, m) = dy[m·N + n]
-  if (dW) gemm(&pool, dW, size_t(K), dy, Strides{1, size_t(N)}, x, Strides{size_t(K), 1}, N, K, M, true, none);
-  if (db) bias_bwd(pool, db, dy, M, N);
-}
-
-template <typename T>
-void bias_fwd(ThreadPool& pool, T* y, const T* b, int M, int N) {
-  parallel_for(pool, size_t(M), double(N), [&](size_t m0, size_t m1) {
-    for (size_t m = m0; m < m1; m++)
-      for (int n = 0; n < N; n++) y[m * size_t(N) + size_t(n)] += b[n];
-  });
-}
-
-template <typename T>
-void bias_bwd(ThreadPool& pool, T* db, const T* dy, int M, int N) {
-  // Threads own column ranges (no races); rows are summed in order inside each.
-  constexpr size_t kCols = 64;
-  size_t n_blocks = (size_t(N) + kCols - 1) / kCols;
-  parallel_for(pool, n_blocks, double(M) * kCols, [&](size_t c0, size_t c1) {
-    size_t j0 = c0 * kCols, j1 = std::min(size_t(N), c1 * kCols);
-    for (int m = 0; m < M; m++) {
-      const T* row = dy + size_t(m) * N;
-      for (size_t j = j0; j < j1; j++) db[j] += row[j];
-    }
-  });
-}
 
 #define ZIP_INSTANTIATE(T)                                                                                  \
   template void gemm<T>(ThreadPool*, T*, size_t, const T*, Strides, const T*, Strides, int, int, int, bool,     \
-                        const T*);                                                                           \
-  template void linear_fwd<T>(ThreadPool&, T*, const T*, const T*, const T*, int, int, int);               \
-  template void linear_bwd<T>(ThreadPool&, T*, T*, T*, const T*, const T*, const T*, int, int, int);       \
-  template void bias_fwd<T>(ThreadPool&, T*, const T*, int, int);                                          \
-  template void bias_bwd<T>(ThreadPool&, T*, const T*, int, int);
+                        const T*);
 ZIP_INSTANTIATE(float)
 ZIP_INSTANTIATE(double)
 #undef ZIP_INSTANTIATE
 
-}  // namespace zip::train::cpu
+}  // namespace zip::cpu

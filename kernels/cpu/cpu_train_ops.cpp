@@ -1,12 +1,12 @@
 // CpuTrainOps: the TrainOpsT interface on the CPU. Memory is host memory; the math lives in the
-// per-concern kernel files (cpu_train_kernels.h); this file adds the trivial elementwise ops and
+// per-concern kernel files (train_kernels.h); this file adds the trivial elementwise ops and
 // the AdamW update.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 
 #include "engine/error.h"
-#include "engine/train/cpu_train_kernels.h"
+#include "kernels/cpu/train_kernels.h"
 
 namespace zip::train {
 namespace {

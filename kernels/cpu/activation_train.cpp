@@ -2,7 +2,7 @@
 // its backward. GELU uses the exact formulas (no tables), as the inference backends do.
 #include <cmath>
 
-#include "engine/train/cpu_train_kernels.h"
+#include "kernels/cpu/train_kernels.h"
 #include "base/simd.h"
 
 namespace zip::train::cpu {

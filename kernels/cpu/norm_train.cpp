@@ -4,7 +4,7 @@
 // order: no races, and results independent of the thread count).
 #include <cmath>
 
-#include "engine/train/cpu_train_kernels.h"
+#include "kernels/cpu/train_kernels.h"
 
 namespace zip::train::cpu {
 namespace {
