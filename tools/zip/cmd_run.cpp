@@ -44,6 +44,23 @@ static int run_encoder_model(const Model& model, const std::string& text, Backen
   return 0;
 }
 
+// Sampling and stopping options from the command line (the seed: random unless given).
+static GenerateOptions generate_options(const Args& args) {
+  GenerateOptions opt;
+  opt.max_new_tokens = int(args.integer("-n", 256, 0, 1 << 24));
+  opt.sampling.temperature = float(args.number("--temp", 0.8, 0, 100));
+  opt.sampling.top_k = int(args.integer("--top-k", 40, 0, 1 << 24));
+  opt.sampling.top_p = float(args.number("--top-p", 0.95, 0, 1));
+  opt.sampling.min_p = float(args.number("--min-p", 0, 0, 1));
+  opt.sampling.repeat_penalty = float(args.number("--repeat-penalty", 1, 0.01, 100));
+  opt.sampling.repeat_last_n = int(args.integer("--repeat-last-n", 64, 0, 1 << 20));
+  opt.stop = args.all("--stop");
+  for (auto& s : opt.stop)
+    if (s.empty()) throw UsageError("zip run: --stop needs a non-empty text");
+  opt.sampling.seed = args.has("--seed") ? uint64_t(args.integer("--seed", 0, 0, INT64_MAX)) : std::random_device{}();
+  return opt;
+}
+
 int cmd_run(int argc, char** argv) {
   Args args("run",
             "MODEL.zlm [-p PROMPT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [-t THREADS] "
@@ -71,18 +88,7 @@ int cmd_run(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
   const DeviceArg dev = device_arg(args);
-  GenerateOptions opt;
-  opt.max_new_tokens = int(args.integer("-n", 256, 0, 1 << 24));
-  opt.sampling.temperature = float(args.number("--temp", 0.8, 0, 100));
-  opt.sampling.top_k = int(args.integer("--top-k", 40, 0, 1 << 24));
-  opt.sampling.top_p = float(args.number("--top-p", 0.95, 0, 1));
-  opt.sampling.min_p = float(args.number("--min-p", 0, 0, 1));
-  opt.sampling.repeat_penalty = float(args.number("--repeat-penalty", 1, 0.01, 100));
-  opt.sampling.repeat_last_n = int(args.integer("--repeat-last-n", 64, 0, 1 << 20));
-  opt.stop = args.all("--stop");
-  for (auto& s : opt.stop)
-    if (s.empty()) throw UsageError("zip run: --stop needs a non-empty text");
-  opt.sampling.seed = args.has("--seed") ? uint64_t(args.integer("--seed", 0, 0, INT64_MAX)) : std::random_device{}();
+  GenerateOptions opt = generate_options(args);
   int ctx_len = int(args.integer("--ctx", 0, 1, 1 << 22));
   std::string prompt = args.str("-p");
   auto backend = backend_arg(dev);  // before loading: an unusable device fails fast
