@@ -53,7 +53,8 @@ int default_threads();
 Option device_option();
 Option threads_option(const char* help = "CPU threads (default: all)");
 // The device and thread count given (defaults: "cpu", all hardware threads). An unknown device
-// name is a UsageError ("zip CMD: unknown device ..."; exit 2), raised before any file is read.
+// name is a UsageError ("zip CMD: --device: unknown device ..."; exit 2), raised before any file
+// is read.
 struct DeviceArg {
   std::string device = "cpu";
   int threads = 1;
@@ -68,6 +69,7 @@ std::string backend_label(const Backend& b, const DeviceArg& d);
 // Commands whose work runs on the CPU only (training): --device cpu passes; any other known
 // device is refused with one line saying why (UsageError, exit 2).
 void require_cpu_device(const Args& args, const DeviceArg& d, const char* why);
+
 // The items of a comma-separated value, empty ones kept ("1,,2" → "1", "", "2") so callers can
 // reject them with their own message.
 std::vector<std::string> split_list(const std::string& s);
