@@ -91,8 +91,11 @@ cli_checks() {
   local s=$MODELS/stories260K.zlm
   $Z convert "$SHARED/models/stories260K/stories260K.bin" -o "$s" >/dev/null
   # Greedy text: the GPU must pick the same 64 tokens as the CPU.
-  $Z run "$s" -n 64 --temp 0 -t 4 --device cpu >"$MODELS/run_cpu.txt" 2>"$MODELS/run_cpu.err"
-  $Z run "$s" -n 64 --temp 0 --device cuda >"$MODELS/run_cuda.txt" 2>"$MODELS/run_cuda.err"
+  local dev
+  for dev in cpu cuda; do
+    $Z run "$s" -n 64 --temp 0 -t 4 --device $dev >"$MODELS/run_$dev.txt" 2>"$MODELS/run_$dev.err" ||
+      { cat "$MODELS/run_$dev.err"; exit 1; }
+  done
   tail -n 1 "$MODELS/run_cpu.err"; tail -n 1 "$MODELS/run_cuda.err"
   grep -q "| cuda:0" "$MODELS/run_cuda.err" || { echo "zip run --device cuda did not name the cuda backend"; exit 1; }
   if cmp -s "$MODELS/run_cpu.txt" "$MODELS/run_cuda.txt"; then figure "run greedy 64 tokens cuda == cpu" yes
@@ -141,6 +144,23 @@ JSON
 }
 export -f figure bench_row cli_checks clibench_checks
 
+SAN=$(command -v compute-sanitizer || echo "$CUDA_HOME/bin/compute-sanitizer")
+# memcheck leaves out the big matmul grid (hundreds of cuBLASLt calls, slow under the tool; the
+# large-matmul case still covers the conversion kernel); racecheck covers the shared-memory kernels.
+MEMCHECK_EXCLUDE='cuda: matmul matches*'
+RACECHECK_TESTS='cuda: rmsnorm*,cuda: activations*,cuda: kv_store*'
+if [ -x build-cuda/zip_tests ]; then
+  want tests && step tests "$T_TEST" build-cuda/zip_tests -tc='cuda*'
+  # Skips would mean no GPU was seen: make that loud.
+  if want tests && grep -q "skipped: no CUDA GPU" "$LOG/tests.log" 2>/dev/null; then
+    summary+=("tests      SKIPPED            the tests saw no usable GPU (see tests.log)")
+    failed=1
+  fi
+elif want tests || want memcheck || want racecheck; then
+  summary+=("tests      NOT RUN            build-cuda/zip_tests missing")
+  failed=1
+fi
+
 if [ -x build-cuda/zip ]; then
   want cli && step cli "$T_CLI" bash -c cli_checks
   want clibench && step clibench "$T_CLIBENCH" bash -c clibench_checks
@@ -149,13 +169,7 @@ elif want cli || want clibench; then
   failed=1
 fi
 
-SAN=$(command -v compute-sanitizer || echo "$CUDA_HOME/bin/compute-sanitizer")
-# memcheck leaves out the big matmul grid (hundreds of cuBLASLt calls, slow under the tool; the
-# large-matmul case still covers the conversion kernel); racecheck covers the shared-memory kernels.
-MEMCHECK_EXCLUDE='cuda: matmul matches*'
-RACECHECK_TESTS='cuda: rmsnorm*,cuda: activations*,cuda: kv_store*'
-if [ -x build-cuda/zip_tests ]; then
-  want tests && step tests "$T_TEST" build-cuda/zip_tests -tc='cuda*'
+if [ -x build-cuda/zip_tests ] && { want memcheck || want racecheck; }; then
   if [ -x "$SAN" ]; then
     want memcheck && step memcheck "$T_MEMCHECK" "$SAN" --tool memcheck --leak-check full --error-exitcode 99 \
       build-cuda/zip_tests -tc='cuda*' -tce="$MEMCHECK_EXCLUDE"
@@ -165,14 +179,6 @@ if [ -x build-cuda/zip_tests ]; then
     summary+=("sanitizer  MISSING            $SAN not found")
     failed=1
   fi
-  # Skips would mean no GPU was seen: make that loud.
-  if want tests && grep -q "skipped: no CUDA GPU" "$LOG/tests.log" 2>/dev/null; then
-    summary+=("tests      SKIPPED            the tests saw no usable GPU (see tests.log)")
-    failed=1
-  fi
-else
-  summary+=("tests      NOT RUN            build-cuda/zip_tests missing")
-  failed=1
 fi
 
 echo
