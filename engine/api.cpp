@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "engine/backend_registry.h"
 #include "engine/error.h"
 #include "engine/forward.h"
 #include "engine/generate.h"
@@ -12,6 +13,7 @@
 namespace zip {
 
 struct Engine::Impl {
+  std::string device;
   Model model;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<InferenceContext> ctx;
@@ -23,9 +25,10 @@ Engine::~Engine() = default;
 
 std::unique_ptr<Engine> Engine::load(const std::string& path, const LoadOptions& o) {
   auto impl = std::make_unique<Impl>();
-  impl->model = load_zlm(path);
   int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-  impl->backend = make_cpu_backend(threads);
+  impl->device = o.device;
+  impl->backend = make_backend(o.device, threads);  // before loading: an unusable device fails fast
+  impl->model = load_zlm(path);
   impl->ctx = std::make_unique<InferenceContext>(impl->model, *impl->backend, o.context);
   if (impl->model.tokenizer) impl->tok = std::make_unique<Tokenizer>(impl->model.tokenizer);
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
@@ -35,6 +38,7 @@ int Engine::vocab_size() const { return impl_->model.config.vocab_size; }
 int Engine::context_length() const { return impl_->ctx->ctx_len(); }
 int Engine::n_layers() const { return impl_->model.config.n_layers(); }
 int64_t Engine::n_params() const { return impl_->model.config.n_params(); }
+std::string Engine::device() const { return impl_->device; }
 
 std::vector<int> Engine::tokenize(const std::string& text, bool add_bos) const {
   ZIP_CHECK(impl_->tok, "this model has no tokenizer");

@@ -34,7 +34,11 @@ std::unique_ptr<Backend> make_backend(const std::string& device, int threads) {
   if (d.kind == "cpu") return make_cpu_backend(threads);
   std::string why;
   if (!cuda_available(&why)) throw Error(fmt::format("--device {}: {}", device, why));
-  return make_cuda_backend(d.index);
+  try {
+    return make_cuda_backend(d.index);
+  } catch (const Error& e) {  // e.g. cuda:3 on a one-GPU machine: name the device asked for
+    throw Error(fmt::format("--device {}: {}", device, e.what()));
+  }
 }
 
 std::vector<BackendAvailability> list_backends() {

@@ -27,7 +27,9 @@ std::unique_ptr<Backend> make_cuda_backend(int device = 0);
 std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options);
 
 // True when this build has CUDA and a usable GPU (compute capability 8.0 or newer); otherwise
-// false with the reason in *why (e.g. "this build of zip has no CUDA backend ...").
+// false with the reason in *why, one line: "this build of zip has no CUDA backend (build with
+// make CUDA=1)" in a CPU build; "no CUDA device or driver was found (cudaGetDeviceCount: ...)" in a
+// CUDA build on a machine without a GPU or driver.
 bool cuda_available(std::string* why = nullptr);
 
 // Device memory for code outside a backend (tests, tools), on the current device.

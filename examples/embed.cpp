@@ -1,5 +1,5 @@
 // Embedding zip in a C++ program: load a model, generate, score. Uses only include/zip/zip.h.
-//   build/embed MODEL.zlm "Once upon a time"
+//   build/embed MODEL.zlm "Once upon a time" [DEVICE]      (DEVICE: cpu (default), ref, cuda, cuda:N)
 #include <zip/zip.h>
 
 #include <cmath>
@@ -8,11 +8,11 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s MODEL.zlm [PROMPT]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s MODEL.zlm [PROMPT] [DEVICE]\n", argv[0]);
     return 2;
   }
   try {
-    auto engine = zip::Engine::load(argv[1], {.threads = 1});
+    auto engine = zip::Engine::load(argv[1], {.threads = 1, .device = argc > 3 ? argv[3] : "cpu"});
     std::string prompt = argc > 2 ? argv[2] : "Once upon a time";
     zip::GenerationParams params{.max_new_tokens = 32, .temperature = 0.0f};
     std::printf("%s", prompt.c_str());
@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
       for (int v = 0; v < engine->vocab_size(); v++) sum += std::exp(row[v] - mx);
       nll -= row[ids[t + 1]] - mx - std::log(sum);
     }
-    std::printf("\nprompt tokens: %zu, mean NLL: %.4f\n", ids.size(), nll / double(ids.size() - 1));
+    std::printf("\nprompt tokens: %zu, mean NLL: %.4f (device %s)\n", ids.size(), nll / double(ids.size() - 1),
+                engine->device().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

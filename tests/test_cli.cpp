@@ -2,6 +2,7 @@
 // one-line errors on bad input.
 #include <fstream>
 
+#include "engine/cuda.h"
 #include "engine/file_io.h"
 #include "engine/forward.h"
 #include "engine/zlm.h"
@@ -150,6 +151,61 @@ TEST_CASE("cli: bad input - usage errors exit 2 with one line") {
   }
 }
 
+TEST_CASE("cli: --device is parsed the same way by run, bench and eval") {
+  std::string m = q(stories_zlm()), ppl = q(ztest::shared("data/tinystories/TinyStories-valid-subset.txt"));
+  const std::vector<std::string> commands = {"run " + m + " -n 4 --temp 0", "bench " + m + " --prompt 8 --gen 4 --reps 1",
+                                             "eval " + m + " --ppl " + ppl + " --ctx 32 --max-tokens 64"};
+  for (const std::string& c : commands) {
+    INFO(c);
+    // Unknown names are usage errors, whatever the build.
+    for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU"}) {
+      auto r = ztest::run_zip(c + " --device " + q(bad));
+      check_clean_failure(r, 2);
+      CHECK(r.err.find("unknown device") != std::string::npos);
+    }
+    // The scalar reference backend runs every command.
+    CHECK(ztest::run_zip(c + " --device ref -t 1").status == 0);
+    // cuda: one line and exit 1 where there is no usable GPU (in a CPU build: no CUDA backend).
+    std::string why;
+    if (cuda_available(&why)) {
+      MESSAGE("a CUDA GPU is present: --device cuda is checked by bench/gpu_check.sh");
+      continue;
+    }
+    for (const char* dev : {"cuda", "cuda:0", "cuda:1"}) {
+      auto r = ztest::run_zip(c + " --device " + dev);
+      check_clean_failure(r, 1);
+      CHECK(r.err.find(std::string("--device ") + dev + ": " + why) != std::string::npos);
+#ifndef ZIP_CUDA
+      CHECK(r.err.find("this build of zip has no CUDA backend (build with make CUDA=1)") != std::string::npos);
+#endif
+    }
+  }
+}
+
+TEST_CASE("cli: run and bench name the backend that ran") {
+  std::string m = q(stories_zlm());
+  auto r = ztest::run_zip("run " + m + " -n 4 --temp 0 --device ref");
+  REQUIRE(r.status == 0);
+  CHECK(r.err.find("| ref\n") != std::string::npos);
+  auto c = ztest::run_zip("run " + m + " -n 4 --temp 0 -t 2");
+  REQUIRE(c.status == 0);
+  CHECK(c.err.find("| cpu, 2 threads\n") != std::string::npos);
+  CHECK(c.out == r.out);  // greedy text: the reference and the CPU backend agree on 4 tokens
+  auto b = ztest::run_zip("bench " + m + " --prompt 8 --gen 4 --reps 1 --device ref");
+  REQUIRE(b.status == 0);
+  CHECK(b.out.find("| ref |") != std::string::npos);
+  auto j = ztest::run_zip("bench " + m + " --prompt 8 --gen 4 --reps 1 -t 2 --json");
+  REQUIRE(j.status == 0);
+  auto jj = nlohmann::json::parse(j.out);
+  CHECK(jj["device"] == "cpu");
+  CHECK(jj["backend"] == "cpu");
+  CHECK(jj["threads"] == 2);
+  auto e = ztest::run_zip("eval " + m + " --ppl " + q(ztest::shared("data/tinystories/TinyStories-valid-subset.txt")) +
+                          " --ctx 32 --max-tokens 64 --device ref -v");
+  REQUIRE(e.status == 0);
+  CHECK(e.err == "zip eval: ref\n");
+}
+
 TEST_CASE("cli: bad input - missing, empty, directory, corrupt and truncated models fail cleanly") {
   std::string dir = work_dir() + "/bad";
   REQUIRE(std::system(("mkdir -p " + q(dir)).c_str()) == 0);
@@ -186,4 +242,14 @@ TEST_CASE("cli: the embedding example (public API only) generates and scores") {
   // Greedy: the golden continuation of "Once upon a time" starts with ", there was a little girl".
   CHECK(r.out.rfind("Once upon a time, there was a little girl", 0) == 0);
   CHECK(r.out.find("mean NLL:") != std::string::npos);
+  // LoadOptions::device: the reference backend gives the same greedy text; an unknown device is
+  // a one-line std::runtime_error.
+  auto ref = ztest::run_cmd(q(embed) + " " + q(stories_zlm()) + " " + q("Once upon a time") + " ref");
+  REQUIRE_MESSAGE(ref.status == 0, ref.err);
+  CHECK(ref.out.rfind("Once upon a time, there was a little girl", 0) == 0);
+  CHECK(ref.out.find("(device ref)") != std::string::npos);
+  auto bad = ztest::run_cmd(q(embed) + " " + q(stories_zlm()) + " " + q("Once upon a time") + " tpu");
+  CHECK(bad.status == 1);
+  CHECK(count_lines(bad.err) == 1);
+  CHECK(bad.err.find("unknown device 'tpu'") != std::string::npos);
 }

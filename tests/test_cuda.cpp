@@ -8,7 +8,10 @@
 #include <limits>
 #include <random>
 
+#include <unistd.h>
+
 #include "engine/backend.h"
+#include "engine/backend_registry.h"
 #include "engine/cuda.h"
 #include "tests/test_util.h"
 
@@ -70,6 +73,52 @@ TEST_CASE("cuda: without a GPU the entry points fail cleanly") {
   }
   CHECK(!why.empty());
   CHECK_THROWS_AS(make_cuda_backend(0), Error);
+}
+
+// The zip binary beside this test binary (build-cuda/zip beside build-cuda/zip_tests), else $ZIP_BIN.
+static std::string sibling_zip() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) {
+    std::string self(buf, size_t(n));
+    std::string zip = self.substr(0, self.rfind('/') + 1) + "zip";
+    if (::access(zip.c_str(), X_OK) == 0) return zip;
+  }
+  return ztest::zip_bin();
+}
+
+TEST_CASE("cuda: a CUDA build without a GPU says no CUDA device or driver was found, in one line, exit 1") {
+#ifndef ZIP_CUDA
+  MESSAGE("skipped: this build has no CUDA backend (make CUDA=1 BUILD=build-cuda); the CPU build's message is "
+          "checked by 'cli: --device is parsed the same way by run, bench and eval'");
+  return;
+#endif
+  std::string why;
+  if (cuda_available(&why)) {
+    MESSAGE("skipped: a CUDA GPU is present, so there is no missing-device message to check");
+    return;
+  }
+  CHECK(why.find("no CUDA device") != std::string::npos);
+  CHECK(why.find('\n') == std::string::npos);
+  for (const char* dev : {"cuda", "cuda:1"}) {
+    INFO(dev);
+    try {
+      make_backend(dev, 1);
+      FAIL("make_backend(cuda) succeeded without a GPU");
+    } catch (const UsageError&) {
+      FAIL("a usage error for a well-formed device name");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()) == std::string("--device ") + dev + ": " + why);
+    }
+  }
+  // Through the binary built with this test binary.
+  std::string zip = sibling_zip();
+  auto r = ztest::run_cmd("'" + zip + "' run " + ztest::shell_quote(ztest::shared("models/stories260K/stories260K.bin")) +
+                          " --device cuda -n 4");
+  INFO(zip);
+  CHECK(r.status == 1);
+  CHECK(r.out.empty());
+  CHECK(r.err == "zip run: error: --device cuda: " + why + "\n");
 }
 
 TEST_CASE("cuda: memory helpers round-trip and upload tensors") {

@@ -285,5 +285,23 @@ TEST_CASE("train cli: bad input gives a one-line error and exit code 1 or 2") {
     CHECK(r.err.find("vocabular") != std::string::npos);
     check_clean_failure(ztest::run_zip("train --config " + q(tiny_config())));
   }
+  SUBCASE("bad input: training refuses any --device but cpu, in one line, before reading a file") {
+    for (const char* d : {"cuda", "cuda:1", "ref"}) {
+      INFO(d);
+      auto r = ztest::run_zip(base + " --config " + q(tiny_config()) + " --device " + d);
+      check_clean_failure(r);
+      CHECK(r.status == 2);
+      CHECK(r.err.find("training runs on the CPU") != std::string::npos);
+      auto rd = ztest::run_zip("distill --teacher " + q(stories_zlm()) + " --student " + q(stories_zlm()) +
+                               " --synthetic 10 --seq 8 -o " + q(dir() + "/bad.zlm") + " --device " + d);
+      check_clean_failure(rd);
+      CHECK(rd.status == 2);
+      CHECK(rd.err.find("training runs on the CPU") != std::string::npos);
+    }
+    auto r = ztest::run_zip(base + " --config " + q(tiny_config()) + " --device tpu");
+    check_clean_failure(r);
+    CHECK(r.status == 2);
+    CHECK(r.err.find("unknown device 'tpu'") != std::string::npos);
+  }
   CHECK(!file_exists(dir() + "/bad.zlm"));
 }

@@ -1,6 +1,6 @@
 // zip — the public C++ API: load a .zlm model, tokenize, score, generate.
 // Small and stable on purpose: it exposes no engine internals. Errors are thrown as
-// std::runtime_error with a one-line message. Link with libzip.a (-lfmt -lutf8proc -pthread).
+// std::runtime_error with a one-line message (an unknown or unusable device included). Link with libzip.a (-lfmt -lutf8proc -pthread).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -11,8 +11,9 @@
 namespace zip {
 
 struct LoadOptions {
-  int threads = 0;  // CPU threads; 0 = all hardware threads
-  int context = 0;  // context length; 0 = the model's maximum
+  int threads = 0;             // CPU threads; 0 = all hardware threads
+  int context = 0;             // context length; 0 = the model's maximum
+  std::string device = "cpu";  // "cpu", "ref" (scalar reference), "cuda" or "cuda:N" (CUDA builds)
 };
 
 struct GenerationParams {
@@ -34,6 +35,7 @@ class Engine {
   int context_length() const;
   int n_layers() const;
   int64_t n_params() const;
+  std::string device() const;  // the device the model runs on, as given in LoadOptions
 
   std::vector<int> tokenize(const std::string& text, bool add_bos = true) const;
   std::string detokenize(const std::vector<int>& ids) const;

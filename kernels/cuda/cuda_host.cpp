@@ -22,10 +22,12 @@ bool cuda_available(std::string* why) {
   cudaError_t e = cudaGetDeviceCount(&n);
   std::string reason;
   if (e != cudaSuccess) {
-    reason = cudaGetErrorString(e);
+    // No driver, no device, or a driver older than the runtime: say what was looked for, then
+    // CUDA's own words (e.g. "no CUDA-capable device is detected").
+    reason = fmt::format("no CUDA device or driver was found (cudaGetDeviceCount: {})", cudaGetErrorString(e));
     cudaGetLastError();  // clear the error so later calls start clean
   } else if (n == 0) {
-    reason = "no CUDA device";
+    reason = "no CUDA device was found (cudaGetDeviceCount: 0 devices)";
   } else {
     cudaDeviceProp prop{};
     if ((e = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess)

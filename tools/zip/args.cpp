@@ -9,6 +9,8 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/backend.h"
+#include "engine/backend_registry.h"
 #include "engine/error.h"
 
 namespace zip::cli {
@@ -138,6 +140,36 @@ std::vector<std::string> split_list(const std::string& s) {
 int default_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : int(n);
+}
+
+Option device_option() { return {"--device", "DEV", "cpu (default), ref, cuda or cuda:N (cuda: make CUDA=1 builds)"}; }
+
+Option threads_option(const char* help) { return {"-t,--threads", "N", help}; }
+
+DeviceArg device_arg(const Args& args) {
+  DeviceArg d;
+  d.device = args.str("--device", "cpu");
+  try {
+    parse_device(d.device);
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("zip {}: --device: {}", args.command(), e.what()));
+  }
+  d.threads = int(args.integer("-t", default_threads(), 1, 1024));
+  return d;
+}
+
+std::unique_ptr<Backend> backend_arg(const DeviceArg& d) { return make_backend(d.device, d.threads); }
+
+std::string backend_label(const Backend& b, const DeviceArg& d) {
+  const DeviceName n = parse_device(d.device);
+  if (n.kind == "cuda") return fmt::format("{}:{}", b.name(), n.index);
+  if (n.kind == "cpu") return fmt::format("{}, {} thread{}", b.name(), b.threads(), b.threads() == 1 ? "" : "s");
+  return b.name();
+}
+
+void require_cpu_device(const Args& args, const DeviceArg& d, const char* why) {
+  if (d.device != "cpu")
+    throw UsageError(fmt::format("zip {}: --device {}: {}; use --device cpu", args.command(), d.device, why));
 }
 
 bool stderr_is_tty() { return ::isatty(2) == 1; }

@@ -2,8 +2,13 @@
 // errors (exit code 2) for unknown flags, missing or malformed values.
 #pragma once
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace zip {
+class Backend;
+}
 
 namespace zip::cli {
 
@@ -28,6 +33,7 @@ class Args {
   // Requires between min and max positional arguments.
   void expect_positional(size_t min, size_t max, const char* what) const;
   std::string help() const;
+  const std::string& command() const { return command_; }
 
  private:
   const Option* find(const std::string& spelling) const;
@@ -41,6 +47,29 @@ class Args {
 
 // Threads by default: the machine's hardware threads.
 int default_threads();
+
+// ---- --device and -t, spelled and checked the same way by every command ----------------------------
+// The two options, for a command's option list.
+Option device_option();
+Option threads_option(const char* help = "CPU threads (default: all)");
+// The device and thread count given (defaults: "cpu", all hardware threads). An unknown device
+// name is a UsageError ("zip CMD: --device: unknown device ..."; exit 2), raised before any file
+// is read.
+struct DeviceArg {
+  std::string device = "cpu";
+  int threads = 1;
+};
+DeviceArg device_arg(const Args& args);
+// The backend for the device given (engine/backend_registry.h: make_backend). A device this build
+// or machine cannot use is a zip::Error of one line (exit 1): e.g. "--device cuda: this build of
+// zip has no CUDA backend (build with make CUDA=1)".
+std::unique_ptr<Backend> backend_arg(const DeviceArg& d);
+// "cpu, 4 threads", "ref", "cuda:0": which backend ran, for timing lines.
+std::string backend_label(const Backend& b, const DeviceArg& d);
+// Commands whose work runs on the CPU only (training): --device cpu passes; any other known
+// device is refused with one line saying why (UsageError, exit 2).
+void require_cpu_device(const Args& args, const DeviceArg& d, const char* why);
+
 // The items of a comma-separated value, empty ones kept ("1,,2" → "1", "", "2") so callers can
 // reject them with their own message.
 std::vector<std::string> split_list(const std::string& s);

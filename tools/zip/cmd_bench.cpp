@@ -2,6 +2,7 @@
 #include <map>
 #include <sstream>
 
+#include "engine/backend.h"
 #include "engine/bench.h"
 #include "engine/error.h"
 #include "engine/zlm.h"
@@ -26,7 +27,9 @@ static std::vector<int> parse_int_list(const std::string& s, const char* what) {
 }
 
 int cmd_bench(int argc, char** argv) {
-  Args args("bench", "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [-t THREADS] [--json]",
+  Args args("bench",
+            "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [-t THREADS] [--device cpu|ref|cuda|cuda:N] "
+            "[--json]",
             "Measures prefill tokens/s (a prompt of --prompt tokens per sequence) and decode tokens/s (--gen\n"
             "tokens after it) with real forward passes: warm-up first, then the median and min-max of --reps\n"
             "runs, for each batch size (independent sequences decoded together). Encoders: prefill only.",
@@ -35,24 +38,21 @@ int cmd_bench(int argc, char** argv) {
              {"--gen", "N", "decode steps (default 64)"},
              {"--reps", "N", "timed repetitions (default 5)"},
              {"--warmup", "N", "untimed warm-up runs (default 1)"},
-             {"-t,--threads", "N", "CPU threads (default: all)"},
-             {"--device", "DEV", "cpu (default)"},
+             threads_option(),
+             device_option(),
              {"--json", "", "print JSON"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
-  std::string device = args.str("--device", "cpu");
-  if (device == "cuda") fail("--device cuda: this build of zip has no CUDA backend (build with make CUDA=1)");
-  if (device != "cpu") throw UsageError(fmt::format("zip bench: unknown device '{}'", device));
+  const DeviceArg dev = device_arg(args);
   BenchOptions opt;
   opt.batches = parse_int_list(args.str("--batch", "1"), "--batch");
   opt.prompt = int(args.integer("--prompt", 128, 1, 1 << 20));
   opt.gen = int(args.integer("--gen", 64, 0, 1 << 20));
   opt.reps = int(args.integer("--reps", 5, 1, 1000));
   opt.warmup = int(args.integer("--warmup", 1, 0, 1000));
-  int threads = int(args.integer("-t", default_threads(), 1, 1024));
   std::string path = args.positional()[0];
+  auto backend = backend_arg(dev);  // before loading: an unusable device fails fast
   Model model = load_zlm(path);
-  auto backend = make_cpu_backend(threads);
   std::vector<BenchResult> res = run_bench(model, *backend, opt);
   std::map<std::string, int64_t> dtypes;
   for (auto& [n, t] : model.tensors) dtypes[dtype_name(t.dtype)] += t.numel();
@@ -68,14 +68,16 @@ int cmd_bench(int argc, char** argv) {
       rows.push_back(row);
     }
     fmt::print("{}\n", nlohmann::json{{"model", path}, {"arch", model.config.info().name}, {"params", model.config.n_params()},
-                                      {"weights", weights}, {"device", "cpu"}, {"threads", threads},
+                                      {"weights", weights}, {"device", dev.device}, {"backend", backend->name()},
+                                      {"threads", backend->threads()},
                                       {"prompt", opt.prompt}, {"gen", opt.gen}, {"reps", opt.reps},
                                       {"peak_rss_bytes", rss}, {"results", rows}}
                            .dump());
     return 0;
   }
-  fmt::print("{}: {} {} parameters, {} weights | cpu, {} threads | prompt {}, gen {}, {} reps (median [min-max])\n",
-             path, model.config.info().name, model.config.n_params(), weights, threads, opt.prompt, opt.gen, opt.reps);
+  fmt::print("{}: {} {} parameters, {} weights | {} | prompt {}, gen {}, {} reps (median [min-max])\n", path,
+             model.config.info().name, model.config.n_params(), weights, backend_label(*backend, dev), opt.prompt,
+             opt.gen, opt.reps);
   fmt::print("{:>6}  {:>32}  {:>32}\n", "batch", "prefill tok/s", "decode tok/s");
   for (auto& r : res) {
     auto cell = [](const BenchStat& s) { return fmt::format("{:.1f} [{:.1f}-{:.1f}]", s.median, s.min, s.max); };

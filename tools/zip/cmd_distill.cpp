@@ -32,6 +32,27 @@ std::vector<std::pair<int, int>> parse_layer_map(const std::string& s) {
   return out;
 }
 
+// The loss terms and their weights from the command line.
+DistillOptions distill_options(const Args& args, const LoopOptions& lo) {
+  DistillOptions d;
+  d.temperature = float(args.number("--temperature", 1.0, 1e-3, 1e3));
+  d.ce_weight = args.number("--ce-weight", 0, 0, 1e6);
+  if (args.has("--hidden")) {
+    std::string h = args.str("--hidden");
+    if (h == "cos" || h == "cosine") d.hidden = HiddenLoss::Cosine;
+    else if (h == "mse") d.hidden = HiddenLoss::Mse;
+    else throw UsageError("zip distill: --hidden takes cos or mse");
+  }
+  d.hidden_weight = args.number("--hidden-weight", -1, 0, 1e9);
+  if (args.has("--layer-map")) {
+    if (d.hidden == HiddenLoss::None) throw UsageError("zip distill: --layer-map needs --hidden cos|mse");
+    d.layer_map = parse_layer_map(args.str("--layer-map"));
+  }
+  d.max_B = lo.batch, d.max_T = lo.seq;
+  d.adam.weight_decay = lo.weight_decay, d.adam.grad_clip = lo.clip;
+  return d;
+}
+
 }  // namespace
 
 int cmd_distill(int argc, char** argv) {
@@ -54,24 +75,10 @@ int cmd_distill(int argc, char** argv) {
     if (!args.has(req)) throw UsageError(fmt::format("zip distill: missing {}", req));
   if (args.has("--data") == args.has("--synthetic"))
     throw UsageError("zip distill: give exactly one of --data TOKENS.bin and --synthetic N");
+  const int threads = training_threads(args);
   std::string out = args.str("-o");
   LoopOptions lo = loop_options(args, out, "distill");
-  DistillOptions d;
-  d.temperature = float(args.number("--temperature", 1.0, 1e-3, 1e3));
-  d.ce_weight = args.number("--ce-weight", 0, 0, 1e6);
-  if (args.has("--hidden")) {
-    std::string h = args.str("--hidden");
-    if (h == "cos" || h == "cosine") d.hidden = HiddenLoss::Cosine;
-    else if (h == "mse") d.hidden = HiddenLoss::Mse;
-    else throw UsageError("zip distill: --hidden takes cos or mse");
-  }
-  d.hidden_weight = args.number("--hidden-weight", -1, 0, 1e9);
-  if (args.has("--layer-map")) {
-    if (d.hidden == HiddenLoss::None) throw UsageError("zip distill: --layer-map needs --hidden cos|mse");
-    d.layer_map = parse_layer_map(args.str("--layer-map"));
-  }
-  d.max_B = lo.batch, d.max_T = lo.seq;
-  d.adam.weight_decay = lo.weight_decay, d.adam.grad_clip = lo.clip;
+  DistillOptions d = distill_options(args, lo);
   lo.recipe["temperature"] = d.temperature, lo.recipe["ce_weight"] = d.ce_weight;
 
   Model teacher = load_zlm(args.str("--teacher")), student = load_zlm(args.str("--student"));
@@ -81,7 +88,6 @@ int cmd_distill(int argc, char** argv) {
     fail("the teacher and the student do not share a vocabulary");
   if (lo.seq > std::min(teacher.config.max_seq_len, student.config.max_seq_len))
     fail("--seq {} exceeds the models' context length", lo.seq);
-  int threads = int(args.integer("-t", default_threads(), 1, 1024));
   TokenData data, val;
   std::string data_hash;
   if (args.has("--data")) {

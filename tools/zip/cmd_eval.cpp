@@ -1,6 +1,7 @@
 // zip eval: perplexity (two protocols, optional KL to a reference model) and tasks.
 #include <cstdio>
 
+#include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/eval/perplexity.h"
 #include "engine/eval/similarity.h"
@@ -12,7 +13,7 @@
 
 namespace zip::cli {
 
-static int eval_ppl(const Args& args, const Model& model, const std::string& file, int threads) {
+static int eval_ppl(const Args& args, const Model& model, const std::string& file, Backend& backend) {
   ZIP_CHECK(model.config.info().causal, "--ppl needs a decoder; this model is a {} encoder", model.config.info().name);
   PerplexityOptions opt;
   opt.lines = args.has("--lines");
@@ -22,14 +23,13 @@ static int eval_ppl(const Args& args, const Model& model, const std::string& fil
   opt.max_tokens = args.integer("--max-tokens", 0, 2, 1LL << 40);
   std::string text = read_file(file);
   ZIP_CHECK(!text.empty(), "{}: empty file", file);
-  auto backend = make_cpu_backend(threads);
-  InferenceContext ctx(model, *backend, opt.ctx);
+  InferenceContext ctx(model, backend, opt.ctx);
   Tokenizer tok(model.tokenizer);
   Model ref_model;
   std::unique_ptr<InferenceContext> ref;
   if (args.has("--ref")) {
     ref_model = load_zlm(args.str("--ref"));
-    ref = std::make_unique<InferenceContext>(ref_model, *backend, opt.ctx);
+    ref = std::make_unique<InferenceContext>(ref_model, backend, opt.ctx);
   }
   PerplexityResult r = eval_perplexity(ctx, ref.get(), tok, text, opt);
   if (args.has("--json")) {
@@ -48,14 +48,13 @@ static int eval_ppl(const Args& args, const Model& model, const std::string& fil
   return 0;
 }
 
-static int eval_stsb(const Args& args, const Model& model, const std::string& file, int threads) {
+static int eval_stsb(const Args& args, const Model& model, const std::string& file, Backend& backend) {
   ZIP_CHECK(!model.config.info().causal, "--task stsb needs an encoder (sentence-embedding) model; this is a {}",
             model.config.info().name);
   auto pairs = load_sentence_pairs(file);
   long long limit = args.integer("--limit", 0, 1, 1LL << 40);
   if (limit > 0 && size_t(limit) < pairs.size()) pairs.resize(size_t(limit));
-  auto backend = make_cpu_backend(threads);
-  InferenceContext ctx(model, *backend);
+  InferenceContext ctx(model, backend);
   Tokenizer tok(model.tokenizer);
   SimilarityResult r = eval_similarity(ctx, tok, pairs);
   if (args.has("--json"))
@@ -69,15 +68,14 @@ static int eval_stsb(const Args& args, const Model& model, const std::string& fi
 
 // Zero-shot accuracy by candidate log-likelihood (lm-evaluation-harness protocol, docs/EVAL.md).
 static int eval_zero_shot(const Args& args, const Model& model, const std::string& task, TaskFormat format,
-                          const std::string& file, int threads) {
+                          const std::string& file, Backend& backend) {
   ZIP_CHECK(model.config.info().causal, "--task {} needs a decoder; this model is a {} encoder", task,
             model.config.info().name);
   int ctx_len = int(args.integer("--ctx", std::min(2048, model.config.max_seq_len), 2, model.config.max_seq_len));
   auto items = load_task_items(file, format, args.str("--labels"));
   long long limit = args.integer("--limit", 0, 1, 1LL << 40);
   if (limit > 0 && size_t(limit) < items.size()) items.resize(size_t(limit));
-  auto backend = make_cpu_backend(threads);
-  InferenceContext ctx(model, *backend, ctx_len);
+  InferenceContext ctx(model, backend, ctx_len);
   Tokenizer tok(model.tokenizer);
   TaskResult r = eval_task(ctx, tok, items, format, task);
   const char* fmt_name = task_format_name(format);
@@ -99,7 +97,7 @@ static int eval_zero_shot(const Args& args, const Model& model, const std::strin
 int cmd_eval(int argc, char** argv) {
   Args args("eval",
             "MODEL.zlm (--ppl FILE [--ctx N --stride S | --lines] [--ref BASE.zlm] | --task NAME FILE [--format F] "
-            "[--labels FILE] [--limit N])",
+            "[--labels FILE] [--limit N]) [-t THREADS] [--device cpu|ref|cuda|cuda:N]",
             "Perplexity of a decoder on a text file, in one of two protocols:\n"
             "  stream (default): the file is one text; windows of --ctx tokens every --stride tokens, every\n"
             "                    position scored once (docs/EVAL.md);\n"
@@ -124,9 +122,11 @@ int cmd_eval(int argc, char** argv) {
              {"--labels", "FILE", "piqa: the labels file (default: beside FILE, its stem + -labels.lst)"},
              {"--limit", "N", "tasks: score only the first N items"},
              {"--json", "", "print the result as JSON"},
-             {"-t,--threads", "N", "CPU threads (default: all)"}});
+             {"-v,--verbose", "", "print the backend that ran to stderr"},
+             threads_option(),
+             device_option()});
   if (!args.parse(argc, argv)) return 0;
-  int threads = int(args.integer("-t", default_threads(), 1, 1024));
+  const DeviceArg dev = device_arg(args);
   bool ppl = args.has("--ppl"), has_task = args.has("--task");
   if (ppl == has_task) throw UsageError("zip eval: give exactly one of --ppl FILE or --task NAME FILE");
   std::string task = args.str("--task");
@@ -156,10 +156,12 @@ int cmd_eval(int argc, char** argv) {
   std::string file = ppl ? args.str("--ppl") : args.positional()[1];
   require_regular_file(file);
   if (args.has("--labels")) require_regular_file(args.str("--labels"));
+  auto backend = backend_arg(dev);  // before loading: an unusable device fails fast
   Model model = load_zlm(path);
   ZIP_CHECK(model.tokenizer, "{} has no tokenizer", path);
-  if (ppl) return eval_ppl(args, model, file, threads);
-  return format ? eval_zero_shot(args, model, task, *format, file, threads) : eval_stsb(args, model, file, threads);
+  if (args.has("-v")) fmt::print(stderr, "zip eval: {}\n", backend_label(*backend, dev));
+  if (ppl) return eval_ppl(args, model, file, *backend);
+  return format ? eval_zero_shot(args, model, task, *format, file, *backend) : eval_stsb(args, model, file, *backend);
 }
 
 }  // namespace zip::cli

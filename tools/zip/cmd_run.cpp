@@ -5,6 +5,7 @@
 #include <random>
 
 #include "engine/encoder.h"
+#include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/generate.h"
 #include "engine/zlm.h"
@@ -14,11 +15,10 @@
 namespace zip::cli {
 
 // Encoders: classify or embed one text.
-static int run_encoder_model(const Model& model, const std::string& text, int threads, bool json) {
+static int run_encoder_model(const Model& model, const std::string& text, Backend& backend, bool json) {
   Tokenizer tok(model.tokenizer);
   std::vector<int> ids = tok.encode(text, true);
-  auto backend = make_cpu_backend(threads);
-  InferenceContext ctx(model, *backend);
+  InferenceContext ctx(model, backend);
   if (int(ids.size()) > ctx.ctx_len())
     fail("the text has {} tokens, longer than the context ({})", ids.size(), ctx.ctx_len());
   EncoderOutput out = run_encoder(ctx, ids, {});
@@ -44,8 +44,27 @@ static int run_encoder_model(const Model& model, const std::string& text, int th
   return 0;
 }
 
+// Sampling and stopping options from the command line (the seed: random unless given).
+static GenerateOptions generate_options(const Args& args) {
+  GenerateOptions opt;
+  opt.max_new_tokens = int(args.integer("-n", 256, 0, 1 << 24));
+  opt.sampling.temperature = float(args.number("--temp", 0.8, 0, 100));
+  opt.sampling.top_k = int(args.integer("--top-k", 40, 0, 1 << 24));
+  opt.sampling.top_p = float(args.number("--top-p", 0.95, 0, 1));
+  opt.sampling.min_p = float(args.number("--min-p", 0, 0, 1));
+  opt.sampling.repeat_penalty = float(args.number("--repeat-penalty", 1, 0.01, 100));
+  opt.sampling.repeat_last_n = int(args.integer("--repeat-last-n", 64, 0, 1 << 20));
+  opt.stop = args.all("--stop");
+  for (auto& s : opt.stop)
+    if (s.empty()) throw UsageError("zip run: --stop needs a non-empty text");
+  opt.sampling.seed = args.has("--seed") ? uint64_t(args.integer("--seed", 0, 0, INT64_MAX)) : std::random_device{}();
+  return opt;
+}
+
 int cmd_run(int argc, char** argv) {
-  Args args("run", "MODEL.zlm [-p PROMPT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [-t THREADS]",
+  Args args("run",
+            "MODEL.zlm [-p PROMPT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [-t THREADS] "
+            "[--device cpu|ref|cuda|cuda:N]",
             "Decoders: generates text from PROMPT (default: from BOS alone); stops at EOS/BOS, after N new\n"
             "tokens, or at the end of the context; greedy when --temp 0.\n"
             "Encoders: with a classification head prints one line LABEL<TAB>probability per class (best\n"
@@ -62,36 +81,21 @@ int cmd_run(int argc, char** argv) {
              {"--special", "", "parse special tokens written in the prompt (e.g. <|im_start|>)"},
              {"--seed", "S", "random seed (default: random, printed)"},
              {"--ctx", "N", "context length (default: the model's)"},
-             {"-t,--threads", "N", "CPU threads (default: all)"},
-             {"--device", "DEV", "cpu (default); cuda needs a CUDA build"},
+             threads_option(),
+             device_option(),
              {"--json", "", "encoders: print the embedding / probabilities as JSON"},
              {"-v,--verbose", "", "print model and timing details to stderr"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
-  std::string device = args.str("--device", "cpu");
-  if (device != "cpu") {
-    if (device == "cuda") fail("--device cuda: this build of zip has no CUDA backend (build with make CUDA=1)");
-    throw UsageError(fmt::format("zip run: unknown device '{}' (cpu or cuda)", device));
-  }
-  GenerateOptions opt;
-  opt.max_new_tokens = int(args.integer("-n", 256, 0, 1 << 24));
-  opt.sampling.temperature = float(args.number("--temp", 0.8, 0, 100));
-  opt.sampling.top_k = int(args.integer("--top-k", 40, 0, 1 << 24));
-  opt.sampling.top_p = float(args.number("--top-p", 0.95, 0, 1));
-  opt.sampling.min_p = float(args.number("--min-p", 0, 0, 1));
-  opt.sampling.repeat_penalty = float(args.number("--repeat-penalty", 1, 0.01, 100));
-  opt.sampling.repeat_last_n = int(args.integer("--repeat-last-n", 64, 0, 1 << 20));
-  opt.stop = args.all("--stop");
-  for (auto& s : opt.stop)
-    if (s.empty()) throw UsageError("zip run: --stop needs a non-empty text");
-  opt.sampling.seed = args.has("--seed") ? uint64_t(args.integer("--seed", 0, 0, INT64_MAX)) : std::random_device{}();
-  int threads = int(args.integer("-t", default_threads(), 1, 1024));
+  const DeviceArg dev = device_arg(args);
+  GenerateOptions opt = generate_options(args);
   int ctx_len = int(args.integer("--ctx", 0, 1, 1 << 22));
   std::string prompt = args.str("-p");
+  auto backend = backend_arg(dev);  // before loading: an unusable device fails fast
 
   Model model = load_zlm(args.positional()[0]);
   if (!model.tokenizer) fail("{} has no tokenizer", args.positional()[0]);
-  if (!model.config.info().causal) return run_encoder_model(model, prompt, threads, args.has("--json"));
+  if (!model.config.info().causal) return run_encoder_model(model, prompt, *backend, args.has("--json"));
   if (ctx_len > model.config.max_seq_len)
     fail("--ctx {} exceeds the model's maximum context {}", ctx_len, model.config.max_seq_len);
   Tokenizer tok(model.tokenizer);
@@ -100,13 +104,12 @@ int cmd_run(int argc, char** argv) {
     if (tok.bos() < 0) fail("empty prompt and the tokenizer has no BOS token");
     ids.push_back(tok.bos());
   }
-  auto backend = make_cpu_backend(threads);
   InferenceContext ctx(model, *backend, ctx_len);
   if (int(ids.size()) > ctx.ctx_len())
     fail("the prompt has {} tokens, longer than the context ({})", ids.size(), ctx.ctx_len());
   if (args.has("-v"))
-    fmt::print(stderr, "{}: {} layers, {} parameters; {} threads; seed {}\n", args.positional()[0],
-               model.config.n_layers(), model.config.n_params(), threads, opt.sampling.seed);
+    fmt::print(stderr, "{}: {} layers, {} parameters; {}; seed {}\n", args.positional()[0], model.config.n_layers(),
+               model.config.n_params(), backend_label(*backend, dev), opt.sampling.seed);
 
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
@@ -117,9 +120,9 @@ int cmd_run(int argc, char** argv) {
   });
   if (stdout_is_tty()) std::fputc('\n', stdout);
   std::fflush(stdout);
-  fmt::print(stderr, "\nprompt: {} tokens, {:.1f} tok/s | generated: {} tokens, {:.1f} tok/s | stop: {}\n",
+  fmt::print(stderr, "\nprompt: {} tokens, {:.1f} tok/s | generated: {} tokens, {:.1f} tok/s | stop: {} | {}\n",
              st.prompt_tokens, st.prefill_s > 0 ? st.prompt_tokens / st.prefill_s : 0.0, st.new_tokens,
-             st.decode_s > 0 ? st.new_tokens / st.decode_s : 0.0, st.stop_reason);
+             st.decode_s > 0 ? st.new_tokens / st.decode_s : 0.0, st.stop_reason, backend_label(*backend, dev));
   return 0;
 }
 

@@ -38,8 +38,15 @@ void add_loop_options(std::vector<Option>& o) {
       {"--resume", "DIR", "continue from DIR's latest checkpoint (same command otherwise)"},
       {"--log", "FILE.jsonl", "per-step telemetry (default OUT.log.jsonl)"},
       {"--sleep-ms", "MS", "pause after each step (for tests)"},
-      {"-t,--threads", "N", "threads"}};
+      threads_option(),
+      {"--device", "DEV", "cpu only (the default): training runs on the CPU"}};
   o.insert(o.end(), more.begin(), more.end());
+}
+
+int training_threads(const Args& args) {
+  const DeviceArg dev = device_arg(args);
+  require_cpu_device(args, dev, "training runs on the CPU (the training kernels have no other implementation)");
+  return dev.threads;
 }
 
 distill::LoopOptions loop_options(const Args& args, const std::string& out, const std::string& label) {
@@ -93,6 +100,39 @@ void print_summary(const std::string& cmd, const distill::LoopOptions& lo, const
                r.seconds, out.c_str());
 }
 
+// The loop's hooks for plain training: cross-entropy forward/backward, AdamW, checkpoint state.
+static LoopHooks train_hooks(train::TrainModel& tm, train::AdamW& adam, train::TrainOps& ops) {
+  LoopHooks h;
+  h.zero_grad = [&] { tm.zero_grad(); };
+  h.micro = [&](const int* t, const int* y, int B, int T, double scale) {
+    train::Batch b;
+    b.B = B, b.T = T, b.tokens = t, b.targets = y;
+    double loss = tm.forward(b);
+    tm.backward(scale);
+    return std::map<std::string, double>{{"loss", loss}};
+  };
+  h.update = [&](double lr) { return adam.step(lr); };
+  h.eval = [&](const int* t, const int* y, int B, int T) {
+    train::Batch b;
+    b.B = B, b.T = T, b.tokens = t, b.targets = y;
+    return std::map<std::string, double>{{"loss", tm.forward(b)}};
+  };
+  h.save_state = [&](nlohmann::json& meta) {
+    meta["adam_steps"] = adam.steps();
+    size_t n = tm.n_params();
+    return std::vector<Blob>{to_blob(ops, "params", tm.param_data(), n), to_blob(ops, "adam.m", adam.m(), n),
+                             to_blob(ops, "adam.v", adam.v(), n)};
+  };
+  h.load_state = [&](const std::vector<Blob>& blobs, const nlohmann::json& meta) {
+    size_t n = tm.n_params();
+    from_blob(ops, blobs, "params", tm.param_data(), n);
+    from_blob(ops, blobs, "adam.m", adam.m(), n);
+    from_blob(ops, blobs, "adam.v", adam.v(), n);
+    adam.set_steps(meta.value("adam_steps", 0));
+  };
+  return h;
+}
+
 int cmd_train(int argc, char** argv) {
   std::vector<Option> opts = {{"--config", "CFG.json", "model config (.zlm config schema; uniform shorthand ok)"},
                               {"--tokenizer", "MODEL_OR_FILE", "a .zlm whose tokenizer to use, or a tokenizer file"},
@@ -105,6 +145,7 @@ int cmd_train(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   for (const char* req : {"--config", "--tokenizer", "--data", "-o"})
     if (!args.has(req)) throw UsageError(fmt::format("zip train: missing {}", req));
+  const int threads = training_threads(args);
   std::string out = args.str("-o");
   LoopOptions lo = loop_options(args, out, "train");
 
@@ -131,7 +172,6 @@ int cmd_train(int argc, char** argv) {
 
   Model init = random_init(cfg, lo.seed);
   init.tokenizer = tok;
-  int threads = int(args.integer("-t", default_threads(), 1, 1024));
   auto ops = train::make_cpu_train_ops(threads);
   train::TrainOptions topt;
   topt.max_B = lo.batch, topt.max_T = lo.seq;
@@ -140,34 +180,7 @@ int cmd_train(int argc, char** argv) {
   acfg.weight_decay = lo.weight_decay, acfg.grad_clip = lo.clip;
   train::AdamW adam(tm, acfg);
 
-  LoopHooks h;
-  h.zero_grad = [&] { tm.zero_grad(); };
-  h.micro = [&](const int* t, const int* y, int B, int T, double scale) {
-    train::Batch b;
-    b.B = B, b.T = T, b.tokens = t, b.targets = y;
-    double loss = tm.forward(b);
-    tm.backward(scale);
-    return std::map<std::string, double>{{"loss", loss}};
-  };
-  h.update = [&](double lr) { return adam.step(lr); };
-  h.eval = [&](const int* t, const int* y, int B, int T) {
-    train::Batch b;
-    b.B = B, b.T = T, b.tokens = t, b.targets = y;
-    return std::map<std::string, double>{{"loss", tm.forward(b)}};
-  };
-  h.save_state = [&](nlohmann::json& meta) {
-    meta["adam_steps"] = adam.steps();
-    size_t n = tm.n_params();
-    return std::vector<Blob>{to_blob(*ops, "params", tm.param_data(), n), to_blob(*ops, "adam.m", adam.m(), n),
-                             to_blob(*ops, "adam.v", adam.v(), n)};
-  };
-  h.load_state = [&](const std::vector<Blob>& blobs, const nlohmann::json& meta) {
-    size_t n = tm.n_params();
-    from_blob(*ops, blobs, "params", tm.param_data(), n);
-    from_blob(*ops, blobs, "adam.m", adam.m(), n);
-    from_blob(*ops, blobs, "adam.v", adam.v(), n);
-    adam.set_steps(meta.value("adam_steps", 0));
-  };
+  LoopHooks h = train_hooks(tm, adam, *ops);
   LoopResult r = run_loop(lo, data, args.has("--val") ? &val : nullptr, h);
 
   Model m = tm.to_model();

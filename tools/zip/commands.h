@@ -34,6 +34,8 @@ int cmd_compress(int argc, char** argv);
 // tokenizer from a .zlm or a tokenizer file, a tokens.bin checked against that tokenizer, and
 // the final one-line summary on stderr.
 void add_loop_options(std::vector<Option>& o);
+// -t, after refusing any --device but cpu (usage error: the training ops run on the CPU only).
+int training_threads(const Args& args);
 distill::LoopOptions loop_options(const Args& args, const std::string& out, const std::string& label);
 std::shared_ptr<const TokenizerData> load_tokenizer_arg(const std::string& path);
 distill::TokenData load_tokens_for(const std::string& path, const TokenizerData& tok);

@@ -4,6 +4,7 @@
 #include <new>
 #include <string>
 
+#include "engine/backend_registry.h"
 #include "engine/error.h"
 #include "tools/zip/commands.h"
 
@@ -33,6 +34,14 @@ void usage(FILE* f) {
   for (auto& c : kCommands) std::fprintf(f, "  %-10s %s\n", c.name, c.summary);
 }
 
+// `zip --help` also says which devices `--device` (run, bench, eval) can use here.
+void list_devices(FILE* f) {
+  std::fprintf(f, "\ndevices (--device of run, bench, eval):\n");
+  for (const auto& b : zip::list_backends())
+    std::fprintf(f, "  %-10s %s\n", b.name == "cuda" ? "cuda[:N]" : b.name.c_str(),
+                 b.available ? "available" : ("not available: " + b.why).c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -43,6 +52,7 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     usage(stdout);
+    list_devices(stdout);
     return 0;
   }
   for (auto& c : kCommands) {
