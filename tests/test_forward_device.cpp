@@ -13,7 +13,7 @@
 #include "engine/error.h"
 #include "engine/forward.h"
 #include "models/import.h"
-#include "prune/slice.h"
+#include "compress/slice.h"
 #include "tests/test_util.h"
 
 using namespace zip;

@@ -6,8 +6,8 @@
 #include "engine/cuda.h"
 #include "engine/error.h"
 #include "models/import.h"
-#include "prune/latency.h"
-#include "prune/slice.h"
+#include "compress/latency.h"
+#include "compress/slice.h"
 #include "tests/test_util.h"
 
 using namespace zip;

@@ -6,8 +6,8 @@
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/zlm.h"
-#include "prune/compress.h"
-#include "prune/report.h"
+#include "compress/pipeline.h"
+#include "compress/report.h"
 #include "tools/zip/args.h"
 #include "tools/zip/commands.h"
 
@@ -34,7 +34,7 @@ static ModelConfig model_config(const std::string& path) {
 int cmd_compress(int argc, char** argv) {
   Args args("compress", "MODEL.zlm --calib FILE_OR_DIR... --speedup 1.5,2 -o OUT_DIR [options]",
             "ZipLM: structured OBS pruning of attention heads and FFN neurons with a runtime-aware\n"
-            "search against a latency table measured in place on this engine (SPEC 6.1). Writes one\n"
+            "search against a latency table measured in place on this engine (docs/METHODS.md). Writes one\n"
             "model per target (OUT_DIR/<method>-<target>x.zlm, each re-measured end to end), and\n"
             "OUT_DIR/report.json, report.md and report.svg. --recipe report.json rebuilds the\n"
             "members of an earlier run exactly. See docs/COMPRESS.md.",
@@ -58,7 +58,7 @@ int cmd_compress(int argc, char** argv) {
              {"--ffn-step", "N", "FFN width grid (default 32)"},
              {"--block", "N", "neurons removed per OBS step (default 32)"},
              {"--damp", "X", "Hessian dampening (default 0.01)"},
-             {"--error", "token|total", "level error: mean per-token relative error (default) or SPEC's ratio of sums"},
+             {"--error", "token|total", "level error: mean per-token relative error (default) or the paper's ratio of sums"},
              {"--evaluations", "N", "search loss evaluations per target (default 30)"},
              {"--no-sensitivity", "", "search around c = 1 instead of probed per-module sensitivities"},
              {"--probe-density", "X", "sensitivity probes keep this fraction of each module (default 0.5)"},

@@ -1,4 +1,4 @@
-#include "prune/linalg.h"
+#include "prune/ziplm/linalg.h"
 
 #include <algorithm>
 #include <cmath>

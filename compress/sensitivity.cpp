@@ -1,4 +1,4 @@
-#include "prune/sensitivity.h"
+#include "compress/sensitivity.h"
 
 #include <algorithm>
 #include <cmath>

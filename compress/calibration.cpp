@@ -1,4 +1,4 @@
-#include "prune/calibration.h"
+#include "compress/calibration.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-// Runtime-aware search for ZipLM (SPEC §6.1 "Search"): pick one pruning level per module so the
+// Runtime-aware search for ZipLM (docs/METHODS.md, "Search"): pick one pruning level per module so the
 // summed module time fits a budget and the (weighted) summed error is smallest — a
 // multiple-choice knapsack solved by dynamic programming over quantised time — plus the
 // SPDY-style outer search that tunes the per-module weights against a real loss, and the

@@ -1,4 +1,4 @@
-// The latency table ZipLM optimises against (SPEC §6.1, docs/LATENCY.md): the time of one
+// The latency table ZipLM optimises against (docs/METHODS.md, docs/LATENCY.md): the time of one
 // attention module at every (query heads, KV heads) level and of one FFN at every width,
 // measured by this engine *in place* (inside real forward passes of uniformly sliced models) in
 // the deployment environment, plus the dense model end to end. T_fixed = T_dense − Σ_l
@@ -16,7 +16,7 @@
 
 #include "engine/backend.h"
 #include "engine/model.h"
-#include "prune/slice.h"
+#include "compress/slice.h"
 
 namespace zip {
 

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "engine/model.h"
-#include "prune/calibration.h"
-#include "prune/latency.h"
+#include "compress/calibration.h"
+#include "compress/latency.h"
 
 namespace zip {
 
@@ -51,10 +51,10 @@ struct CompressOptions {
   int eval_ctx = 512;
   int ffn_step = 32, block = 32;
   double damp = 0.01;
-  bool token_error = true;  // level errors: mean per-token relative error (false: SPEC's ratio of sums)
+  bool token_error = true;  // level errors: mean per-token relative error (false: the paper's ratio of sums, docs/METHODS.md)
   int evaluations = 30;  // SPDY loss evaluations per target
   // Centre the search on per-module loss sensitivities measured by one probe per module
-  // (prune/sensitivity.h) instead of c = 1; probes put the module at the level nearest this density.
+  // (compress/sensitivity.h) instead of c = 1; probes put the module at the level nearest this density.
   bool sensitivity = true;
   double probe_density = 0.5;
   int probe_windows = 4;  // the first of the search windows the probes run on

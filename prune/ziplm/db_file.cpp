@@ -1,4 +1,4 @@
-#include "prune/db_file.h"
+#include "prune/ziplm/db_file.h"
 
 #include <cstring>
 

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "engine/model.h"
-#include "prune/database.h"
-#include "prune/slice.h"
+#include "prune/ziplm/database.h"
+#include "compress/slice.h"
 
 namespace zip {
 

@@ -1,7 +1,7 @@
 // Calibration for structured pruning: token windows sampled deterministically from text, and
 // one pass of the dense model that accumulates, for the input of every attention output
 // projection W_O and FFN down projection W_2, the Hessian H = 2XXᵀ/N over the calibration
-// windows and the raw Gram G = Σxxᵀ over held-out windows (f64; SPEC §6.1). H drives the OBS
+// windows and the raw Gram G = Σxxᵀ over held-out windows (f64; docs/METHODS.md). H drives the OBS
 // ranking and update, G measures each level's output error without storing activations.
 #pragma once
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Report renderers for `zip compress` (see report.h). Everything tolerates missing or mistyped
 // optional fields: a value that is absent, null, not a number or not finite renders as "–".
-#include "prune/report.h"
+#include "compress/report.h"
 
 #include <fmt/format.h>
 
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "prune/compress.h"
+#include "compress/pipeline.h"
 
 namespace zip {
 namespace {

@@ -1,5 +1,5 @@
 // Multiple-choice knapsack DP, brute-force reference, uniform baseline and SPDY coefficient search.
-#include "prune/search.h"
+#include "compress/search.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-// Structured Optimal Brain Surgeon on one output linear layer (SPEC §6.1): greedily remove whole
+// Structured Optimal Brain Surgeon on one output linear layer (docs/METHODS.md): greedily remove whole
 // column groups ("structures": an attention head's head_dim columns of W_O, or one FFN neuron's
 // column of W_2) and compensate with the remaining columns, given the layer's input Hessian
 // H = 2·X·Xᵀ/N. Returns the weights at each requested level (number of structures removed).

@@ -1,4 +1,4 @@
-#include "prune/slice.h"
+#include "compress/slice.h"
 
 #include <algorithm>
 #include <cstring>

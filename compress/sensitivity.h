@@ -2,7 +2,7 @@
 // module's relative output error e_m says nothing about how much the *model's* loss moves when
 // that module is perturbed: a module whose output is small beside the residual stream, or whose
 // errors later layers wash out, is cheap; the last layers are dear. With c_m = 1 for every module
-// (SPEC's "DP-only") the DP trades errors as if they were equally costly, and ~30 real evaluations
+// (the paper's "DP-only", docs/METHODS.md) the DP trades errors as if they were equally costly, and ~30 real evaluations
 // of SPDY's random coefficients cannot repair that across 60 modules.
 //
 // A probe puts one module at one level and every other module dense, and measures the KL
@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "prune/search.h"
+#include "compress/search.h"
 
 namespace zip {
 

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "engine/model.h"
-#include "prune/calibration.h"
-#include "prune/db_file.h"
-#include "prune/obs.h"
+#include "compress/calibration.h"
+#include "prune/ziplm/db_file.h"
+#include "prune/ziplm/obs.h"
 
 namespace zip {
 
@@ -23,7 +23,7 @@ struct DbOptions {
   int ffn_step = 32;  // FFN width grid
   int block = 32;     // neurons removed per OBS step
   // Level errors: mean over held-out tokens of each token's relative output error (default), or
-  // the ratio of the sums Σ‖ΔWx‖²/Σ‖Wx‖² (SPEC §6.1's formula; `--error total`).
+  // the ratio of the sums Σ‖ΔWx‖²/Σ‖Wx‖² (the ZipLM paper's formula, docs/METHODS.md; `--error total`).
   bool token_error = true;
   int threads = 2;
   std::string method_key() const;  // names the level files: mode and every option that changes them

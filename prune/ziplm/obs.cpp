@@ -1,4 +1,4 @@
-#include "prune/obs.h"
+#include "prune/ziplm/obs.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include "engine/tensor.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/cpu_kernels.h"
-#include "prune/linalg.h"
+#include "prune/ziplm/linalg.h"
 
 namespace zip {
 

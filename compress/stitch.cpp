@@ -1,4 +1,4 @@
-#include "prune/stitch.h"
+#include "compress/stitch.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "prune/heldout_loss.h"
+#include "compress/heldout_loss.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "prune/latency.h"
+#include "compress/latency.h"
 
 #include <unistd.h>
 
@@ -13,7 +13,7 @@
 #include "engine/cuda.h"
 #include "engine/error.h"
 #include "engine/forward.h"
-#include "prune/linalg.h"
+#include "prune/ziplm/linalg.h"
 
 namespace zip {
 

@@ -1,11 +1,11 @@
-#include "prune/database.h"
+#include "prune/ziplm/database.h"
 
 #include <filesystem>
 
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "base/thread_pool.h"
-#include "prune/slice.h"
+#include "compress/slice.h"
 
 namespace zip {
 

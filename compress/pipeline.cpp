@@ -1,4 +1,4 @@
-#include "prune/compress.h"
+#include "compress/pipeline.h"
 
 #include <algorithm>
 #include <chrono>
@@ -13,12 +13,12 @@
 #include "engine/forward.h"
 #include "engine/progress.h"
 #include "engine/zlm.h"
-#include "prune/database.h"
-#include "prune/heldout_loss.h"
-#include "prune/report.h"
-#include "prune/search.h"
-#include "prune/sensitivity.h"
-#include "prune/stitch.h"
+#include "prune/ziplm/database.h"
+#include "compress/heldout_loss.h"
+#include "compress/report.h"
+#include "compress/search.h"
+#include "compress/sensitivity.h"
+#include "compress/stitch.h"
 
 namespace zip {
 
