@@ -1,4 +1,5 @@
 #include "compress/calibration.h"
+#include "compress/host_backend.h"
 
 #include <algorithm>
 #include <cctype>
@@ -259,7 +260,7 @@ std::vector<LayerStats> collect_layer_stats(const Model& m, const CalibSet& cali
   for (const auto* set : {&calib.train, &calib.heldout})
     for (const auto& w : *set) len = std::max(len, int(w.size()));
 
-  auto backend = make_cpu_backend(threads);
+  auto backend = make_host_backend(threads);
   ThreadPool pool(threads);
   StatsObserver obs(m, stats, pool);
   InferenceContext ctx(m, *backend, len, len);

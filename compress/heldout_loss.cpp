@@ -1,4 +1,5 @@
 #include "compress/heldout_loss.h"
+#include "compress/host_backend.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,7 +15,7 @@ HeldoutLoss::HeldoutLoss(const Model& dense, std::vector<std::vector<int>> windo
                          bool keep_dense_probs)
     : dense_(dense),
       windows_(std::move(windows)),
-      backend_(make_cpu_backend(threads)),
+      backend_(make_host_backend(threads)),
       encoder_(!dense.config.info().causal),
       pooled_(encoder_ && encoder_loss != EncoderLoss::Tokens),
       similarity_(encoder_ && encoder_loss == EncoderLoss::Similarity),

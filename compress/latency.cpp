@@ -9,8 +9,8 @@
 #include <ctime>
 #include <tuple>
 
-#include "engine/bench.h"
-#include "engine/cuda.h"
+#include "base/stats.h"
+#include "engine/backend_registry.h"
 #include "engine/error.h"
 #include "engine/forward.h"
 #include "prune/ziplm/linalg.h"
@@ -119,16 +119,6 @@ Env env_from_json(const json& j) {
     throw Error(x.what());
   }
   return e;
-}
-
-std::unique_ptr<Backend> make_env_backend(const Env& e) {
-  check_env(e);
-  if (e.device == "cuda") {
-    std::string why;
-    if (!cuda_available(&why)) throw UsageError(fmt::format("--env {}: no usable GPU: {}", env_to_string(e), why));
-    return make_cuda_backend(0);
-  }
-  return make_cpu_backend(e.threads);
 }
 
 // ---- the table ---------------------------------------------------------------------------------
@@ -397,7 +387,7 @@ class Runner {
   std::unique_ptr<InferenceContext> ctx_;
 };
 
-double median_of(std::vector<double> v) { return summarize(std::move(v)).median; }
+double median_of(std::vector<double> v) { return stats_of(std::move(v)).median; }
 
 // Least squares y ≈ X·beta through the normal equations (a handful of columns), XᵀX inverted by
 // its Cholesky factor. False when XᵀX is not positive definite (too few distinct levels).
@@ -517,8 +507,7 @@ Measurement end_to_end(Runner& r, const TimingOptions& opt) {
     double t = r.unit();
     if (rep >= opt.warmup) v.push_back(t);
   }
-  BenchStat s = summarize(v);
-  return {s.median, s.min, s.max};
+  return stats_of(v);
 }
 
 void check_options(const TimingOptions& opt) {
@@ -548,7 +537,8 @@ static Model in_memory(const Model& m) {
 
 Measurement measure_model(const Model& model, const Env& env, const TimingOptions& opt) {
   check_options(opt);
-  auto be = make_env_backend(env);
+  check_env(env);
+  auto be = make_backend(env.device, env.threads);
   const Model m = in_memory(model);
   Runner r(m, *be, env);
   return end_to_end(r, opt);
@@ -568,7 +558,8 @@ std::vector<std::pair<size_t, size_t>> pair_levels(size_t n_attn, size_t n_ffn) 
 SpeedupMeasurement measure_speedup(const Model& base_model, const Model& model, const Env& env,
                                    const TimingOptions& opt) {
   check_options(opt);
-  auto be = make_env_backend(env);
+  check_env(env);
+  auto be = make_backend(env.device, env.threads);
   const Model base = in_memory(base_model), m = in_memory(model);
   Runner rb(base, *be, env), rm(m, *be, env);
   for (int i = 0; i < opt.warmup; i++) rb.unit(), rm.unit();
@@ -582,10 +573,9 @@ SpeedupMeasurement measure_speedup(const Model& base_model, const Model& model, 
     }
     ratio.push_back(tb.back() / tm.back());
   }
-  BenchStat sb = summarize(tb), sm = summarize(tm);
   SpeedupMeasurement out;
-  out.base = {sb.median, sb.min, sb.max};
-  out.model = {sm.median, sm.min, sm.max};
+  out.base = stats_of(tb);
+  out.model = stats_of(tm);
   // The median of the ratios of adjacent units: a spell of the machine that slows both units of a
   // pair cancels in its ratio, while the ratio of the two medians can pair a fast unit of one
   // model with a slow unit of the other.
@@ -611,7 +601,8 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
   add_required(c, A, F);
   for (auto& a : A) uniform_level_spec(c, a, 0);  // fail before any timing if a level does not fit
   for (int w : F) uniform_level_spec(c, {0, 0}, w);
-  auto be = make_env_backend(env);
+  check_env(env);
+  auto be = make_backend(env.device, env.threads);
 
   LatencyTable t;
   t.env = env;

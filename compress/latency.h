@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/stats.h"
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "compress/slice.h"
@@ -39,8 +40,6 @@ std::string env_to_string(const Env& e);  // canonical form: the key of a table
 nlohmann::json env_to_json(const Env& e);
 Env env_from_json(const nlohmann::json& j);  // throws zip::Error on bad fields
 const char* phase_name(Phase p);            // "prefill" / "decode"
-// The backend of the environment; zip::UsageError for cuda when this build/machine has no GPU.
-std::unique_ptr<Backend> make_env_backend(const Env& e);
 
 struct TimingOptions {
   int warmup = 2;  // untimed units before the timed ones (per model)
@@ -125,9 +124,7 @@ std::vector<double> isotonic_fit(const std::vector<double>& v);
 // instead. Absent levels (0) keep their measured time. Returns what was fitted, per column.
 nlohmann::json fit_levels(LatencyTable& t);
 
-struct Measurement {
-  double median = 0, min = 0, max = 0;  // seconds per unit of work
-};
+using Measurement = RepStats;  // seconds per unit of work: median, min, max over the reps
 // Any model end to end in `env`: the same unit of work, warm-up and reps as t_dense.
 Measurement measure_model(const Model& m, const Env& env, const TimingOptions& opt);
 

@@ -1,12 +1,12 @@
-// Stitching: the model a choice of levels describes — the dense model sliced to each layer's
-// kept heads and neurons, with the database's (OBS-updated) output projections in place.
+// Stitching: the model a choice of levels describes — the dense model sliced to each module's
+// kept heads and neurons, with the ranking's (e.g. OBS-updated) output projections in place.
 #pragma once
 #include <utility>
 #include <vector>
 
-#include "engine/model.h"
-#include "prune/ziplm/database.h"
+#include "compress/ranking.h"
 #include "compress/slice.h"
+#include "engine/model.h"
 
 namespace zip {
 
@@ -14,11 +14,10 @@ namespace zip {
 // head stays while any query head that reads it does.
 std::pair<int, int> attention_shape(const LayerShape& s, const std::vector<int>& kept);
 
-// The slice spec of one level per module (levels[l] indexes levels_db[l].attn / .ffn).
-SliceSpec levels_slice(const Model& dense, const std::vector<LayerDb>& db, const std::vector<int>& attn_level,
-                       const std::vector<int>& ffn_level);
+// The slice spec of one level per module (`levels` indexed by module_index).
+SliceSpec levels_slice(const Model& dense, const Ranking& r, const std::vector<int>& levels);
 
-Model stitch_model(const Model& dense, const Database& db, const DbOptions& o, const std::vector<LayerDb>& levels,
-                   const std::vector<int>& attn_level, const std::vector<int>& ffn_level);
+// The dense model sliced to `levels` with the ranking's output projections in place.
+Model stitch_model(const Model& dense, const Ranking& r, const std::vector<int>& levels);
 
 }  // namespace zip

@@ -12,6 +12,7 @@
 
 #include "engine/model.h"
 #include "compress/calibration.h"
+#include "compress/ranking.h"
 #include "prune/ziplm/db_file.h"
 #include "prune/ziplm/obs.h"
 
@@ -31,13 +32,10 @@ struct DbOptions {
 
 // One module's levels, densest first: level i keeps `kept[i]` (structure indices, ascending:
 // heads or neurons of the dense module).
-struct ModuleDb {
-  int structures = 0;       // heads or neurons of the dense module
+// error: relative output error on held-out tokens.
+struct ModuleDb : ModuleLevelSet {
   std::vector<int> order;   // removal order (greedy sequence)
-  std::vector<std::vector<int>> kept;
-  std::vector<double> error;  // relative output error on held-out tokens
-  bool updated = false;       // weights differ from the dense columns (stored in the file)
-  int size() const { return int(kept.size()); }
+  bool updated = false;     // weights differ from the dense columns (stored in the file)
 };
 
 struct LayerDb {
