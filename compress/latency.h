@@ -40,6 +40,8 @@ std::string env_to_string(const Env& e);  // canonical form: the key of a table
 nlohmann::json env_to_json(const Env& e);
 Env env_from_json(const nlohmann::json& j);  // throws zip::Error on bad fields
 const char* phase_name(Phase p);            // "prefill" / "decode"
+// UsageError ("--env: ...", one line) when a field is out of range or the device unknown.
+void check_env(const Env& e);
 
 struct TimingOptions {
   int warmup = 2;  // untimed units before the timed ones (per model)
