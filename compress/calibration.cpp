@@ -79,6 +79,61 @@ std::vector<int> sentence_window(const Tokenizer& tok, const std::string& text, 
   return ids;
 }
 
+// The calibration files' text, concatenated (a blank line after each), with which folder each
+// byte comes from.
+struct CalibText {
+  std::string text;
+  uint32_t crc = 0;
+  std::vector<size_t> file_end;  // byte after each file's text in `text`
+  std::vector<int> file_folder;  // index into folders
+  std::vector<std::string> folders;
+  int folder_of(size_t byte) const {
+    return file_folder[size_t(std::upper_bound(file_end.begin(), file_end.end(), byte) - file_end.begin())];
+  }
+};
+
+CalibText read_calibration_text(const std::vector<std::string>& files) {
+  CalibText c;
+  for (const std::string& f : files) {
+    std::string t = read_file(f);
+    c.crc = crc32c(t.data(), t.size(), c.crc);
+    c.text += t;
+    c.text += "\n\n";
+    c.file_end.push_back(c.text.size());
+    const std::string dir = fs::path(f).parent_path().string();
+    auto it = std::find(c.folders.begin(), c.folders.end(), dir);
+    c.file_folder.push_back(int(it - c.folders.begin()));
+    if (it == c.folders.end()) c.folders.push_back(dir);
+  }
+  return c;
+}
+
+// The window of the slot text[begin, end) into `ids`: its sentences (opt.sentences), else its
+// tokens from the first word boundary. False when the slot cannot fill a window (no sentence
+// starts in it; fewer than opt.len tokens, e.g. a slot of blank lines).
+bool slot_window(const Tokenizer& tok, const std::string& text, size_t begin, size_t end, const CalibOptions& opt,
+                 std::vector<int>& ids) {
+  if (opt.sentences) {
+    ids = sentence_window(tok, text, begin, end);
+    return ids.size() >= kMinSentenceTokens;
+  }
+  while (begin < end && text[begin] != ' ' && text[begin] != '\n') begin++;  // start at a word
+  ids = tok.encode(std::string_view(text).substr(begin, end - begin), true);
+  return int(ids.size()) >= opt.len;
+}
+
+// Cuts a window to `len` tokens; an encoder's keeps its closing [SEP].
+void cut_window(std::vector<int>& ids, size_t len, bool encoder) {
+  len = std::min(ids.size(), len);
+  if (encoder) {
+    int last = ids.back();  // [SEP]
+    ids.resize(len);
+    ids.back() = last;
+  } else {
+    ids.resize(len);
+  }
+}
+
 }  // namespace
 
 bool sentence_windows_by_default(const ModelConfig& c) { return !c.info().causal && !c.pooling.empty(); }
@@ -94,25 +149,10 @@ CalibSet sample_calibration(const Model& m, const std::vector<std::string>& file
             opt.len, m.config.max_seq_len);
   CalibSet set;
   set.files = files;
-  std::string text;
-  uint32_t crc = 0;
-  std::vector<size_t> file_end;  // byte after each file's text in `text`
-  std::vector<int> file_folder;  // index into folders
-  std::vector<std::string> folders;
-  for (const std::string& f : files) {
-    std::string t = read_file(f);
-    crc = crc32c(t.data(), t.size(), crc);
-    text += t;
-    text += "\n\n";
-    file_end.push_back(text.size());
-    const std::string dir = fs::path(f).parent_path().string();
-    auto it = std::find(folders.begin(), folders.end(), dir);
-    file_folder.push_back(int(it - folders.begin()));
-    if (it == folders.end()) folders.push_back(dir);
-  }
-  auto folder_of = [&](size_t byte) {
-    return file_folder[size_t(std::upper_bound(file_end.begin(), file_end.end(), byte) - file_end.begin())];
-  };
+  const CalibText ct = read_calibration_text(files);
+  const std::string& text = ct.text;
+  const uint32_t crc = ct.crc;
+  const std::vector<std::string>& folders = ct.folders;
   set.text_bytes = text.size();
   set.key = fmt::format("{:08x}{:08x}-n{}-l{}-h{}-s{}{}", crc, uint32_t(text.size()), opt.samples, opt.len, opt.heldout,
                         opt.seed, opt.sentences ? "-sent" : "");
@@ -150,27 +190,13 @@ CalibSet sample_calibration(const Model& m, const std::vector<std::string>& file
     std::vector<int> ids;
     while (true) {
       if (folder >= 0)
-        while (cursor < n_slots && folder_of(order[cursor] * slot) != folder) cursor++;
+        while (cursor < n_slots && ct.folder_of(order[cursor] * slot) != folder) cursor++;
       ZIP_CHECK(cursor < n_slots, "calibration text too short: not enough slots with {} tokens{}", opt.len,
                 folder >= 0 ? fmt::format(" in {}", folders[size_t(folder)]) : std::string());
-      size_t begin = order[cursor++] * slot, end = begin + slot;
-      if (opt.sentences) {
-        ids = sentence_window(tok, text, begin, end);
-        if (ids.size() >= kMinSentenceTokens) break;  // else no sentence starts in this slot
-        continue;
-      }
-      while (begin < end && text[begin] != ' ' && text[begin] != '\n') begin++;  // start at a word
-      ids = tok.encode(std::string_view(text).substr(begin, end - begin), true);
-      if (int(ids.size()) >= opt.len) break;  // e.g. a slot of blank lines: take the next one
+      const size_t begin = order[cursor++] * slot;
+      if (slot_window(tok, text, begin, begin + slot, opt, ids)) break;
     }
-    const size_t len = std::min(ids.size(), size_t(search ? search_len : opt.len));
-    if (encoder) {
-      int last = ids.back();  // [SEP]
-      ids.resize(len);
-      ids.back() = last;
-    } else {
-      ids.resize(len);
-    }
+    cut_window(ids, size_t(search ? search_len : opt.len), encoder);
     (w < opt.samples ? set.train : search ? set.search : set.heldout).push_back(std::move(ids));
   }
   return set;

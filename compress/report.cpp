@@ -119,11 +119,8 @@ void md_latency(std::string& o, const json& r) {
   }
 }
 
-}  // namespace
-
-std::string render_report_md(const json& r) {
-  ZIP_CHECK(r.is_object(), "report: expected a JSON object, got {}", r.type_name());
-  std::string o = "# zip compress report\n\n";
+// Model, environment, calibration and wall times.
+void md_header(std::string& o, const json& r) {
   auto s = [&](const json& j, const char* k) { return str(j, k).value_or(kDash); };
   o += fmt::format("- **Model:** `{}` ({}), parent hash `{}`\n", s(r, "model"),
                    s(r, "architecture"), s(r, "parent_hash"));
@@ -139,59 +136,63 @@ std::string render_report_md(const json& r) {
       fx(num(w, "calibration"), 1, " s"), fx(num(w, "database"), 1, " s"),
       fx(num(w, "latency"), 1, " s"), fx(num(w, "search"), 1, " s"),
       fx(num(w, "total"), 1, " s"));
+}
 
-  const json& d = sub(r, "dense");
-  auto dense_params = num(d, "params");
+void md_dense(std::string& o, const json& d) {
   o += "## Dense model\n\n";
   o += header_row({"time (ms)", "params (M)", "calib loss", "ppl / STS", "eval"});
   std::string eval = str(d, "eval_file").value_or(kDash);
   if (auto t = num(d, "eval_tokens")) eval += fmt::format(" ({:.0f} tokens)", *t);
-  o += row({fx(num(d, "time_s"), 3, "", 1e3), fx(dense_params, 1, "", 1e-6),
+  o += row({fx(num(d, "time_s"), 3, "", 1e3), fx(num(d, "params"), 1, "", 1e-6),
             fx(num(d, "calib_loss"), 3), quality_cell(d), cell(eval)});
   o += "\n";
+}
 
-  auto ms = members_of(r);
-  for (size_t i = 0; i < ms.size();) {
-    size_t e = i;
-    while (e < ms.size() && same_target(ms[e].target, ms[i].target)) ++e;
-    o += fmt::format("## Target {}\n\n", fx(ms[i].target, 2, "×"));
-    bool any_feasible = false;
-    for (size_t k = i; k < e; ++k) any_feasible |= ms[k].feasible;
-    if (any_feasible) {
-      o += header_row({"method", "target", "predicted", "measured", "measured/target",
-                       "params (M)", "% dense", "calib loss", "search: DP-only / probed / tuned", "ppl / STS", "KL", "file"});
-    }
-    std::string infeasible;
-    for (size_t k = i; k < e; ++k) {
-      const Member& m = ms[k];
-      const json& j = *m.j;
-      if (!m.feasible) {
-        infeasible += fmt::format(
-            "- **{}**: target {} is infeasible in this environment; the largest achievable "
-            "speedup is {}.\n",
-            cell(m.method), fx(m.target, 2, "×"), fx(num(j, "max_speedup"), 2, "×"));
-        continue;
-      }
-      auto meas = num(j, "measured_speedup");
-      std::string ratio = kDash;
-      if (meas && m.target && *m.target > 0) {
-        double q = *meas / *m.target;
-        ratio = fmt::format("{:.2f}{}", q, outside_band(q) ? " ✗" : "");
-      }
-      auto params = num(j, "params");
-      std::optional<double> pct;
-      if (params && dense_params && *dense_params > 0) pct = *params / *dense_params * 100;
-      o += row({cell(m.method), fx(m.target, 2, "×"), fx(num(j, "predicted_speedup"), 2, "×"),
-                fx(meas, 2, "×"), ratio, fx(params, 1, "", 1e-6), fx(pct, 1, "%"),
-                fx(num(j, "calib_loss"), 3), search_cell(j), quality_cell(j),
-                fx(num(j, "kl"), 4), cell(str(j, "file").value_or(kDash))});
-    }
-    if (any_feasible && !infeasible.empty()) o += "\n";
-    o += infeasible + "\n";
-    i = e;
+// One feasible member's row of its target's table.
+std::string md_member_row(const Member& m, std::optional<double> dense_params) {
+  const json& j = *m.j;
+  auto meas = num(j, "measured_speedup");
+  std::string ratio = kDash;
+  if (meas && m.target && *m.target > 0) {
+    double q = *meas / *m.target;
+    ratio = fmt::format("{:.2f}{}", q, outside_band(q) ? " ✗" : "");
   }
+  auto params = num(j, "params");
+  std::optional<double> pct;
+  if (params && dense_params && *dense_params > 0) pct = *params / *dense_params * 100;
+  return row({cell(m.method), fx(m.target, 2, "×"), fx(num(j, "predicted_speedup"), 2, "×"),
+              fx(meas, 2, "×"), ratio, fx(params, 1, "", 1e-6), fx(pct, 1, "%"),
+              fx(num(j, "calib_loss"), 3), search_cell(j), quality_cell(j),
+              fx(num(j, "kl"), 4), cell(str(j, "file").value_or(kDash))});
+}
 
-  // Per-layer shapes: ZipLM members always, all members while the tables stay short.
+// The members [i, e) of one target: a table of the feasible ones, a line per infeasible one.
+void md_target(std::string& o, const std::vector<Member>& ms, size_t i, size_t e, std::optional<double> dense_params) {
+  o += fmt::format("## Target {}\n\n", fx(ms[i].target, 2, "×"));
+  bool any_feasible = false;
+  for (size_t k = i; k < e; ++k) any_feasible |= ms[k].feasible;
+  if (any_feasible) {
+    o += header_row({"method", "target", "predicted", "measured", "measured/target",
+                     "params (M)", "% dense", "calib loss", "search: DP-only / probed / tuned", "ppl / STS", "KL", "file"});
+  }
+  std::string infeasible;
+  for (size_t k = i; k < e; ++k) {
+    const Member& m = ms[k];
+    if (m.feasible) {
+      o += md_member_row(m, dense_params);
+      continue;
+    }
+    infeasible += fmt::format(
+        "- **{}**: target {} is infeasible in this environment; the largest achievable "
+        "speedup is {}.\n",
+        cell(m.method), fx(m.target, 2, "×"), fx(num(*m.j, "max_speedup"), 2, "×"));
+  }
+  if (any_feasible && !infeasible.empty()) o += "\n";
+  o += infeasible + "\n";
+}
+
+// Per-layer shapes: ZipLM members always, all members while the tables stay short.
+void md_layer_tables(std::string& o, const std::vector<Member>& ms) {
   size_t layer_rows = 0;
   for (const auto& m : ms)
     if (m.feasible) layer_rows += list(*m.j, "layers").size();
@@ -203,6 +204,24 @@ std::string render_report_md(const json& r) {
     any = true;
     md_layers(o, m);
   }
+}
+
+}  // namespace
+
+std::string render_report_md(const json& r) {
+  ZIP_CHECK(r.is_object(), "report: expected a JSON object, got {}", r.type_name());
+  std::string o = "# zip compress report\n\n";
+  md_header(o, r);
+  const json& d = sub(r, "dense");
+  md_dense(o, d);
+  auto ms = members_of(r);
+  for (size_t i = 0; i < ms.size();) {
+    size_t e = i;
+    while (e < ms.size() && same_target(ms[e].target, ms[i].target)) ++e;
+    md_target(o, ms, i, e, num(d, "params"));
+    i = e;
+  }
+  md_layer_tables(o, ms);
   md_latency(o, r);
   return o;
 }

@@ -164,6 +164,146 @@ struct Series {
   std::vector<Pt> pts;
 };
 
+// The quantity on the y axis: perplexity, else STS-B Spearman, else the held-out calibration loss.
+struct YKey {
+  const char* key;
+  const char* label;
+  bool eval;  // ppl or Spearman (an --eval file)
+};
+
+YKey y_key(const std::vector<const Member*>& cand, const json& d) {
+  auto all_have = [&](const char* k) {
+    bool all = num(d, k).has_value() || !cand.empty();
+    for (const Member* m : cand) all &= num(*m->j, k).has_value();
+    return all;
+  };
+  if (all_have("ppl")) return {"ppl", "perplexity", true};
+  if (all_have("spearman")) return {"spearman", "STS-B Spearman", true};
+  return {"calib_loss", "calibration loss", false};
+}
+
+// One series per method, known methods in a fixed order, then the rest as they came; points in
+// speedup order.
+std::vector<Series> plot_series(const std::vector<const Member*>& cand, const YKey& y) {
+  std::vector<Series> series;
+  int next_unknown = 0;
+  for (const Member* m : cand) {
+    auto v = num(*m->j, y.key);
+    if (!v) continue;
+    auto it = std::find_if(series.begin(), series.end(), [&](const Series& s) { return s.method == m->method; });
+    if (it == series.end()) {
+      series.push_back({m->method, style_for(m->method, next_unknown), {}});
+      it = series.end() - 1;
+    }
+    double x = *num(*m->j, "measured_speedup");
+    it->pts.push_back({x, *v, fmt::format("{}, target {}: measured {:.2f}×, {} {:.4g}", m->method, fx(m->target, 2, "×"), x,
+                                          y.label, *v)});
+  }
+  std::sort(series.begin(), series.end(), [](const Series& a, const Series& b) { return a.style.order < b.style.order; });
+  for (auto& s : series)
+    std::stable_sort(s.pts.begin(), s.pts.end(), [](const Pt& a, const Pt& b) { return a.x < b.x; });
+  return series;
+}
+
+// The plot's geometry: axes over every point (and the dense one at x = 1).
+struct Plot {
+  static constexpr double W = 760, H = 480, L = 80, T = 64, PW = 480, PH = 340, LX = L + PW + 24;
+  Axis ax, ay;
+  size_t n_pts = 0;
+  double px(double x) const { return L + ax.frac(x) * PW; }
+  double py(double y) const { return T + (1 - ay.frac(y)) * PH; }
+};
+
+Plot make_plot(const std::vector<Series>& series, std::optional<double> dense_y) {
+  Plot p;
+  double xlo = 1.0, xhi = 1.0, ylo = INFINITY, yhi = -INFINITY;
+  auto take = [&](double x, double y) {
+    xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, y), yhi = std::max(yhi, y);
+  };
+  for (const auto& s : series)
+    for (const auto& pt : s.pts) take(pt.x, pt.y), ++p.n_pts;
+  if (dense_y) take(1.0, *dense_y);
+  bool have = std::isfinite(ylo);
+  if (!have) ylo = 0, yhi = 1;
+  p.ax = linear_axis(xlo, xhi);
+  p.ay = (have && ylo > 0 && yhi / ylo > 10) ? log_axis(ylo, yhi) : linear_axis(ylo, yhi);
+  return p;
+}
+
+// Title, grid, ticks and axis labels.
+void svg_frame(std::string& o, const Plot& p, const json& r, const YKey& y, bool empty) {
+  const double W = Plot::W, H = Plot::H, L = Plot::L, T = Plot::T, PW = Plot::PW, PH = Plot::PH;
+  o += fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
+                   "viewBox=\"0 0 {0} {1}\" font-family=\"Helvetica, Arial, sans-serif\">\n",
+                   W, H);
+  o += fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", W, H);
+  std::string model = str(r, "model").value_or(kDash), env = str(r, "env").value_or(kDash);
+  o += fmt::format("<text x=\"{}\" y=\"24\" font-size=\"15\" font-weight=\"bold\" "
+                   "text-anchor=\"middle\">{}</text>\n",
+                   W / 2, xml(clip(fmt::format("{}: {} vs measured speedup", model, y.label), 90)));
+  std::string sub_title = env;
+  if (y.eval)
+    if (auto f = str(sub(r, "dense"), "eval_file")) sub_title += (std::string(y.key) == "ppl" ? "; ppl on " : "; Spearman on ") + *f;
+  o += fmt::format("<text x=\"{}\" y=\"44\" font-size=\"12\" fill=\"#555555\" "
+                   "text-anchor=\"middle\">{}</text>\n",
+                   W / 2, xml(clip(sub_title, 110)));
+  o += "<g class=\"grid\" stroke=\"#e0e0e0\" stroke-width=\"1\">\n";
+  for (double t : p.ax.ticks)
+    o += fmt::format("<line x1=\"{0:.2f}\" y1=\"{1}\" x2=\"{0:.2f}\" y2=\"{2}\"/>\n", p.px(t), T, T + PH);
+  for (double t : p.ay.ticks)
+    o += fmt::format("<line x1=\"{1}\" y1=\"{0:.2f}\" x2=\"{2}\" y2=\"{0:.2f}\"/>\n", p.py(t), L, L + PW);
+  o += "</g>\n";
+  o += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
+                   "stroke=\"#333333\" stroke-width=\"1\"/>\n", L, T, PW, PH);
+  o += "<g class=\"ticks\" font-size=\"11\" fill=\"#333333\">\n";
+  for (double t : p.ax.ticks)
+    o += fmt::format("<text x=\"{:.2f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", p.px(t),
+                     T + PH + 16, xml(p.ax.label(t)));
+  for (double t : p.ay.ticks)
+    o += fmt::format("<text x=\"{}\" y=\"{:.2f}\" text-anchor=\"end\">{}</text>\n", L - 6,
+                     p.py(t) + 4, xml(p.ay.label(t)));
+  o += "</g>\n";
+  o += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"13\" text-anchor=\"middle\">measured "
+                   "speedup (×)</text>\n", L + PW / 2, T + PH + 40);
+  o += fmt::format("<text x=\"{0}\" y=\"{1}\" font-size=\"13\" text-anchor=\"middle\" "
+                   "transform=\"rotate(-90 {0} {1})\">{2}{3}</text>\n",
+                   L - 52, T + PH / 2, y.label, p.ay.log ? " (log scale)" : "");
+  if (empty)
+    o += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"13\" fill=\"#888888\" "
+                     "text-anchor=\"middle\">no measured points</text>\n", L + PW / 2, T + PH / 2);
+}
+
+// Series (a line through the points in speedup order, then the markers on top), the dense
+// star, the legend.
+void svg_points(std::string& o, const Plot& p, const std::vector<Series>& series, std::optional<double> dense_y,
+                const YKey& y) {
+  for (const auto& s : series) {
+    o += fmt::format("<g class=\"series\" data-method=\"{}\">\n", xml(s.method));
+    if (s.pts.size() > 1) {
+      std::string pts;
+      for (const auto& pt : s.pts) pts += fmt::format("{}{:.2f},{:.2f}", pts.empty() ? "" : " ", p.px(pt.x), p.py(pt.y));
+      o += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>\n",
+                       pts, s.style.color);
+    }
+    for (const auto& pt : s.pts) o += marker(s.style.shape, p.px(pt.x), p.py(pt.y), s.style.color, "pt", pt.tip);
+    o += "</g>\n";
+  }
+  if (dense_y)
+    o += marker(6, p.px(1.0), p.py(*dense_y), "#000000", "dense", fmt::format("dense: 1.00×, {} {:.4g}", y.label, *dense_y));
+  o += "<g class=\"legend\" font-size=\"12\">\n";
+  double ly = Plot::T + 10;
+  for (const auto& s : series) {
+    o += marker(s.style.shape, Plot::LX + 8, ly, s.style.color, "legend-marker", "");
+    o += fmt::format("<text x=\"{}\" y=\"{:.2f}\">{}</text>\n", Plot::LX + 20, ly + 4, xml(clip(s.method, 24)));
+    ly += 20;
+  }
+  if (dense_y) {
+    o += marker(6, Plot::LX + 8, ly, "#000000", "legend-marker", "");
+    o += fmt::format("<text x=\"{}\" y=\"{:.2f}\">dense</text>\n", Plot::LX + 20, ly + 4);
+  }
+  o += "</g>\n</svg>\n";
+}
+
 }  // namespace
 
 std::string render_report_svg(const json& r) {
@@ -177,127 +317,13 @@ std::string render_report_svg(const json& r) {
       if (x && *x > 0) cand.push_back(&m);
     }
   const json& d = sub(r, "dense");
-  // The y axis: perplexity, else STS-B Spearman, else the held-out calibration loss.
-  auto all_have = [&](const char* k) {
-    bool all = num(d, k).has_value() || !cand.empty();
-    for (const Member* m : cand) all &= num(*m->j, k).has_value();
-    return all;
-  };
-  const bool use_ppl = all_have("ppl"), use_rho = !use_ppl && all_have("spearman");
-  const char* key = use_ppl ? "ppl" : use_rho ? "spearman" : "calib_loss";
-  const char* ylabel = use_ppl ? "perplexity" : use_rho ? "STS-B Spearman" : "calibration loss";
-
-  std::vector<Series> series;
-  int next_unknown = 0;
-  for (const Member* m : cand) {
-    auto y = num(*m->j, key);
-    if (!y) continue;
-    auto it = std::find_if(series.begin(), series.end(),
-                           [&](const Series& s) { return s.method == m->method; });
-    if (it == series.end()) {
-      series.push_back({m->method, style_for(m->method, next_unknown), {}});
-      it = series.end() - 1;
-    }
-    double x = *num(*m->j, "measured_speedup");
-    it->pts.push_back({x, *y,
-                       fmt::format("{}, target {}: measured {:.2f}×, {} {:.4g}", m->method,
-                                   fx(m->target, 2, "×"), x, ylabel, *y)});
-  }
-  // Known methods in a fixed order, then the rest as they came.
-  std::sort(series.begin(), series.end(),
-            [](const Series& a, const Series& b) { return a.style.order < b.style.order; });
-  for (auto& s : series)
-    std::stable_sort(s.pts.begin(), s.pts.end(), [](const Pt& a, const Pt& b) { return a.x < b.x; });
-  auto dense_y = num(d, key);
-
-  double xlo = 1.0, xhi = 1.0, ylo = INFINITY, yhi = -INFINITY;
-  size_t n_pts = 0;
-  auto take = [&](double x, double y) {
-    xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, y), yhi = std::max(yhi, y);
-  };
-  for (const auto& s : series)
-    for (const auto& p : s.pts) take(p.x, p.y), ++n_pts;
-  if (dense_y) take(1.0, *dense_y);
-  bool have = std::isfinite(ylo);
-  if (!have) ylo = 0, yhi = 1;
-  Axis ax = linear_axis(xlo, xhi);
-  Axis ay = (have && ylo > 0 && yhi / ylo > 10) ? log_axis(ylo, yhi) : linear_axis(ylo, yhi);
-
-  const double W = 760, H = 480, L = 80, T = 64, PW = 480, PH = 340, LX = L + PW + 24;
-  auto px = [&](double x) { return L + ax.frac(x) * PW; };
-  auto py = [&](double y) { return T + (1 - ay.frac(y)) * PH; };
-
+  const YKey y = y_key(cand, d);
+  const std::vector<Series> series = plot_series(cand, y);
+  const auto dense_y = num(d, y.key);
+  const Plot p = make_plot(series, dense_y);
   std::string o = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  o += fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
-                   "viewBox=\"0 0 {0} {1}\" font-family=\"Helvetica, Arial, sans-serif\">\n",
-                   W, H);
-  o += fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", W, H);
-  std::string model = str(r, "model").value_or(kDash), env = str(r, "env").value_or(kDash);
-  o += fmt::format("<text x=\"{}\" y=\"24\" font-size=\"15\" font-weight=\"bold\" "
-                   "text-anchor=\"middle\">{}</text>\n",
-                   W / 2, xml(clip(fmt::format("{}: {} vs measured speedup", model, ylabel), 90)));
-  std::string sub_title = env;
-  if (use_ppl || use_rho)
-    if (auto f = str(d, "eval_file")) sub_title += (use_ppl ? "; ppl on " : "; Spearman on ") + *f;
-  o += fmt::format("<text x=\"{}\" y=\"44\" font-size=\"12\" fill=\"#555555\" "
-                   "text-anchor=\"middle\">{}</text>\n",
-                   W / 2, xml(clip(sub_title, 110)));
-
-  // Grid, ticks and labels.
-  o += "<g class=\"grid\" stroke=\"#e0e0e0\" stroke-width=\"1\">\n";
-  for (double t : ax.ticks)
-    o += fmt::format("<line x1=\"{0:.2f}\" y1=\"{1}\" x2=\"{0:.2f}\" y2=\"{2}\"/>\n", px(t), T, T + PH);
-  for (double t : ay.ticks)
-    o += fmt::format("<line x1=\"{1}\" y1=\"{0:.2f}\" x2=\"{2}\" y2=\"{0:.2f}\"/>\n", py(t), L, L + PW);
-  o += "</g>\n";
-  o += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
-                   "stroke=\"#333333\" stroke-width=\"1\"/>\n", L, T, PW, PH);
-  o += "<g class=\"ticks\" font-size=\"11\" fill=\"#333333\">\n";
-  for (double t : ax.ticks)
-    o += fmt::format("<text x=\"{:.2f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", px(t),
-                     T + PH + 16, xml(ax.label(t)));
-  for (double t : ay.ticks)
-    o += fmt::format("<text x=\"{}\" y=\"{:.2f}\" text-anchor=\"end\">{}</text>\n", L - 6,
-                     py(t) + 4, xml(ay.label(t)));
-  o += "</g>\n";
-  o += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"13\" text-anchor=\"middle\">measured "
-                   "speedup (×)</text>\n", L + PW / 2, T + PH + 40);
-  o += fmt::format("<text x=\"{0}\" y=\"{1}\" font-size=\"13\" text-anchor=\"middle\" "
-                   "transform=\"rotate(-90 {0} {1})\">{2}{3}</text>\n",
-                   L - 52, T + PH / 2, ylabel, ay.log ? " (log scale)" : "");
-  if (n_pts == 0 && !dense_y)
-    o += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"13\" fill=\"#888888\" "
-                     "text-anchor=\"middle\">no measured points</text>\n", L + PW / 2, T + PH / 2);
-
-  // Series: a line through the points in speedup order, then the markers on top.
-  for (const auto& s : series) {
-    o += fmt::format("<g class=\"series\" data-method=\"{}\">\n", xml(s.method));
-    if (s.pts.size() > 1) {
-      std::string pts;
-      for (const auto& p : s.pts) pts += fmt::format("{}{:.2f},{:.2f}", pts.empty() ? "" : " ", px(p.x), py(p.y));
-      o += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>\n",
-                       pts, s.style.color);
-    }
-    for (const auto& p : s.pts) o += marker(s.style.shape, px(p.x), py(p.y), s.style.color, "pt", p.tip);
-    o += "</g>\n";
-  }
-  if (dense_y)
-    o += marker(6, px(1.0), py(*dense_y), "#000000", "dense",
-                fmt::format("dense: 1.00×, {} {:.4g}", ylabel, *dense_y));
-
-  // Legend.
-  o += "<g class=\"legend\" font-size=\"12\">\n";
-  double ly = T + 10;
-  for (const auto& s : series) {
-    o += marker(s.style.shape, LX + 8, ly, s.style.color, "legend-marker", "");
-    o += fmt::format("<text x=\"{}\" y=\"{:.2f}\">{}</text>\n", LX + 20, ly + 4, xml(clip(s.method, 24)));
-    ly += 20;
-  }
-  if (dense_y) {
-    o += marker(6, LX + 8, ly, "#000000", "legend-marker", "");
-    o += fmt::format("<text x=\"{}\" y=\"{:.2f}\">dense</text>\n", LX + 20, ly + 4);
-  }
-  o += "</g>\n</svg>\n";
+  svg_frame(o, p, r, y, p.n_pts == 0 && !dense_y);
+  svg_points(o, p, series, dense_y, y);
   return o;
 }
 
