@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/stats.h"
 #include "engine/error.h"
 
 namespace zip {
@@ -22,12 +23,8 @@ int probe_level(const ModuleLevels& m, double density) {
   return best;
 }
 
-static double median(std::vector<double> v) {
-  if (v.empty()) return 1.0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+// base/stats' median; 1 (the neutral coefficient) for none.
+static double median(const std::vector<double>& v) { return v.empty() ? 1.0 : stats_of(v).median; }
 
 void set_probe_coefficients(std::vector<ModuleProbe>& probes) {
   constexpr double kTinyError = 1e-9;
