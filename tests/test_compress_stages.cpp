@@ -7,6 +7,7 @@
 
 #include "compress/member.h"
 #include "compress/module_id.h"
+#include "compress/options.h"
 #include "compress/ranking.h"
 #include "compress/stitch.h"
 #include "engine/error.h"
@@ -229,4 +230,39 @@ TEST_CASE("compress member report: bad input gives a one-line error") {
     CHECK(!msg.empty());
     CHECK(msg.find('\n') == std::string::npos);
   }
+}
+
+TEST_CASE("compress options: window counts default to fixed token budgets for the model") {
+  const Model dense = import_model(ztest::shared("models/stories260K/stories260K.bin"), {});
+  const ModelConfig c = dense.config;
+  REQUIRE(c.max_seq_len >= 256);
+  CompressOptions o;
+  resolve_windows(o, c, {});  // a decoder: token windows of 256
+  CHECK_FALSE(o.calib.sentences);
+  CHECK(o.calib.len == 256);
+  CHECK(o.calib.samples == kCalibTokens / 256);  // 128
+  CHECK(o.search_windows == kSearchTokens / 256);  // 8
+  CHECK(o.calib.heldout == 16);
+  CHECK(o.probe_windows == kProbeTokens / 256);  // 4
+  CHECK(o.calib.search == 0);
+  CHECK(resolve_search_loss(c, "") == "kl");
+  CHECK_THROWS_AS(resolve_search_loss(c, "pooled"), UsageError);
+
+  WindowRequest w;  // --calib-len 64 alone: the same amount of text in more windows
+  w.len = 64;
+  resolve_windows(o, c, w);
+  CHECK(o.calib.samples == kCalibTokens / 64);
+  CHECK(o.search_windows == kSearchTokens / 64);
+  CHECK(o.calib.heldout == kSearchTokens / 64);  // at least the search windows
+
+  WindowRequest sep;  // separate search windows of 32 tokens
+  sep.search_len = 32;
+  resolve_windows(o, c, sep);
+  CHECK(o.calib.search_len == 32);
+  CHECK(o.calib.search == kSearchTokens / 32);
+  CHECK(o.search_windows == o.calib.search);
+  CHECK(o.calib.heldout == kMinHeldout);
+  CHECK(o.probe_windows == kProbeTokens / 32);
+  sep.search_len = 512;
+  CHECK_THROWS_AS(resolve_windows(o, c, sep), UsageError);
 }
