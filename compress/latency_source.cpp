@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <filesystem>
 
 #include "compress/stitch.h"
 #include "engine/error.h"
@@ -133,7 +134,11 @@ TimedTable time_levels(const Model& dense, const std::set<AttnLevel>& attn, cons
                     fixed_part_suspect(t) ? " (below -2 % of T_dense: the machine's speed moved while timing)" : ""));
     if (!fixed_part_suspect(t) || attempt == 2) break;
   }
-  if (!cache_path.empty() && !fixed_part_suspect(out.table)) write_file_atomic(cache_path, out.table.to_json().dump(1));
+  if (!cache_path.empty() && !fixed_part_suspect(out.table)) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(cache_path).parent_path(), ec);
+    write_file_atomic(cache_path, out.table.to_json().dump(1));
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "compress/latency_source.h"
 #include "compress/member.h"
 #include "compress/module_id.h"
 #include "compress/options.h"
@@ -265,4 +266,59 @@ TEST_CASE("compress options: window counts default to fixed token budgets for th
   CHECK(o.probe_windows == kProbeTokens / 32);
   sep.search_len = 512;
   CHECK_THROWS_AS(resolve_windows(o, c, sep), UsageError);
+}
+
+namespace {
+
+// A synthetic source that counts the tables it times and runs the dense model at `dense_scale`
+// times the table's T_dense (a machine that got slower or faster since the table was timed).
+struct CountingLatency : LatencySource {
+  SyntheticCosts k;
+  int tables = 0;
+  double dense_scale = 1, t_dense = 0;
+  LatencyTable table(const Model& dense, const std::set<AttnLevel>& attn, const std::set<int>& ffn,
+                     const std::function<void(int, int)>&) override {
+    tables++;
+    LatencyTable t = synthetic_latency_table(dense.config, Env{}, k, attn, ffn);
+    t_dense = t.t_dense;
+    return t;
+  }
+  double measure(const Model&) override { return t_dense * dense_scale; }
+};
+
+}  // namespace
+
+TEST_CASE("compress latency cache: reused while the dense time holds, timed again after a drift or a damaged file") {
+  const Model dense = import_model(ztest::shared("models/stories260K/stories260K.bin"), {});
+  const std::string cache = ztest::temp_dir() + "/latency-cache/table.json";
+  fs::remove_all(fs::path(cache).parent_path());
+  const std::set<AttnLevel> attn = {{4, 2}};
+  const std::set<int> ffn = {86};
+  CountingLatency src;
+  std::vector<std::string> lines;
+  auto log = [&](const std::string& s) { lines.push_back(s); };
+  auto time = [&] { return time_levels(dense, attn, ffn, src, Env{}, cache, log, {}); };
+
+  TimedTable first = time();
+  CHECK(src.tables == 1);
+  CHECK(first.dense_measured == 0);
+  REQUIRE(file_exists(cache));
+  TimedTable again = time();  // same speed: the cached table
+  CHECK(src.tables == 1);
+  CHECK(again.table.t_dense == first.table.t_dense);
+  CHECK(again.dense_measured > 0);
+  CHECK(lines.back().find("reused") != std::string::npos);
+
+  src.dense_scale = 1.0 / (kTableDriftLow - 0.05);  // the machine is now much slower: timed again
+  time();
+  CHECK(src.tables == 2);
+  src.dense_scale = 1;
+  const std::set<int> more = {86, 43};  // a level the cache lacks: timed again
+  time_levels(dense, attn, more, src, Env{}, cache, log, {});
+  CHECK(src.tables == 3);
+  write_file_atomic(cache, "{ not json");  // damaged: timed again, not an error
+  time();
+  CHECK(src.tables == 4);
+  time_levels(dense, attn, ffn, src, Env{}, "", log, {});  // no cache path: always timed
+  CHECK(src.tables == 5);
 }
