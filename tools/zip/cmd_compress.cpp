@@ -147,7 +147,7 @@ int cmd_compress(int argc, char** argv) {
     o.targets = parse_targets(args.str("--speedup"));
   }
   o.log = [](const std::string& s) { fmt::print(stderr, "{}\n", s); };
-  nlohmann::json report = compress_family(args.positional()[0], o);
+  nlohmann::json report = compress_family(model, o);
   if (!args.has("--recipe")) fmt::print("{}", render_summary_table(report));
   fmt::print(stderr, "wrote {}/report.json\n", o.out_dir);
   return 0;
