@@ -11,17 +11,6 @@
 
 namespace zip {
 
-BenchStat summarize(std::vector<double> v) {
-  BenchStat s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  s.min = v.front();
-  s.max = v.back();
-  return s;
-}
-
 int64_t peak_rss_bytes() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -78,7 +67,7 @@ std::vector<BenchResult> run_bench(const Model& model, Backend& backend, const B
       prefill.push_back(double(B) * opt.prompt / seconds(t0, t1));
       if (decoder && opt.gen > 0) decode.push_back(double(B) * opt.gen / seconds(t1, t2));
     }
-    out.push_back({B, summarize(prefill), summarize(decode)});
+    out.push_back({B, stats_of(prefill), stats_of(decode)});
   }
   return out;
 }

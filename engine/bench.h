@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/stats.h"
 #include "engine/backend.h"
 #include "engine/model.h"
 
@@ -20,9 +21,9 @@ struct BenchOptions {
   uint64_t seed = 1;
 };
 
-struct BenchStat {
-  double median = 0, min = 0, max = 0;
-};
+// Median and min–max over the repetitions (base/stats.h); the same struct as the compressor's
+// latency Measurement.
+using BenchStat = RepStats;
 
 struct BenchResult {
   int batch = 1;
@@ -31,7 +32,6 @@ struct BenchResult {
 };
 
 std::vector<BenchResult> run_bench(const Model& model, Backend& backend, const BenchOptions& opt);
-BenchStat summarize(std::vector<double> samples);
 // Peak resident memory of this process so far, in bytes.
 int64_t peak_rss_bytes();
 

@@ -2,7 +2,7 @@
 
 #include "engine/zlm.h"
 #include "models/import.h"
-#include "prune/slice.h"
+#include "compress/slice.h"
 #include "tests/test_util.h"
 
 namespace ztest {

@@ -6,7 +6,7 @@
 #include "engine/file_io.h"
 #include "engine/forward.h"
 #include "engine/zlm.h"
-#include "prune/slice.h"
+#include "compress/slice.h"
 #include "tests/test_util.h"
 
 using namespace zip;

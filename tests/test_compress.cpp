@@ -9,9 +9,9 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/zlm.h"
 #include "models/import.h"
-#include "prune/calibration.h"
-#include "prune/compress.h"
-#include "prune/stitch.h"
+#include "compress/calibration.h"
+#include "compress/pipeline.h"
+#include "compress/stitch.h"
 #include "tests/test_util.h"
 
 using namespace zip;

@@ -13,7 +13,7 @@
 #include "engine/file_io.h"
 #include "engine/zlm.h"
 #include "models/import.h"
-#include "prune/compress.h"
+#include "compress/pipeline.h"
 #include "tests/test_util.h"
 
 using namespace zip;

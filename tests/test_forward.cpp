@@ -5,7 +5,7 @@
 #include "engine/forward.h"
 #include "engine/generate.h"
 #include "models/import.h"
-#include "prune/slice.h"
+#include "compress/slice.h"
 #include "tests/residual_recorder.h"
 #include "tests/test_util.h"
 

@@ -7,7 +7,7 @@
 #include "engine/zlm.h"
 #include "engine/error.h"
 #include "models/import.h"
-#include "prune/slice.h"
+#include "compress/slice.h"
 #include "tests/residual_recorder.h"
 #include "tests/test_util.h"
 

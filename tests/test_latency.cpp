@@ -6,8 +6,9 @@
 #include "engine/cuda.h"
 #include "engine/error.h"
 #include "models/import.h"
-#include "prune/latency.h"
-#include "prune/slice.h"
+#include "compress/latency.h"
+#include "engine/backend_registry.h"
+#include "compress/slice.h"
 #include "tests/test_util.h"
 
 using namespace zip;
@@ -125,10 +126,13 @@ TEST_CASE("latency: env errors are one-line usage errors") {
     CHECK(m.find('\n') == std::string::npos);
     CHECK(m.rfind("--env", 0) == 0);
   }
+  // Timing runs on engine's make_backend(env.device, env.threads): no GPU, no CUDA backend.
   if (!cuda_available()) {
-    CHECK_THROWS_AS(make_env_backend(parse_env("cuda")), UsageError);
+    const Env cuda = parse_env("cuda");
+    CHECK_THROWS_AS(make_backend(cuda.device, cuda.threads), Error);
   }
-  CHECK(make_env_backend(parse_env("cpu:threads=1")) != nullptr);
+  const Env cpu = parse_env("cpu:threads=1");
+  CHECK(make_backend(cpu.device, cpu.threads) != nullptr);
 }
 
 TEST_CASE("latency: synthetic table predicts the dense model exactly and pruned models by hand") {

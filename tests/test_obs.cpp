@@ -1,4 +1,4 @@
-// Structured OBS (prune/obs.h) and its f64 linear algebra (prune/linalg.h), checked against
+// Structured OBS (prune/ziplm/obs.h) and its f64 linear algebra (prune/ziplm/linalg.h), checked against
 // independent double-precision computations written here (Gaussian elimination, explicit
 // activations), never against outputs of the code under test.
 #include <algorithm>
@@ -7,8 +7,8 @@
 #include <random>
 
 #include "base/thread_pool.h"
-#include "prune/linalg.h"
-#include "prune/obs.h"
+#include "prune/ziplm/linalg.h"
+#include "prune/ziplm/obs.h"
 #include "tests/test_util.h"
 
 using namespace zip;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "prune/report.h"
+#include "compress/report.h"
 #include "tests/test_util.h"
 
 using nlohmann::json;

@@ -5,7 +5,7 @@
 #include <random>
 #include <set>
 
-#include "prune/search.h"
+#include "compress/search.h"
 #include "tests/test_util.h"
 
 using namespace zip;

@@ -1,5 +1,5 @@
-// Per-module sensitivity probes (prune/sensitivity.h) and the held-out divergence that skips the
-// layers a probe shares with the dense model (prune/heldout_loss.h).
+// Per-module sensitivity probes (compress/sensitivity.h) and the held-out divergence that skips the
+// layers a probe shares with the dense model (compress/heldout_loss.h).
 #include <cmath>
 #include <random>
 
@@ -8,9 +8,9 @@
 #include "engine/eval/log_softmax.h"
 #include "engine/forward.h"
 #include "models/import.h"
-#include "prune/heldout_loss.h"
-#include "prune/sensitivity.h"
-#include "prune/slice.h"
+#include "compress/heldout_loss.h"
+#include "compress/sensitivity.h"
+#include "compress/slice.h"
 #include "tests/test_util.h"
 
 using namespace zip;

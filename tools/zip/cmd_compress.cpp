@@ -6,8 +6,9 @@
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/zlm.h"
-#include "prune/compress.h"
-#include "prune/report.h"
+#include "compress/pipeline.h"
+#include "compress/options.h"
+#include "compress/report.h"
 #include "tools/zip/args.h"
 #include "tools/zip/commands.h"
 
@@ -31,10 +32,63 @@ static ModelConfig model_config(const std::string& path) {
   return config_from_json(inspect_zlm(path, /*verify_data=*/false).header.at("config"));
 }
 
+// The window flags as given; their defaults depend on the model (compress/options.h).
+static WindowRequest window_request(const Args& args) {
+  if (args.has("--calib-sentences") && args.has("--no-calib-sentences"))
+    throw UsageError("zip compress: --calib-sentences and --no-calib-sentences exclude each other");
+  WindowRequest w;
+  if (args.has("--calib-sentences")) w.sentences = true;
+  if (args.has("--no-calib-sentences")) w.sentences = false;
+  auto count = [&](const char* flag, std::optional<int>& v, int64_t lo, int64_t hi) {
+    if (args.has(flag)) v = int(args.integer(flag, 0, lo, hi));
+  };
+  count("--calib-len", w.len, 8, 1 << 20);
+  count("--calib-samples", w.samples, 1, 1 << 20);
+  count("--heldout", w.heldout, 1, 1 << 20);
+  count("--search-windows", w.search_windows, 1, 1 << 20);
+  count("--probe-windows", w.probe_windows, 1, 1 << 20);
+  count("--search-len", w.search_len, 8, 1 << 20);
+  w.search_by_folder = args.has("--search-by-folder");
+  return w;
+}
+
+// Every other option: flag → field, the field's default when the flag is absent.
+static void map_search_flags(const Args& args, CompressOptions& o) {
+  o.db_root = args.str("--db");
+  o.eval_file = args.str("--eval");
+  if (!o.eval_file.empty()) require_regular_file(o.eval_file);
+  o.eval_tokens = args.integer("--eval-tokens", o.eval_tokens, 2, 1LL << 40);
+  o.ffn_step = int(args.integer("--ffn-step", o.ffn_step, 1, 1 << 20));
+  o.block = int(args.integer("--block", o.block, 1, 1 << 20));
+  o.damp = args.number("--damp", o.damp, 0, 10);
+  std::string err = args.str("--error", o.token_error ? "token" : "total");
+  if (err != "token" && err != "total") throw UsageError("zip compress: --error must be token or total");
+  o.token_error = err == "token";
+  o.evaluations = int(args.integer("--evaluations", o.evaluations, 1, 10000));
+  o.sensitivity = !args.has("--no-sensitivity");
+  o.probe_density = args.number("--probe-density", o.probe_density, 0.0, 0.999);
+  o.probe_shrink = args.number("--probe-shrink", o.probe_shrink, 0.0, 1.0);
+  o.search_loss = args.str("--search-loss", "");  // checked against the model in compress_family
+  o.aim = args.number("--aim", o.aim, kBandLow, kBandHigh);
+  o.timing.reps = int(args.integer("--reps", o.timing.reps, 1, 1000));
+  PruneMethod main = parse_prune_method(args.str("--method", prune_method_name(o.methods[0])));
+  if (args.has("--no-update")) {
+    if (main != PruneMethod::ZipLM) throw UsageError("zip compress: --no-update applies to --method ziplm");
+    main = PruneMethod::ZipLMNoUpdate;
+  }
+  o.methods = {main};
+  if (args.has("--baselines")) {
+    for (const std::string& name : split_list(args.str("--baselines"))) {
+      PruneMethod m = parse_prune_method(name);
+      if (std::find(o.methods.begin(), o.methods.end(), m) == o.methods.end()) o.methods.push_back(m);
+    }
+  }
+}
+
 int cmd_compress(int argc, char** argv) {
   Args args("compress", "MODEL.zlm --calib FILE_OR_DIR... --speedup 1.5,2 -o OUT_DIR [options]",
             "ZipLM: structured OBS pruning of attention heads and FFN neurons with a runtime-aware\n"
-            "search against a latency table measured in place on this engine (SPEC 6.1). Writes one\n"
+            "search against a latency table measured in place on this engine (docs/METHODS.md). Writes one\n"
             "model per target (OUT_DIR/<method>-<target>x.zlm, each re-measured end to end), and\n"
             "OUT_DIR/report.json, report.md and report.svg. --recipe report.json rebuilds the\n"
             "members of an earlier run exactly. See docs/COMPRESS.md.",
@@ -58,7 +112,7 @@ int cmd_compress(int argc, char** argv) {
              {"--ffn-step", "N", "FFN width grid (default 32)"},
              {"--block", "N", "neurons removed per OBS step (default 32)"},
              {"--damp", "X", "Hessian dampening (default 0.01)"},
-             {"--error", "token|total", "level error: mean per-token relative error (default) or SPEC's ratio of sums"},
+             {"--error", "token|total", "level error: mean per-token relative error (default) or the paper's ratio of sums"},
              {"--evaluations", "N", "search loss evaluations per target (default 30)"},
              {"--no-sensitivity", "", "search around c = 1 instead of probed per-module sensitivities"},
              {"--probe-density", "X", "sensitivity probes keep this fraction of each module (default 0.5)"},
@@ -74,98 +128,26 @@ int cmd_compress(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
   if (!args.has("-o")) throw UsageError("zip compress: missing -o OUT_DIR");
+  const std::string model = args.positional()[0];
   CompressOptions o;
   o.out_dir = args.str("-o");
   o.calib_paths = args.all("--calib");
-  o.env = parse_env(args.str("--env", "cpu:threads=2,batch=1,ctx=256,phase=decode"));
+  if (args.has("--env")) o.env = parse_env(args.str("--env"));
   o.threads = int(args.integer("-t", o.env.threads, 1, 512));
-  if (args.has("--calib-sentences") && args.has("--no-calib-sentences"))
-    throw UsageError("zip compress: --calib-sentences and --no-calib-sentences exclude each other");
-  o.calib.sentences = args.has("--calib-sentences") ||
-                      (!args.has("--no-calib-sentences") && sentence_windows_by_default(model_config(args.positional()[0])));
-  o.calib.len = int(args.integer("--calib-len", default_window_len(o.calib.sentences), 8, 1 << 20));
-  // Window counts default to fixed token counts, so --calib-len alone changes the window length
-  // (e.g. to the context the models are judged at) without changing how much text is seen.
-  const int window_tokens = expected_window_tokens(o.calib.len, o.calib.sentences);
-  auto windows_of = [&](int tokens) { return std::max(1, tokens / window_tokens); };
-  o.calib.samples = int(args.integer("--calib-samples", windows_of(32768), 1, 1 << 20));
-  int search_tokens = window_tokens;  // what one search window holds, for the search and probe counts
-  if (args.has("--search-len") || args.has("--search-by-folder")) {
-    // The search windows are drawn apart from the held-out ones, each from its own place of the text.
-    o.calib.search_len = int(args.integer("--search-len", o.calib.len, 8, o.calib.len));
-    o.calib.search_by_folder = args.has("--search-by-folder");
-    search_tokens = expected_window_tokens(o.calib.search_len, o.calib.sentences);
-    o.search_windows = int(args.integer("--search-windows", std::max(1, 2048 / search_tokens), 1, 1 << 20));
-    o.calib.search = o.search_windows;
-    o.calib.heldout = int(args.integer("--heldout", 16, 1, 1 << 20));
-  } else {
-    o.search_windows = int(args.integer("--search-windows", windows_of(2048), 1, 1 << 20));
-    o.calib.heldout = int(args.integer("--heldout", std::max(16, o.search_windows), 1, 1 << 20));
-  }
-  o.calib.seed = uint64_t(args.integer("--seed", 1, 0, 1LL << 62));
+  resolve_windows(o, model_config(model), window_request(args));
+  o.calib.seed = uint64_t(args.integer("--seed", int64_t(o.calib.seed), 0, 1LL << 62));
   o.seed = o.calib.seed;
-  o.db_root = args.str("--db");
-  o.eval_file = args.str("--eval");
-  if (!o.eval_file.empty()) require_regular_file(o.eval_file);
-  o.eval_tokens = args.integer("--eval-tokens", 65536, 2, 1LL << 40);
-  o.ffn_step = int(args.integer("--ffn-step", 32, 1, 1 << 20));
-  o.block = int(args.integer("--block", 32, 1, 1 << 20));
-  o.damp = args.number("--damp", 0.01, 0, 10);
-  std::string err = args.str("--error", "token");
-  if (err != "token" && err != "total") throw UsageError("zip compress: --error must be token or total");
-  o.token_error = err == "token";
-  o.evaluations = int(args.integer("--evaluations", 30, 1, 10000));
-  o.sensitivity = !args.has("--no-sensitivity");
-  o.probe_density = args.number("--probe-density", 0.5, 0.0, 0.999);
-  o.probe_windows = int(args.integer("--probe-windows", std::max(1, 1024 / search_tokens), 1, 1 << 20));
-  o.probe_shrink = args.number("--probe-shrink", 1.0, 0.0, 1.0);
-  o.search_loss = args.str("--search-loss", "");  // checked against the model in compress_family
-  o.aim = args.number("--aim", 1.03, 0.97, 1.10);
-  o.timing.reps = int(args.integer("--reps", 7, 1, 1000));
-  PruneMethod main = parse_prune_method(args.str("--method", "ziplm"));
-  if (args.has("--no-update")) {
-    if (main != PruneMethod::ZipLM) throw UsageError("zip compress: --no-update applies to --method ziplm");
-    main = PruneMethod::ZipLMNoUpdate;
-  }
-  o.methods = {main};
-  if (args.has("--baselines")) {
-    for (const std::string& name : split_list(args.str("--baselines"))) {
-      PruneMethod m = parse_prune_method(name);
-      if (std::find(o.methods.begin(), o.methods.end(), m) == o.methods.end()) o.methods.push_back(m);
-    }
-  }
+  map_search_flags(args, o);
   if (args.has("--recipe")) {
-    std::string path = args.str("--recipe");
-    try {
-      o.recipe = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::exception& e) {
-      fail("{}: not valid JSON ({})", path, e.what());
-    }
-    ZIP_CHECK(o.recipe.is_object() && o.recipe.contains("members") && o.recipe.contains("calibration"),
-              "{}: not a zip compress report", path);
-    const auto& c = o.recipe["calibration"];
-    o.calib.samples = c.at("samples"), o.calib.len = c.at("len"), o.calib.heldout = c.at("heldout_samples");
-    o.calib.seed = c.at("seed");
-    o.search_windows = c.value("search_windows", o.search_windows);
-    if (c.value("search_separate", false)) o.calib.search = o.search_windows, o.calib.search_len = c.at("search_len");
-    o.calib.search_by_folder = c.value("search_by_folder", false);
-    o.calib.sentences = c.value("sentences", false);
-    if (o.calib_paths.empty()) o.calib_paths = c.at("paths").get<std::vector<std::string>>();
-    const auto& opts = o.recipe.at("options");
-    o.damp = opts.at("damp"), o.ffn_step = opts.at("ffn_step"), o.block = opts.at("block");
-    o.token_error = opts.value("error", "token") == "token";
-    o.methods.clear();
-    for (const auto& m : o.recipe["members"]) {
-      PruneMethod pm = parse_prune_method(m.at("method").get<std::string>());
-      if (std::find(o.methods.begin(), o.methods.end(), pm) == o.methods.end()) o.methods.push_back(pm);
-    }
+    const std::string path = args.str("--recipe");
+    apply_recipe(o, read_file(path), path);
   } else {
     if (!args.has("--speedup")) throw UsageError("zip compress: missing --speedup LIST (e.g. 1.5,2)");
     if (o.calib_paths.empty()) throw UsageError("zip compress: missing --calib FILE_OR_DIR");
     o.targets = parse_targets(args.str("--speedup"));
   }
   o.log = [](const std::string& s) { fmt::print(stderr, "{}\n", s); };
-  nlohmann::json report = compress_family(args.positional()[0], o);
+  nlohmann::json report = compress_family(model, o);
   if (!args.has("--recipe")) fmt::print("{}", render_summary_table(report));
   fmt::print(stderr, "wrote {}/report.json\n", o.out_dir);
   return 0;

@@ -2,7 +2,7 @@
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/zlm.h"
-#include "prune/slice.h"
+#include "compress/slice.h"
 #include "tools/zip/args.h"
 #include "tools/zip/commands.h"
 

@@ -1,0 +1,99 @@
+// Everything `zip compress` can be asked, with every default in one place: the CLI only maps
+// flags onto CompressOptions (and WindowRequest for the defaults that depend on the model),
+// and --recipe's report is read here.
+#pragma once
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compress/calibration.h"
+#include "compress/latency.h"
+
+namespace zip {
+
+// How a family member is pruned. ZipLM = OBS ranking + update + runtime-aware search; the
+// baselines change one ingredient each, through the same latency table and guarantee.
+enum class PruneMethod { ZipLM, ZipLMNoUpdate, Magnitude, Uniform };
+const char* prune_method_name(PruneMethod m);          // "ziplm", "ziplm-no-update", "magnitude", "uniform"
+PruneMethod parse_prune_method(const std::string& s);  // throws UsageError
+// How the search chooses one level per module from a ranking: the runtime-aware DP + SPDY
+// search, or the common density that fits the budget (the uniform baseline).
+enum class SearchStrategy { Spdy, Uniform };
+SearchStrategy search_strategy(PruneMethod m);
+
+struct LatencySource;  // compress/latency_source.h
+
+struct CompressOptions {
+  std::vector<PruneMethod> methods = {PruneMethod::ZipLM};  // the first is the main one
+  std::vector<double> targets;
+  Env env;  // the deployment environment the members are timed in (and must meet their targets in)
+  CalibOptions calib;
+  std::vector<std::string> calib_paths;
+  std::string out_dir;
+  std::string db_root;  // "" = OUT_DIR/.db, removed after success
+  std::string eval_file;  // decoders: text for perplexity; encoders: STS-B pairs
+  int64_t eval_tokens = 65536;
+  int eval_ctx = 512;
+  int ffn_step = 32, block = 32;
+  double damp = 0.01;
+  bool token_error = true;  // level errors: mean per-token relative error (false: the paper's ratio of sums, docs/METHODS.md)
+  int evaluations = 30;  // SPDY loss evaluations per target
+  // Centre the search on per-module loss sensitivities measured by one probe per module
+  // (compress/sensitivity.h) instead of c = 1; probes put the module at the level nearest this density.
+  bool sensitivity = true;
+  double probe_density = 0.5;
+  int probe_windows = 4;  // the first of the search windows the probes run on
+  // The search centre is median(c⁰)^(1−α)·c⁰^α: α = 1 trusts the probes fully, α < 1 shrinks
+  // them toward a common value (a hedge when the calibration text is unlike the deployment's).
+  double probe_shrink = 1.0;
+  // What the search judges candidates by on the held-out windows (and the probes measure):
+  // decoders "kl" (KL(dense ‖ candidate), the default) or "nll" (next-token NLL); encoders
+  // "pooled" (1 − cos of the sentence embedding per window: the default for models that pool)
+  // or "tokens" (1 − cos of the final hidden states per token: the default otherwise).
+  // "" picks the default for the model (resolve_search_loss).
+  std::string search_loss;
+  int search_windows = 8;  // held-out windows the search loss runs on
+  uint64_t seed = 1;
+  // Budgets aim at target × aim. The default is the band's middle (≈ its geometric centre,
+  // 1.033): a re-measurement off by a few percent either way still lands in [0.97, 1.10].
+  double aim = 1.03;
+  int max_rounds = 4;      // re-measurement corrections per target
+  TimingOptions timing;
+  // Threads of the host-side work: calibration statistics, the database, loss evaluations.
+  // The CLI defaults it to env.threads.
+  int threads = 2;
+  std::shared_ptr<LatencySource> latency;  // null = engine_latency(env, timing)
+  nlohmann::json recipe;   // non-null: replay these members instead of searching
+  std::function<void(const std::string&)> log;  // one line per event (stderr in the CLI)
+};
+
+// The window options as asked (nullopt: not asked). Their defaults depend on the model (sentence
+// windows for encoders that pool) and on each other: window counts default to fixed token counts,
+// so a window length alone changes how the text is cut, not how much of it is seen.
+struct WindowRequest {
+  std::optional<bool> sentences;
+  std::optional<int> len, samples, heldout, search_windows, probe_windows;
+  std::optional<int> search_len;  // asked: the search windows are drawn apart, this long
+  bool search_by_folder = false;  // also draws them apart
+};
+inline constexpr int kCalibTokens = 32768, kSearchTokens = 2048, kProbeTokens = 1024, kMinHeldout = 16;
+// Fills o.calib (sentences, len, samples, heldout, search, search_len, search_by_folder),
+// o.search_windows and o.probe_windows for a model shaped `c`.
+void resolve_windows(CompressOptions& o, const ModelConfig& c, const WindowRequest& w);
+
+// The search loss for this model: `asked` if it fits the model, its default when empty;
+// UsageError when it does not apply.
+std::string resolve_search_loss(const ModelConfig& c, const std::string& asked);
+
+// --recipe: the report of an earlier run (JSON text, `path` for messages); o then rebuilds its
+// members: calibration, database options and methods from the report (calib_paths only when o has
+// none), targets unused.
+void apply_recipe(CompressOptions& o, const std::string& report_text, const std::string& path);
+
+// The checks compress_family makes before any work (UsageError / zip::Error, one line).
+void check_options(const CompressOptions& o);
+
+}  // namespace zip

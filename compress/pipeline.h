@@ -1,0 +1,19 @@
+// `zip compress`: the pruning pipeline — calibrate → rank (the method's ranking) → time (latency
+// table) → per target: search → stitch → re-measure until in band → evaluate — producing one
+// model per speedup target and a report. The stages are public in compress/run.h; methods plug in
+// through compress/ranking.h (ZipLM and its baselines: prune/ziplm/).
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "compress/guarantee.h"
+#include "compress/latency_source.h"
+#include "compress/options.h"
+
+namespace zip {
+
+// Runs the pipeline on the model file `model_path`; writes OUT_DIR/<method>-<target>x.zlm,
+// report.json, report.md, report.svg; returns the report.
+nlohmann::json compress_family(const std::string& model_path, const CompressOptions& opt);
+
+}  // namespace zip

@@ -1,0 +1,149 @@
+#include "compress/run.h"
+#include "compress/host_backend.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "compress/rank.h"
+#include "engine/error.h"
+#include "engine/eval/perplexity.h"
+#include "engine/eval/similarity.h"
+#include "engine/file_io.h"
+#include "engine/forward.h"
+#include "engine/zlm.h"
+
+namespace zip {
+
+namespace fs = std::filesystem;
+
+namespace {
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+void PhaseProgress::operator()(const std::string& l, int done, int total) {
+  if (!bar || l != label) bar = std::make_unique<Progress>(l, total), label = l;
+  bar->update(done);
+  if (done >= total) bar->finish(), bar.reset(), label.clear();
+}
+
+const Ranking& CompressRun::ranking(PruneMethod m) const {
+  auto it = rankings.find(ranking_key(m, opt));
+  if (it == rankings.end()) fail("internal: no ranking for {}", prune_method_name(m));
+  return *it->second;
+}
+
+void open_dense(CompressRun& r, const std::string& model_path) {
+  r.model_path = model_path;
+  r.dense = load_zlm(model_path);
+  r.model_hash = zlm_content_hash(model_path);
+  r.search_loss = resolve_search_loss(r.dense.config, r.opt.search_loss);
+  r.db_root = r.opt.db_root.empty() ? (fs::path(r.opt.out_dir) / ".db").string() : r.opt.db_root;
+}
+
+void calibrate(CompressRun& r) {
+  const CompressOptions& o = r.opt;
+  std::vector<std::string> files = calibration_files(o.calib_paths);
+  r.calib = sample_calibration(r.dense, files, o.calib);
+  size_t train_tokens = 0;
+  for (const auto& w : r.calib.train) train_tokens += w.size();
+  const std::string windows =
+      o.calib.sentences ? fmt::format("whole sentences, mean {:.1f}, at most {}",
+                                      double(train_tokens) / double(r.calib.train.size()), o.calib.len)
+                        : std::to_string(o.calib.len);
+  const std::string search =
+      r.calib.search.empty()
+          ? std::string()
+          : fmt::format("; {} search windows of {} tokens apart{}", r.calib.search.size(), r.calib.search[0].size(),
+                        r.calib.search_folders.empty() ? std::string()
+                                                       : fmt::format(", in turn from {} folders", r.calib.search_folders.size()));
+  r.log(fmt::format("calibration: {} files, {} + {} held-out windows of {} tokens (key {}){}", files.size(),
+                    r.calib.train.size(), r.calib.heldout.size(), windows, r.calib.key, search));
+}
+
+void make_heldout_losses(CompressRun& r) {
+  const auto& h = r.calib.heldout;
+  const bool separate = !r.calib.search.empty();
+  const auto split = separate ? h.begin() : h.begin() + std::min<ptrdiff_t>(r.opt.search_windows, ptrdiff_t(h.size()));
+  const EncoderLoss enc = r.search_loss == "pooled"       ? EncoderLoss::Pooled
+                          : r.search_loss == "similarity" ? EncoderLoss::Similarity
+                                                          : EncoderLoss::Tokens;
+  r.heldout = std::make_unique<HeldoutLoss>(r.dense, separate ? r.calib.search : std::vector<std::vector<int>>(h.begin(), split),
+                                            r.opt.threads, enc);
+  if (split != h.end())
+    r.unseen = std::make_unique<HeldoutLoss>(r.dense, std::vector<std::vector<int>>(split, h.end()), r.opt.threads, enc,
+                                             /*keep_dense_probs=*/false);
+}
+
+void rank_methods(CompressRun& r, const std::vector<PruneMethod>& methods) {
+  RankInputs in{r.db_root, r.model_hash, [&r](const std::string& l, int d, int t) { r.progress(l, d, t); }};
+  for (PruneMethod m : methods) {
+    const std::string key = ranking_key(m, r.opt);
+    if (r.rankings.count(key)) continue;
+    auto t0 = std::chrono::steady_clock::now();
+    r.rankings[key] = rank(r.dense, m, r.calib, r.opt, in);
+    r.log(fmt::format("database {}: {} layers ready in {:.1f} s", key, r.dense.config.n_layers(), seconds_since(t0)));
+  }
+}
+
+void time_rankings(CompressRun& r) {
+  std::set<AttnLevel> attn;
+  std::set<int> ffn;
+  for (const auto& [key, ranking] : r.rankings) add_ranking_levels(r.dense, *ranking, attn, ffn);
+  if (!r.latency) r.latency = r.opt.latency ? r.opt.latency : std::shared_ptr<LatencySource>(engine_latency(r.opt.env, r.opt.timing));
+  // A latency source the options bring (tests' synthetic one) is not the engine's: never cached.
+  const std::string cache = r.opt.latency ? "" : latency_cache_path(r.db_root, r.model_hash, r.opt.env, r.opt.timing);
+  TimedTable t = time_levels(r.dense, attn, ffn, *r.latency, r.opt.env, cache, r.opt.log ? r.opt.log : [](const std::string&) {},
+                             [&r](int d, int n) { r.progress("latency table", d, n); });
+  r.table = t.table;
+  r.dense_measured = t.dense_measured;
+}
+
+EvalResult evaluate(const CompressOptions& o, const Model& m) {
+  EvalResult out;
+  if (o.eval_file.empty()) return out;
+  // Host-side, as calibration and the held-out losses (compress/host_backend.h).
+  auto backend = make_host_backend(o.threads);
+  Tokenizer tok(m.tokenizer);
+  if (m.config.info().causal) {
+    PerplexityOptions po;
+    po.ctx = std::min(o.eval_ctx, m.config.max_seq_len);
+    po.stride = po.ctx;
+    po.max_tokens = o.eval_tokens;
+    InferenceContext ctx(m, *backend, po.ctx);
+    PerplexityResult p = eval_perplexity(ctx, nullptr, tok, read_file(o.eval_file), po);
+    out.ppl = p.ppl, out.eval_tokens = int64_t(p.tokens);
+  } else {
+    InferenceContext ctx(m, *backend);
+    SimilarityResult s = eval_similarity(ctx, tok, load_sentence_pairs(o.eval_file));
+    out.spearman = s.spearman, out.eval_pairs = int64_t(s.pairs);
+  }
+  return out;
+}
+
+void save_member(const CompressRun& r, Model& m, const MemberReport& member, const std::string& path) {
+  nlohmann::json prov = r.dense.provenance;
+  prov["parent"] = {{"file", r.model_path}, {"hash", r.model_hash}};
+  nlohmann::json c = member.to_json();
+  c.erase("layers");
+  c["env"] = env_to_string(r.opt.env);
+  c["calibration"] = {{"key", r.calib.key}, {"samples", r.opt.calib.samples}, {"len", r.opt.calib.len},
+                      {"heldout", r.opt.calib.heldout}, {"seed", r.opt.calib.seed}};
+  if (r.table.t_dense > 0) c["latency_table"] = r.table.to_json();
+  prov["recipe"] = c;
+  m.provenance = prov;
+  save_zlm(m, path);
+}
+
+int64_t weight_count(const Model& m) {
+  int64_t n = 0;
+  for (const auto& [name, t] : m.tensors)
+    if (name.rfind("tokenizer.", 0) != 0) n += t.numel();
+  return n;
+}
+
+std::string target_label(double t) { return fmt::format("{:.2f}x", t); }
+
+}  // namespace zip
