@@ -13,7 +13,7 @@
 #include "engine/backend_registry.h"
 #include "engine/error.h"
 #include "engine/forward.h"
-#include "prune/ziplm/linalg.h"
+#include "kernels/cpu/linalg.h"
 
 namespace zip {
 

@@ -1,4 +1,4 @@
-// Structured OBS (prune/ziplm/obs.h) and its f64 linear algebra (prune/ziplm/linalg.h), checked against
+// Structured OBS (prune/ziplm/obs.h) and its f64 linear algebra (kernels/cpu/linalg.h), checked against
 // independent double-precision computations written here (Gaussian elimination, explicit
 // activations), never against outputs of the code under test.
 #include <algorithm>
@@ -7,7 +7,7 @@
 #include <random>
 
 #include "base/thread_pool.h"
-#include "prune/ziplm/linalg.h"
+#include "kernels/cpu/linalg.h"
 #include "prune/ziplm/obs.h"
 #include "tests/test_util.h"
 

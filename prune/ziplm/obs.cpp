@@ -9,7 +9,7 @@
 #include "engine/tensor.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/cpu_kernels.h"
-#include "prune/ziplm/linalg.h"
+#include "kernels/cpu/linalg.h"
 
 namespace zip {
 

@@ -1,4 +1,4 @@
-#include "prune/ziplm/linalg.h"
+#include "kernels/cpu/linalg.h"
 
 #include <algorithm>
 #include <cmath>

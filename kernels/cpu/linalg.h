@@ -1,5 +1,6 @@
-// Small dense f64 linear algebra for the pruning solvers (row-major, explicit leading dimensions):
-// the rank-k update kernel every OBS step is made of, Cholesky, and inverses of SPD matrices.
+// Dense f64 linear algebra on the CPU GEMM core (row-major, explicit leading dimensions): the
+// rank-k update every OBS step is made of, Cholesky, inverses of SPD matrices. Used by the pruning
+// solvers (prune/ziplm/obs) and the latency fit (compress/latency).
 #pragma once
 
 namespace zip {
