@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/backend_registry.h"
 #include "engine/error.h"
 
 namespace zip {
@@ -104,6 +105,8 @@ void check_options(const CompressOptions& o) {
       if (!(t >= 1.0) || !std::isfinite(t)) throw UsageError(fmt::format("speedup target {} must be a number >= 1", t));
   }
   ZIP_CHECK(!o.methods.empty(), "no pruning method");
+  // Before any work: a timing device this build or machine cannot use is refused at once.
+  if (!o.latency) require_device(o.env.device, "--env");
 }
 
 }  // namespace zip

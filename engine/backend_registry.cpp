@@ -28,12 +28,18 @@ DeviceName parse_device(const std::string& name) {
   throw UsageError(fmt::format("unknown device '{}' (cpu, ref, cuda, cuda:N)", plain(name)));
 }
 
+void require_device(const std::string& device, const std::string& flag) {
+  const DeviceName d = parse_device(device);
+  if (d.kind != "cuda") return;
+  std::string why;
+  if (!cuda_available(&why)) throw Error(fmt::format("{} {}: {}", flag, plain(device), why));
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& device, int threads) {
   const DeviceName d = parse_device(device);
   if (d.kind == "ref") return make_ref_backend();
   if (d.kind == "cpu") return make_cpu_backend(threads);
-  std::string why;
-  if (!cuda_available(&why)) throw Error(fmt::format("--device {}: {}", device, why));
+  require_device(device, "--device");
   try {
     return make_cuda_backend(d.index);
   } catch (const Error& e) {  // e.g. cuda:3 on a one-GPU machine: name the device asked for

@@ -26,6 +26,10 @@ DeviceName parse_device(const std::string& name);
 // was found.
 std::unique_ptr<Backend> make_backend(const std::string& device, int threads);
 
+// Checks, without creating a backend, that `device` can be used here; throws what make_backend
+// would, naming the flag the device came from (e.g. "--env cuda: ...").
+void require_device(const std::string& device, const std::string& flag);
+
 // Every device kind this build knows, with whether it can be used on this machine (and why not).
 struct BackendAvailability {
   std::string name;

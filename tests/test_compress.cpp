@@ -1,9 +1,11 @@
 // The compression pipeline end to end on stories260K with a synthetic latency table (no timing):
 // targets met, OBS beats the baselines, the budget correction, the cache, recipe replay.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
+#include "engine/cuda.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -277,6 +279,16 @@ TEST_CASE("compress: bad input gives one-line errors") {
                      " --speedup 1.5 -o " + q(out));
   CHECK(r.status == 1);
   CHECK_HAS(r.err, "too short");
+  // A timing device the build or machine lacks is refused before any work, in one line.
+  r = ztest::run_zip(base + " --speedup 1.5 --env cuda");
+  if (zip::cuda_available()) {
+    MESSAGE("skipped: compress --env cuda refusal (this machine has a usable GPU)");
+  } else {
+    CHECK(r.status == 1);
+    CHECK_HAS(r.err, "--env cuda: ");
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK_FALSE(fs::exists(out + "/report.json"));
+  }
 }
 
 TEST_CASE("compress: calibration statistics — symmetric Hessians, token-normalised Gram sums to the token count") {
