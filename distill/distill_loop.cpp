@@ -67,15 +67,18 @@ std::map<std::string, double> Distiller::step(const int* tokens, const int* targ
   const int M = B * T, V = student_.config().vocab_size;
   train::Batch tb;
   tb.B = B, tb.T = T, tb.tokens = tokens;
+  if (clock_) clock_->start();
   teacher_.forward(tb);
   ops_.copy(t_logits_, teacher_.logits(), size_t(M) * V);
   for (size_t i = 0; i < pairs_.size(); i++)
     ops_.copy(t_states_[i], pairs_[i].t < 0 ? teacher_.hidden() : teacher_.residual(pairs_[i].t), size_t(M) * Dt_);
 
+  if (clock_) clock_->lap("teacher_fwd");
   train::Batch sb = tb;
   bool ce = o_.ce_weight > 0 || !train;  // validation always reports CE
   if (ce) sb.targets = targets;
   double ce_loss = student_.forward(sb);
+  if (clock_) clock_->lap("student_fwd");
   ops_.kl_div_fwd(row_, student_.logits(), t_logits_, nullptr, M, V, o_.temperature);
   double kl = ops_.sum(row_, size_t(M)) / M;
 
@@ -112,7 +115,9 @@ std::map<std::string, double> Distiller::step(const int* tokens, const int* targ
     if (has_map_)
       ops_.linear_bwd(seed, map_g_, map_g_ + size_t(Dt_) * Ds_, dmapped_, student_state(i), map_p_, M, Ds_, Dt_);
   }
+  if (clock_) clock_->lap("loss");
   student_.backward(ce ? scale * o_.ce_weight : 0.0);
+  if (clock_) clock_->lap("backward");
   return terms;
 }
 
@@ -125,8 +130,10 @@ LoopHooks Distiller::hooks() {
   h.micro = [this](const int* t, const int* y, int B, int T, double scale) { return step(t, y, B, T, scale, true); };
   h.eval = [this](const int* t, const int* y, int B, int T) { return step(t, y, B, T, 0, false); };
   h.update = [this](double lr) {
+    if (clock_) clock_->start();
     double g = adam_->step(lr);
     if (map_adam_) map_adam_->step(lr);
+    if (clock_) clock_->lap("optimizer");
     return g;
   };
   h.save_state = [this](nlohmann::json& meta) {

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "distill/phase_clock.h"
 #include "distill/train_loop.h"
 #include "engine/model.h"
 #include "engine/train/adamw.h"
@@ -36,6 +37,8 @@ class Distiller {
   // Hooks for run_loop: micro / update / eval / checkpoint state.
   LoopHooks hooks();
   Model student_model() const { return student_.to_model(); }
+  // Phase timing of each step (zip bench --train); null: none.
+  void set_clock(PhaseClock* clock) { clock_ = clock; }
 
  private:
   // Teacher forward, then the student's losses; adds scale·d(loss) when `train`.
@@ -56,6 +59,7 @@ class Distiller {
   float *map_p_ = nullptr, *map_g_ = nullptr;  // W [Dt, Ds] then bias [Dt]
   float *t_logits_ = nullptr, *row_ = nullptr, *mapped_ = nullptr, *dmapped_ = nullptr;
   std::vector<float*> t_states_;
+  PhaseClock* clock_ = nullptr;
 };
 
 // `n` tokens sampled from the model at temperature 1 (seeded): documents start with BOS and end

@@ -27,9 +27,11 @@ static std::vector<int> parse_int_list(const std::string& s, const char* what) {
 }
 
 int cmd_bench(int argc, char** argv) {
+  for (int i = 0; i < argc; i++)
+    if (std::string(argv[i]) == "--train") return cmd_bench_train(argc, argv);
   Args args("bench",
             "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [-t THREADS] [--device cpu|ref|cuda|cuda:N] "
-            "[--json]",
+            "[--json]\n       zip bench --train ... (training/distillation throughput; zip bench --train --help)",
             "Measures prefill tokens/s (a prompt of --prompt tokens per sequence) and decode tokens/s (--gen\n"
             "tokens after it) with real forward passes: warm-up first, then the median and min-max of --reps\n"
             "runs, for each batch size (independent sequences decoded together). Encoders: prefill only.",

@@ -5,6 +5,7 @@
 
 #include "distill/random_init.h"
 #include "distill/token_data.h"
+#include "distill/train_hooks.h"
 #include "distill/train_loop.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
@@ -98,39 +99,6 @@ void print_summary(const std::string& cmd, const distill::LoopOptions& lo, const
   std::fprintf(stderr, "zip %s: steps %d-%d, loss %.4f -> %.4f%s, %lld tokens seen, %.1f s; wrote %s\n", cmd.c_str(),
                r.first_step + 1, lo.steps, r.first_loss, r.last_loss, val.c_str(), (long long)r.tokens_seen,
                r.seconds, out.c_str());
-}
-
-// The loop's hooks for plain training: cross-entropy forward/backward, AdamW, checkpoint state.
-static LoopHooks train_hooks(train::TrainModel& tm, train::AdamW& adam, train::TrainOps& ops) {
-  LoopHooks h;
-  h.zero_grad = [&] { tm.zero_grad(); };
-  h.micro = [&](const int* t, const int* y, int B, int T, double scale) {
-    train::Batch b;
-    b.B = B, b.T = T, b.tokens = t, b.targets = y;
-    double loss = tm.forward(b);
-    tm.backward(scale);
-    return std::map<std::string, double>{{"loss", loss}};
-  };
-  h.update = [&](double lr) { return adam.step(lr); };
-  h.eval = [&](const int* t, const int* y, int B, int T) {
-    train::Batch b;
-    b.B = B, b.T = T, b.tokens = t, b.targets = y;
-    return std::map<std::string, double>{{"loss", tm.forward(b)}};
-  };
-  h.save_state = [&](nlohmann::json& meta) {
-    meta["adam_steps"] = adam.steps();
-    size_t n = tm.n_params();
-    return std::vector<Blob>{to_blob(ops, "params", tm.param_data(), n), to_blob(ops, "adam.m", adam.m(), n),
-                             to_blob(ops, "adam.v", adam.v(), n)};
-  };
-  h.load_state = [&](const std::vector<Blob>& blobs, const nlohmann::json& meta) {
-    size_t n = tm.n_params();
-    from_blob(ops, blobs, "params", tm.param_data(), n);
-    from_blob(ops, blobs, "adam.m", adam.m(), n);
-    from_blob(ops, blobs, "adam.v", adam.v(), n);
-    adam.set_steps(meta.value("adam_steps", 0));
-  };
-  return h;
 }
 
 int cmd_train(int argc, char** argv) {

@@ -26,6 +26,7 @@ int cmd_tokenize(int argc, char** argv);
 int cmd_slice(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_bench_train(int argc, char** argv);  // zip bench --train (cmd_bench_train.cpp)
 int cmd_train(int argc, char** argv);
 int cmd_distill(int argc, char** argv);
 int cmd_compress(int argc, char** argv);

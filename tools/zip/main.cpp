@@ -22,7 +22,7 @@ const Command kCommands[] = {
     {"run", zip::cli::cmd_run, "generate text from a prompt"},
     {"tokenize", zip::cli::cmd_tokenize, "print the token ids of a text"},
     {"eval", zip::cli::cmd_eval, "evaluate a model: perplexity, zero-shot tasks, STS-B"},
-    {"bench", zip::cli::cmd_bench, "measure prefill and decode throughput"},
+    {"bench", zip::cli::cmd_bench, "measure prefill and decode throughput (--train: training/distillation)"},
     {"train", zip::cli::cmd_train, "train a model from scratch on a tokens.bin corpus"},
     {"distill", zip::cli::cmd_distill, "distill a teacher into a student (KL, CE, hidden-state losses)"},
     {"slice", zip::cli::cmd_slice, "keep chosen heads and FFN neurons per layer (structured pruning by hand)"},
