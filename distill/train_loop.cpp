@@ -210,8 +210,10 @@ LoopResult run_loop(const LoopOptions& o, const TokenData& train, const TokenDat
     r.last_loss = loss;
     r.steps_run++;
     r.tokens_seen = int64_t(step + 1) * step_tokens;
-    nlohmann::json line = {{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", gnorm},
-                           {"tokens_per_s", dt > 0 ? double(step_tokens) / dt : 0.0}};
+    const double tps = dt > 0 ? double(step_tokens) / dt : 0.0;
+    const double mfu = o.flops_per_token > 0 && o.peak_flops > 0 ? o.flops_per_token * tps / o.peak_flops : -1;
+    nlohmann::json line = {{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", gnorm}, {"tokens_per_s", tps}};
+    if (mfu >= 0) line["mfu"] = mfu;
     for (auto& [k, v] : terms)
       if (k != "loss") line[k] = v;
     if (val && o.eval_every > 0 && ((step + 1) % o.eval_every == 0 || step + 1 == o.steps)) {
@@ -233,7 +235,10 @@ LoopResult run_loop(const LoopOptions& o, const TokenData& train, const TokenDat
       auto blobs = h.save_state(meta);
       save_checkpoint(o.ckpt_dir, step + 1, meta, blobs);
     }
-    progress.update(step + 1);
+    char note[64];
+    if (mfu >= 0) std::snprintf(note, sizeof note, "%.0f tok/s, MFU %.1f%%", tps, 100 * mfu);
+    else std::snprintf(note, sizeof note, "%.0f tok/s", tps);
+    progress.update(step + 1, note);
     if (o.sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.sleep_ms));
   }
   progress.finish();

@@ -28,6 +28,9 @@ struct LoopOptions {
   int ckpt_every = 0;                    // 0 = no checkpoints
   std::string ckpt_dir, resume_dir, log_path;
   int sleep_ms = 0;                      // tests only: pause after each step (to be killed mid-run)
+  // MFU telemetry (log field "mfu", progress line): model FLOPs per token (distill/throughput.h)
+  // and the measured peak FLOP/s of the threads used; either 0: no MFU.
+  double flops_per_token = 0, peak_flops = 0;
   nlohmann::json recipe;                 // stored in checkpoints and checked on resume
 };
 

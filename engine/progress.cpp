@@ -22,7 +22,7 @@ static std::string hms(double s) {
   return buf;
 }
 
-void Progress::update(int64_t done) {
+void Progress::update(int64_t done, const std::string& note) {
   if (!tty_ || finished_) return;
   auto now = std::chrono::steady_clock::now();
   if (now - last_ < std::chrono::milliseconds(100) && done < total_) return;
@@ -30,9 +30,9 @@ void Progress::update(int64_t done) {
   double el = std::chrono::duration<double>(now - start_).count();
   double rate = el > 0 ? double(done) / el : 0;
   std::string eta = rate > 0 && total_ > 0 ? hms(double(total_ - done) / rate) : "?";
-  std::fprintf(stderr, "\r%s %lld/%lld (%.0f%%)  %.1f/s  elapsed %s  ETA %s   ", label_.c_str(), (long long)done,
+  std::fprintf(stderr, "\r%s %lld/%lld (%.0f%%)  %.1f/s  elapsed %s  ETA %s%s%s   ", label_.c_str(), (long long)done,
                (long long)total_, total_ > 0 ? 100.0 * double(done) / double(total_) : 0.0, rate, hms(el).c_str(),
-               eta.c_str());
+               eta.c_str(), note.empty() ? "" : "  ", note.c_str());
   std::fflush(stderr);
 }
 

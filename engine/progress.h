@@ -11,7 +11,8 @@ class Progress {
  public:
   Progress(std::string label, int64_t total);
   ~Progress();
-  void update(int64_t done);
+  // `note` (e.g. a throughput) is shown after the ETA.
+  void update(int64_t done, const std::string& note = "");
   void finish();
 
  private:

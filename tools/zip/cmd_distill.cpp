@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "distill/distill_loop.h"
+#include "distill/throughput.h"
 #include "distill/token_data.h"
 #include "distill/train_loop.h"
 #include "engine/error.h"
@@ -106,6 +107,7 @@ int cmd_distill(int argc, char** argv) {
 
   auto ops = train::make_cpu_train_ops(threads);
   Distiller dist(teacher, student, *ops, d);
+  set_mfu_inputs(lo, train_flops_per_token(student.config, &teacher.config, lo.seq), threads);
   LoopHooks h = dist.hooks();
   LoopResult r = run_loop(lo, data, args.has("--val") ? &val : nullptr, h);
 

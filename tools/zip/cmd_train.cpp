@@ -4,12 +4,14 @@
 #include <cstdio>
 
 #include "distill/random_init.h"
+#include "distill/throughput.h"
 #include "distill/token_data.h"
 #include "distill/train_hooks.h"
 #include "distill/train_loop.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/zlm.h"
+#include "kernels/cpu/peak_flops.h"
 #include "tools/zip/args.h"
 #include "tools/zip/commands.h"
 
@@ -93,6 +95,13 @@ distill::TokenData load_tokens_for(const std::string& path, const TokenizerData&
   return d;
 }
 
+void set_mfu_inputs(distill::LoopOptions& lo, double flops_per_token, int threads) {
+  cpu::PeakOptions po;
+  po.threads = threads, po.reps = 3, po.run_ms = 10, po.single_thread = false, po.bf16 = false;
+  lo.flops_per_token = flops_per_token;
+  lo.peak_flops = cpu::measure_peak_flops(po).f32_nt;
+}
+
 void print_summary(const std::string& cmd, const distill::LoopOptions& lo, const distill::LoopResult& r,
                    const std::string& out) {
   std::string val = r.val_loss >= 0 ? fmt::format(", val loss {:.4f}", r.val_loss) : "";
@@ -148,6 +157,7 @@ int cmd_train(int argc, char** argv) {
   acfg.weight_decay = lo.weight_decay, acfg.grad_clip = lo.clip;
   train::AdamW adam(tm, acfg);
 
+  set_mfu_inputs(lo, train_flops_per_token(cfg, nullptr, lo.seq), threads);
   LoopHooks h = train_hooks(tm, adam, *ops);
   LoopResult r = run_loop(lo, data, args.has("--val") ? &val : nullptr, h);
 

@@ -40,6 +40,9 @@ int training_threads(const Args& args);
 distill::LoopOptions loop_options(const Args& args, const std::string& out, const std::string& label);
 std::shared_ptr<const TokenizerData> load_tokenizer_arg(const std::string& path);
 distill::TokenData load_tokens_for(const std::string& path, const TokenizerData& tok);
+// The loop's MFU inputs: the FLOPs per token given, and the f32 peak of `threads` measured now
+// (kernels/cpu/peak_flops.h, ~0.1 s).
+void set_mfu_inputs(distill::LoopOptions& lo, double flops_per_token, int threads);
 void print_summary(const std::string& cmd, const distill::LoopOptions& lo, const distill::LoopResult& r,
                    const std::string& out);
 
