@@ -1,32 +1,136 @@
 #!/usr/bin/env bash
-# Training throughput (docs/BENCHMARKS.md, "Training"): first the train-step micro-benchmark of
-# the test suite (stories260K shape, B = 16, T = 128, forward + backward + AdamW; needs
-# build/zip_tests, skipped without it), then `zip train` on a ~15M-parameter Llama shape: dim 288,
-# 6 layers, 6 heads, head_dim 48, FFN 768, the Llama 2 32k tokenizer, tied; batch 8 x 128, 4 steps on the TinyStories subset, for each thread count.
-#   bench/train_throughput.sh [THREADS="1 2"] [STEPS=4]
-# Data and tokenizer: $ZIP_SHARED (models/llama2-tokenizer-32k, data/tinystories). Output: the
-# per-step tokens/s and loss of each run on stdout, logs in $BENCH_DIR/train15m-tT.log.jsonl.
+# Training and distillation throughput (docs/BENCHMARKS.md, "Training"; docs/TRAINING.md,
+# "zip bench --train").
+#
+# 1. The train-step micro-benchmark of the test suite (stories260K shape, B = 16, T = 128,
+#    forward + backward + AdamW; needs build/zip_tests, skipped without it).
+# 2. One table, OLD and NEW binaries side by side in one run (for each configuration OLD then NEW,
+#    back to back, so both see the same machine load):
+#      kd-dense   KD of SmolLM2-135M into itself (teacher = student = the dense model)
+#      kd-sliced  KD of SmolLM2-135M into a sliced student: every FFN halved (first 768 of 1536
+#                 neurons), one of the 3 KV heads dropped per layer (6 of 9 query heads kept);
+#                 85.9 M parameters, made here with `zip slice`
+#      train15m   `zip train` of the ~15M Llama shape: dim 288, 6 layers, 6 heads, head_dim 48,
+#                 FFN 768, the Llama 2 32k tokenizer, tied
+#    KD at B x T = 8x256 and 16x128, -t 1 and -t 2; train15m at 8x128. A binary with
+#    `zip bench --train` is timed with it (--json); an older one by running `zip distill` /
+#    `zip train` with --log and taking the median of the JSONL tokens_per_s after the warm-up
+#    steps. Both time the same windows of the same data (KD: Jane Austen's novels from the shared
+#    prose tokenized with SmolLM2; train15m: the TinyStories subset), KL at tau 1. Peak RSS is
+#    the process's maximum resident set (/usr/bin/time) for both.
+#
+#   QUICK=1 bench/train_throughput.sh      kd-dense and kd-sliced at 8x256 -t 2, 1 warm-up + 1
+#                                          timed step; train15m -t 2 (~10 min with today's binary)
+#   bench/train_throughput.sh              every configuration, 1 warm-up + 2 timed steps
+# Variables: OLD (default /tmp/zip_today; empty: NEW only), NEW (default $ZIP = build/zip),
+# WARMUP, STEPS (timed), THREADS ("1 2"), SHAPES ("8x256 16x128"), STUDENTS ("dense sliced").
+# Data and models: $ZIP_SHARED, $ZIP_MODELS (bench/common.sh). Outputs in $BENCH_DIR/tp-*.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-THREADS=${1:-"1 2"}; STEPS=${2:-4}
+QUICK=${QUICK:-0}
+NEW=${NEW:-$ZIP}
+OLD=${OLD-/tmp/zip_today}
+[ -n "$OLD" ] && [ ! -x "$OLD" ] && { echo "train_throughput: OLD=$OLD is not an executable; running NEW only" >&2; OLD=; }
+if [ "$QUICK" = 1 ]; then
+  WARMUP=${WARMUP:-1}; STEPS=${STEPS:-1}; THREADS=${THREADS:-2}; SHAPES=${SHAPES:-8x256}
+else
+  WARMUP=${WARMUP:-1}; STEPS=${STEPS:-2}; THREADS=${THREADS:-"1 2"}; SHAPES=${SHAPES:-"8x256 16x128"}
+fi
+STUDENTS=${STUDENTS:-"dense sliced"}
+TRAIN_STEPS=$((WARMUP + STEPS + 2))  # train15m steps are cheap: two more timed steps
+TIME=/usr/bin/time
+[ -x "$TIME" ] || { echo "train_throughput: needs /usr/bin/time (GNU time) for peak RSS" >&2; exit 1; }
+
 ZIP_TESTS=${ZIP_TESTS:-build/zip_tests}
 if [ -x "$ZIP_TESTS" ]; then "$ZIP_TESTS" -tc='train: stories260K step throughput' --no-skip
 else echo "train_throughput: $ZIP_TESTS not built, step micro-benchmark skipped" >&2; fi
+
+# ---- inputs ----------------------------------------------------------------------------------------
+SMOL=$(model_zlm smollm2-135m)
+SLICED="$BENCH_DIR/tp-smol-sliced.zlm"
+if [ ! -f "$SLICED" ]; then
+  python3 -c 'import json, sys
+json.dump({str(l): {"kv_heads": [0, 1], "ffn_neurons": list(range(768))} for l in range(30)}, open(sys.argv[1], "w"))' \
+    "$BENCH_DIR/tp-slice.json"
+  "$NEW" slice "$SMOL" --spec "$BENCH_DIR/tp-slice.json" -o "$SLICED" >&2
+fi
+KD_DATA="$BENCH_DIR/tp-prose-smol.bin"
+[ -f "$KD_DATA" ] || "$NEW" tokenize "$SMOL" "$SHARED"/data/prose/austen/*.txt -o "$KD_DATA" >&2
 TOK="$SHARED/models/llama2-tokenizer-32k/tokenizer.model"
-DATA="$BENCH_DIR/ts32k.bin"
-[ -f "$DATA" ] || "$ZIP" tokenize --tokenizer "$TOK" "$SHARED/data/tinystories/TinyStories-valid-subset.txt" --lines -o "$DATA"
-cat >"$BENCH_DIR/cfg15m.json" <<'JSON'
+TS_DATA="$BENCH_DIR/ts32k.bin"
+[ -f "$TS_DATA" ] || "$NEW" tokenize --tokenizer "$TOK" "$SHARED/data/tinystories/TinyStories-valid-subset.txt" --lines -o "$TS_DATA" >&2
+CFG="$BENCH_DIR/cfg15m.json"
+cat >"$CFG" <<'JSON'
 {"arch": "llama", "dim": 288, "max_seq_len": 256, "head_dim": 48, "n_layers": 6, "n_heads": 6, "n_kv_heads": 6,
  "ffn_dim": 768, "tied_embeddings": true, "norm_eps": 1e-5, "rope_theta": 10000}
 JSON
-for t in $THREADS; do
-  LOG="$BENCH_DIR/train15m-t$t.log.jsonl"
-  "$ZIP" train --config "$BENCH_DIR/cfg15m.json" --tokenizer "$TOK" --data "$DATA" -o "$BENCH_DIR/train15m.zlm" \
-    --steps "$STEPS" --batch 8 --seq 128 --seed 1 -t "$t" --log "$LOG" 2>/dev/null
-  python3 - "$LOG" "$t" <<'PY'
+
+# ---- one measurement: prints "TOKENS_PER_S MFU RSS_BYTES PEAK_FLOPS" (MFU, peak: "-" when unknown) --------
+has_bench_train() { "$1" bench --train --help >/dev/null 2>&1; }
+# measure BIN KIND(kd|train) STUDENT B T THREADS
+measure() {
+  local bin=$1 kind=$2 student=$3 b=$4 t=$5 thr=$6 tag out rss
+  tag="$BENCH_DIR/tp-$(basename "$bin")-$kind-$(basename "$student" .zlm)-${b}x$t-t$thr"
+  rss="$tag.rss"
+  if has_bench_train "$bin"; then
+    local what
+    if [ "$kind" = kd ]; then what=(--teacher "$SMOL" --student "$student" --data "$KD_DATA")
+    else what=(--config "$CFG" --tokenizer "$TOK" --data "$TS_DATA"); fi
+    local steps=$STEPS; [ "$kind" = train ] && steps=$((STEPS + 2))
+    "$TIME" -f %M -o "$rss" "$bin" bench --train "${what[@]}" --batch "$b" --seq "$t" -t "$thr" \
+      --warmup "$WARMUP" --steps "$steps" --json >"$tag.json"
+    python3 - "$tag.json" "$rss" <<'PY'
 import json, sys
-log = [json.loads(l) for l in open(sys.argv[1])]
-print(f"threads {sys.argv[2]}: tokens/s " + ", ".join(f"{l['tokens_per_s']:.0f}" for l in log)
-      + "; loss " + " -> ".join(f"{l['loss']:.4f}" for l in (log[0], log[-1])))
+j = json.load(open(sys.argv[1])); rss = int(open(sys.argv[2]).read().split()[-1]) * 1024
+print(j["tokens_per_s"]["median"], j["mfu"], rss, j["peak"]["f32"])
 PY
+  else
+    local steps=$((WARMUP + STEPS)) cmd
+    if [ "$kind" = kd ]; then cmd=(distill --teacher "$SMOL" --student "$student" --data "$KD_DATA")
+    else cmd=(train --config "$CFG" --tokenizer "$TOK" --data "$TS_DATA"); steps=$TRAIN_STEPS; fi
+    "$TIME" -f %M -o "$rss" "$bin" "${cmd[@]}" -o "$tag.zlm" --steps "$steps" --batch "$b" --seq "$t" -t "$thr" \
+      --eval-every 0 --log "$tag.log.jsonl" 2>/dev/null >/dev/null
+    rm -f "$tag.zlm"
+    python3 - "$tag.log.jsonl" "$rss" "$WARMUP" <<'PY'
+import json, statistics, sys
+log = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tps = [l["tokens_per_s"] for l in log if l["step"] > int(sys.argv[3])]
+rss = int(open(sys.argv[2]).read().split()[-1]) * 1024
+print(statistics.median(tps), "-", rss, "-")
+PY
+  fi
+}
+
+# ---- the table -----------------------------------------------------------------------------------
+echo "train_throughput: $(date -u +%FT%TZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "OLD=${OLD:-none} NEW=$NEW; warm-up $WARMUP, timed $STEPS (KD) / $((STEPS + 2)) (train15m) steps; medians of the timed steps"
+ROWS="$BENCH_DIR/tp-rows.txt"; : >"$ROWS"
+row() {  # row NAME KIND STUDENT B T THREADS
+  local o="- - - -" n
+  [ -n "$OLD" ] && o=$(measure "$OLD" "$2" "$3" "$4" "$5" "$6")
+  n=$(measure "$NEW" "$2" "$3" "$4" "$5" "$6")
+  echo "$1 $o $n" | tee -a "$ROWS" >&2
+}
+for thr in $THREADS; do
+  for shape in $SHAPES; do
+    b=${shape%x*}; t=${shape#*x}
+    for s in $STUDENTS; do
+      st=$SMOL; [ "$s" = sliced ] && st=$SLICED
+      row "kd-$s ${b}x$t -t$thr" kd "$st" "$b" "$t" "$thr"
+    done
+  done
+  row "train15m 8x128 -t$thr" train "$CFG" 8 128 "$thr"
 done
+python3 - "$ROWS" <<'PY'
+import sys
+def f(x, spec):
+    return "-" if x == "-" else format(float(x), spec)
+print(f"{'config':<24} {'old tok/s':>10} {'new tok/s':>10} {'ratio':>6} {'new MFU':>8} {'peak GF/s':>9} {'old RSS MiB':>11} {'new RSS MiB':>11}")
+for line in open(sys.argv[1]):
+    p = line.split()
+    name, (ot, _, orss, _), (nt, nmfu, nrss, npeak) = " ".join(p[:3]), p[3:7], p[7:11]
+    ratio = "-" if ot == "-" else f"{float(nt) / float(ot):.2f}x"
+    mfu = "-" if nmfu == "-" else f"{100 * float(nmfu):.1f}%"
+    mib = lambda r: "-" if r == "-" else f"{int(r) / 2**20:.0f}"
+    print(f"{name:<24} {f(ot, '.1f'):>10} {f(nt, '.1f'):>10} {ratio:>6} {mfu:>8} {f(npeak if npeak == '-' else float(npeak) / 1e9, '.1f'):>9} {mib(orss):>11} {mib(nrss):>11}")
+PY
