@@ -1,6 +1,6 @@
 // zip bench --train: the model-FLOP count against a hand count, the command end to end on
 // stories260K (sane JSON; no timing assertions: speed is checked by bench/, not by tests), the
-// MFU field of the training log, and one-line errors on bad input.
+// MFU field of the training log, the peak microbenchmark, and one-line errors on bad input.
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -8,6 +8,7 @@
 #include "distill/throughput.h"
 #include "engine/file_io.h"
 #include "engine/zlm.h"
+#include "kernels/cpu/peak_flops.h"
 #include "tests/fixtures.h"
 #include "tests/test_util.h"
 
@@ -141,4 +142,25 @@ TEST_CASE("bench train: bad input gives a one-line error and exit code 1 or 2") 
   std::string bad = dir() + "/bad.json";
   std::ofstream(bad) << "{ not json";
   check_clean_failure(ztest::run_zip("bench --train --config " + q(bad) + " --tokenizer " + q(m)));
+}
+
+TEST_CASE("bench train: the peak microbenchmark reports positive figures") {
+  cpu::PeakOptions o;
+  o.threads = 2, o.reps = 2, o.run_ms = 2;
+  cpu::PeakFlops p = cpu::measure_peak_flops(o);
+  MESSAGE(p.isa << ": f32 " << p.f32_1t / 1e9 << " GFLOP/s on 1 thread, " << p.f32_nt / 1e9 << " on 2; bf16 "
+                << p.bf16_1t / 1e9 << ", " << p.bf16_nt / 1e9);
+  CHECK(p.threads == 2);
+  CHECK(p.f32_1t > 0);
+  CHECK(p.f32_nt > 0);
+#if defined(__AVX512BF16__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+  CHECK(p.has_bf16());
+#else
+  CHECK(!p.has_bf16());
+#endif
+  o.single_thread = false, o.bf16 = false;
+  p = cpu::measure_peak_flops(o);
+  CHECK(p.f32_1t == 0);
+  CHECK(p.bf16_nt == 0);
+  CHECK(p.f32_nt > 0);
 }
