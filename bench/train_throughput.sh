@@ -4,8 +4,8 @@
 #
 # 1. The train-step micro-benchmark of the test suite (stories260K shape, B = 16, T = 128,
 #    forward + backward + AdamW; needs build/zip_tests, skipped without it).
-# 2. One table, OLD and NEW binaries side by side in one run (for each configuration OLD then NEW,
-#    back to back, so both see the same machine load):
+# 2. One table, OLD and NEW binaries side by side in one run (each configuration OLD and NEW back to
+#    back, the order alternating from row to row, so both see the same machine load):
 #      kd-dense   KD of SmolLM2-135M into itself (teacher = student = the dense model)
 #      kd-sliced  KD of SmolLM2-135M into a sliced student: every FFN halved (first 768 of 1536
 #                 neurons), one of the 3 KV heads dropped per layer (6 of 9 query heads kept);
@@ -21,13 +21,16 @@
 #
 #   QUICK=1 bench/train_throughput.sh      kd-dense and kd-sliced at 8x256 -t 2, 1 warm-up + 1
 #                                          timed step; train15m -t 2 (~10 min with today's binary)
-#   bench/train_throughput.sh              every configuration, 1 warm-up + 2 timed steps
+#   bench/train_throughput.sh [THREADS] [STEPS]   every configuration, 1 warm-up + 2 timed steps
 # Variables: OLD (default /tmp/zip_today; empty: NEW only), NEW (default $ZIP = build/zip),
-# WARMUP, STEPS (timed), THREADS ("1 2"), SHAPES ("8x256 16x128"), STUDENTS ("dense sliced").
+# WARMUP, STEPS (timed), THREADS ("1 2"), SHAPES ("8x256 16x128"), STUDENTS ("dense sliced");
+# the positional THREADS and STEPS of the older version of this script still work.
 # Data and models: $ZIP_SHARED, $ZIP_MODELS (bench/common.sh). Outputs in $BENCH_DIR/tp-*.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 QUICK=${QUICK:-0}
+[ $# -ge 1 ] && THREADS=$1
+[ $# -ge 2 ] && STEPS=$2
 NEW=${NEW:-$ZIP}
 OLD=${OLD-/tmp/zip_today}
 [ -n "$OLD" ] && [ ! -x "$OLD" ] && { echo "train_throughput: OLD=$OLD is not an executable; running NEW only" >&2; OLD=; }
@@ -104,11 +107,15 @@ PY
 # ---- the table -----------------------------------------------------------------------------------
 echo "train_throughput: $(date -u +%FT%TZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "OLD=${OLD:-none} NEW=$NEW; warm-up $WARMUP, timed $STEPS (KD) / $((STEPS + 2)) (train15m) steps; medians of the timed steps"
+echo "peak GF/s: the f32 peak NEW measured (MFU's denominator); RSS: maximum resident set of the process"
 ROWS="$BENCH_DIR/tp-rows.txt"; : >"$ROWS"
+N_ROWS=0
 row() {  # row NAME KIND STUDENT B T THREADS
   local o="- - - -" n
-  [ -n "$OLD" ] && o=$(measure "$OLD" "$2" "$3" "$4" "$5" "$6")
+  if [ -n "$OLD" ] && [ $((N_ROWS % 2)) = 0 ]; then o=$(measure "$OLD" "$2" "$3" "$4" "$5" "$6"); fi
   n=$(measure "$NEW" "$2" "$3" "$4" "$5" "$6")
+  if [ -n "$OLD" ] && [ $((N_ROWS % 2)) = 1 ]; then o=$(measure "$OLD" "$2" "$3" "$4" "$5" "$6"); fi
+  N_ROWS=$((N_ROWS + 1))
   echo "$1 $o $n" | tee -a "$ROWS" >&2
 }
 for thr in $THREADS; do

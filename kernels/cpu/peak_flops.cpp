@@ -1,11 +1,11 @@
 // Peak FLOP/s microbenchmark (peak_flops.h).
 //
 // Expected f32 figure, from /proc/cpuinfo: cores × GHz × FMA issue per cycle × lanes × 2. On the
-// development VM (AMD EPYC Zen 4, 2 cores at ~2.6 GHz): Zen 4 has two 256-bit FMA pipes, and a
-// 512-bit FMA is split over both, so one 16-lane FMA per cycle: 2.6 GHz × 16 × 2 = 83 GFLOP/s
-// per core, ~166 GFLOP/s on 2 cores; vdpbf16ps issues at the same rate with twice the FLOP per
-// instruction (~166 GFLOP/s per core). The measured figures are checked against this in
-// docs/TRAINING.md; a shared VM measures less when its neighbours are busy.
+// development VM (AMD EPYC Zen 4, 2 cores, 2.6 GHz nominal): Zen 4 has two 256-bit FMA pipes and
+// a 512-bit FMA takes both, so one 16-lane FMA per cycle: 2.6 GHz × 16 × 2 = 83 GFLOP/s per core
+// at the nominal clock; measured 109 GFLOP/s on 1 thread, i.e. the core boosts to ~3.4 GHz.
+// vdpbf16ps issues at the same rate with twice the FLOP per instruction: measured 219 GFLOP/s on
+// 1 thread. A shared VM measures less on N threads when its neighbours are busy.
 #include "kernels/cpu/peak_flops.h"
 
 #include <chrono>

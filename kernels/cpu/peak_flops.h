@@ -24,6 +24,10 @@ struct PeakFlops {
   double f32_1t = 0, f32_nt = 0;    // FLOP/s; f32_1t 0 when not measured
   double bf16_1t = 0, bf16_nt = 0;  // FLOP/s; 0 when not measured or not available
   bool has_bf16() const { return bf16_nt > 0; }
+  // The MFU denominators: the N-thread figure, never below the 1-thread one (on a shared machine
+  // an N-thread run can lose a core to a neighbour; N threads can always do what one does).
+  double f32_peak() const { return f32_nt > f32_1t ? f32_nt : f32_1t; }
+  double bf16_peak() const { return bf16_nt > bf16_1t ? bf16_nt : bf16_1t; }
 };
 
 PeakFlops measure_peak_flops(const PeakOptions& o);

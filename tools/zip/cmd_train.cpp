@@ -97,9 +97,9 @@ distill::TokenData load_tokens_for(const std::string& path, const TokenizerData&
 
 void set_mfu_inputs(distill::LoopOptions& lo, double flops_per_token, int threads) {
   cpu::PeakOptions po;
-  po.threads = threads, po.reps = 3, po.run_ms = 10, po.single_thread = false, po.bf16 = false;
+  po.threads = threads, po.reps = 3, po.run_ms = 8, po.bf16 = false;
   lo.flops_per_token = flops_per_token;
-  lo.peak_flops = cpu::measure_peak_flops(po).f32_nt;
+  lo.peak_flops = cpu::measure_peak_flops(po).f32_peak();
 }
 
 void print_summary(const std::string& cmd, const distill::LoopOptions& lo, const distill::LoopResult& r,
