@@ -142,6 +142,13 @@ TEST_CASE("bench train: bad input gives a one-line error and exit code 1 or 2") 
   std::string bad = dir() + "/bad.json";
   std::ofstream(bad) << "{ not json";
   check_clean_failure(ztest::run_zip("bench --train --config " + q(bad) + " --tokenizer " + q(m)));
+  std::string novocab = dir() + "/novocab.json";
+  std::ofstream(novocab) << R"({"arch": "llama", "dim": 32, "max_seq_len": 64, "head_dim": 8, "n_layers": 2,
+      "n_heads": 4, "n_kv_heads": 2, "ffn_dim": 64, "norm_eps": 1e-5, "rope_theta": 10000})";
+  auto r = ztest::run_zip("bench --train --config " + q(novocab));
+  check_clean_failure(r);
+  CHECK(r.err.find("vocab_size") != std::string::npos);
+  check_clean_failure(ztest::run_zip("bench --train --teacher " + q(m) + " --student " + q(m) + " extra.zlm"));
 }
 
 TEST_CASE("bench train: the peak microbenchmark reports positive figures") {

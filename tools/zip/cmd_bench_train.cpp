@@ -35,7 +35,10 @@ ModelConfig config_arg(const Args& args, int vocab_from_tokenizer) {
   } catch (const nlohmann::json::exception& e) {
     fail("{}: not valid JSON ({})", args.str("--config"), e.what());
   }
-  if (cj.is_object() && !cj.contains("vocab_size") && vocab_from_tokenizer > 0) cj["vocab_size"] = vocab_from_tokenizer;
+  if (cj.is_object() && !cj.contains("vocab_size")) {
+    if (vocab_from_tokenizer <= 0) fail("{}: no vocab_size (give it, or --tokenizer)", args.str("--config"));
+    cj["vocab_size"] = vocab_from_tokenizer;
+  }
   try {
     return config_from_json(cj);
   } catch (const nlohmann::json::exception& e) {
