@@ -122,6 +122,7 @@ class CpuTrainOps final : public TrainOpsT<T> {
   void kl_div_bwd(T* ds, const T* s, const T* t, const int* mask, int M, int V, float tau, double dloss) override {
     cpu::kl_div_bwd(pool_, ds, s, t, mask, M, V, tau, dloss);
   }
+  void vocab_loss(const VocabLoss<T>& a) override { cpu::vocab_loss(pool_, a); }
   void cosine_loss_fwd(T* loss, const T* a, const T* b, const int* mask, int M, int D) override {
     cpu::cosine_loss_fwd(pool_, loss, a, b, mask, M, D);
   }
