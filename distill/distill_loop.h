@@ -54,7 +54,7 @@ class Distiller {
   bool has_map_ = false;
   std::vector<train::ParamInfo> map_layout_;
   float *map_p_ = nullptr, *map_g_ = nullptr;  // W [Dt, Ds] then bias [Dt]
-  float *t_logits_ = nullptr, *row_ = nullptr, *mapped_ = nullptr, *dmapped_ = nullptr;
+  float *ce_row_ = nullptr, *row_ = nullptr, *mapped_ = nullptr, *dmapped_ = nullptr;
   std::vector<float*> t_states_;
 };
 

@@ -25,39 +25,48 @@ constexpr int kMR = 8;              // rows per register tile: 8 x 2 = 16 indepe
                                     // enough to hide the FMA latency on two pipes
 constexpr int kKC = 256;            // K block: a packed panel block stays in L1/L2
 
-// acc (+)= A[MR rows, kc] · Bp[kc, NR]; then stores the first nr columns into C. kNV GCC vectors
+// acc (+)= A[MR rows, kc] · Bp[kc, NR]; then stores the first nr columns into C. Two GCC vectors
 // per row, written with vector extensions because the compiler does not keep a plain MR×NR
-// array in registers. Each element sums its products in k order (one FMA each), whatever the
-// tile shape, so results do not depend on MR, NR or the thread count.
+// array in registers; the accumulators are only ever moved whole (a lane index would send them
+// to the stack), partial tiles going through a small buffer. Each element sums its products in
+// k order (one FMA each), whatever the tile shape, so results do not depend on MR, NR or the
+// thread count.
 template <typename T, int MR>
 inline void tile(T* C, size_t ldc, const T* A, Strides a, const T* Bp, int kc, int nr, bool load_c, const T* bias) {
+  static_assert(kNV == 2);
   constexpr int VL = kVL<T>, NR = kNR<T>;
   typedef T V __attribute__((vector_size(VL * sizeof(T))));
-  V acc[MR][kNV];
+  V acc0[MR], acc1[MR];
+  const bool full = nr == NR;
+  alignas(64) T edge[MR][NR];
   for (int i = 0; i < MR; i++) {
-    T* c = C + size_t(i) * ldc;
-    if (load_c && nr == NR) {
-      std::memcpy(&acc[i][0], c, NR * sizeof(T));
-    } else {
-      for (int v = 0; v < kNV; v++) acc[i][v] = V{};
-      for (int j = 0; j < nr; j++) acc[i][j / VL][j % VL] = load_c ? c[j] : bias ? bias[j] : T(0);
+    const T* c = C + size_t(i) * ldc;
+    const T* src = c;
+    if (!(load_c && full)) {
+      for (int j = 0; j < NR; j++) edge[i][j] = j >= nr ? T(0) : load_c ? c[j] : bias ? bias[j] : T(0);
+      src = edge[i];
     }
+    std::memcpy(&acc0[i], src, sizeof(V));
+    std::memcpy(&acc1[i], src + VL, sizeof(V));
   }
   for (int k = 0; k < kc; k++) {
-    V b[kNV];
-    std::memcpy(&b[0], Bp + size_t(k) * NR, sizeof(b));
+    V b0, b1;
+    std::memcpy(&b0, Bp + size_t(k) * NR, sizeof(V));
+    std::memcpy(&b1, Bp + size_t(k) * NR + VL, sizeof(V));
     const T* ak = A + size_t(k) * a.cs;
     for (int i = 0; i < MR; i++) {
       T ai = ak[size_t(i) * a.rs];
-      for (int v = 0; v < kNV; v++) acc[i][v] += ai * b[v];
+      acc0[i] += ai * b0;
+      acc1[i] += ai * b1;
     }
   }
   for (int i = 0; i < MR; i++) {
     T* c = C + size_t(i) * ldc;
-    if (nr == NR)
-      std::memcpy(c, &acc[i][0], NR * sizeof(T));
-    else
-      for (int j = 0; j < nr; j++) c[j] = acc[i][j / VL][j % VL];
+    T* dst = full ? c : edge[i];
+    std::memcpy(dst, &acc0[i], sizeof(V));
+    std::memcpy(dst + VL, &acc1[i], sizeof(V));
+    if (!full)
+      for (int j = 0; j < nr; j++) c[j] = edge[i][j];
   }
 }
 
