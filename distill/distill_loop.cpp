@@ -18,13 +18,14 @@ train::TrainOptions capacity(const DistillOptions& o, bool teacher) {
   t.max_B = o.max_B, t.max_T = o.max_T;
   t.lm_head = false;
   t.forward_only = teacher;
+  t.recompute = !teacher && o.recompute;
   return t;
 }
 
 }  // namespace
 
 Distiller::Distiller(const Model& teacher, const Model& student, train::TrainOps& ops, const DistillOptions& o)
-    : ops_(ops), o_(o), teacher_(teacher, ops, capacity(o, true)), student_(student, ops, capacity(o, false)) {
+    : ops_(ops), o_(o), teacher_(std::make_unique<train::TrainModel>(teacher, ops, capacity(o, true))), student_(student, ops, capacity(o, false)) {
   if (teacher.config.vocab_size != student.config.vocab_size)
     fail("teacher and student vocabularies differ ({} vs {} tokens)", teacher.config.vocab_size,
          student.config.vocab_size);
@@ -70,9 +71,9 @@ std::map<std::string, double> Distiller::step(const int* tokens, const int* targ
   const int M = B * T, V = student_.config().vocab_size;
   train::Batch tb;
   tb.B = B, tb.T = T, tb.tokens = tokens;
-  teacher_.forward(tb);
+  teacher_->forward(tb);
   for (size_t i = 0; i < pairs_.size(); i++)
-    ops_.copy(t_states_[i], pairs_[i].t < 0 ? teacher_.hidden() : teacher_.residual(pairs_[i].t), size_t(M) * Dt_);
+    ops_.copy(t_states_[i], pairs_[i].t < 0 ? teacher_->hidden() : teacher_->residual(pairs_[i].t), size_t(M) * Dt_);
 
   train::Batch sb = tb;
   bool ce = o_.ce_weight > 0 || !train;  // validation always reports CE
@@ -83,7 +84,7 @@ std::map<std::string, double> Distiller::step(const int* tokens, const int* targ
   train::VocabLoss<float> vl;
   vl.M = M, vl.D = Ds_, vl.Dt = Dt_, vl.V = V, vl.tau = o_.temperature;
   vl.h = student_.hidden(), vl.W = student_.head_weight();
-  vl.ht = teacher_.hidden(), vl.Wt = teacher_.head_weight();
+  vl.ht = teacher_->hidden(), vl.Wt = teacher_->head_weight();
   vl.kl = row_;
   const int n_targets = ce ? student_.n_targets() : 0;
   if (n_targets > 0) vl.targets = student_.targets_device(), vl.ce = ce_row_;
@@ -129,6 +130,13 @@ std::map<std::string, double> Distiller::step(const int* tokens, const int* targ
   }
   student_.backward();
   return terms;
+}
+
+Model Distiller::finish() {
+  teacher_.reset();
+  adam_.reset();
+  map_adam_.reset();
+  return student_.to_model();
 }
 
 LoopHooks Distiller::hooks() {
