@@ -4,7 +4,7 @@
 // through two more products (dh = dz·W, dW += dzᵀ·h). Memory is O(block_rows × V) instead of the
 // [M, V] logits, logit gradients and teacher copy of the unfused path. Deterministic for a fixed
 // thread count: dW sums the blocks in order, each block's rows in order.
-#include <memory>
+#include <vector>
 
 #include "kernels/cpu/train_kernels.h"
 
@@ -83,14 +83,18 @@ void vocab_loss(ThreadPool& pool, const VocabLoss<T>& a) {
   if (M <= 0) return;
   const bool grad = a.dh || a.dW;
   const size_t blk = size_t(R) * size_t(V);
-  std::unique_ptr<T[]> zs(new T[blk]), zt(a.ht || grad ? new T[blk] : nullptr);
+  // Kept between calls (one per step): no fresh pages to fault in and zero every step.
+  thread_local std::vector<T> zs_buf, zt_buf;
+  if (zs_buf.size() < blk) zs_buf.resize(blk);
+  if ((a.ht || grad) && zt_buf.size() < blk) zt_buf.resize(blk);
+  T *zs = zs_buf.data(), *zt = zt_buf.data();
   for (int r0 = 0; r0 < M; r0 += R) {
     const int n = std::min(R, M - r0);
     const T *h = a.h + size_t(r0) * D, *none = nullptr;
     // z[n, V] = h·Wᵀ, where Wᵀ(k, v) = W[v·D + k].
-    gemm(&pool, zs.get(), size_t(V), h, Strides{size_t(D), 1}, a.W, Strides{1, size_t(D)}, n, V, D, false, none);
+    gemm(&pool, zs, size_t(V), h, Strides{size_t(D), 1}, a.W, Strides{1, size_t(D)}, n, V, D, false, none);
     if (a.ht)
-      gemm(&pool, zt.get(), size_t(V), a.ht + size_t(r0) * a.Dt, Strides{size_t(a.Dt), 1}, a.Wt,
+      gemm(&pool, zt, size_t(V), a.ht + size_t(r0) * a.Dt, Strides{size_t(a.Dt), 1}, a.Wt,
            Strides{1, size_t(a.Dt)}, n, V, a.Dt, false, none);
     VocabLoss<T> rows = a;  // row outputs and targets shifted to the block
     if (a.kl) rows.kl = a.kl + r0;
@@ -99,16 +103,16 @@ void vocab_loss(ThreadPool& pool, const VocabLoss<T>& a) {
     if (a.mask) rows.mask = a.mask + r0;
     parallel_for(pool, size_t(n), double(V) * 24, [&](size_t i0, size_t i1) {
       for (size_t i = i0; i < i1; i++)
-        row_loss(rows, i, zs.get() + i * size_t(V), a.ht ? zt.get() + i * size_t(V) : nullptr, grad);
+        row_loss(rows, i, zs + i * size_t(V), a.ht ? zt + i * size_t(V) : nullptr, grad);
     });
     if (!grad) continue;
     // dh[n, D] += dz[n, V]·W[V, D]; dW[V, D] += dzᵀ·h (dzᵀ reuses the teacher block).
     if (a.dh)
-      gemm(&pool, a.dh + size_t(r0) * D, size_t(D), zs.get(), Strides{size_t(V), 1}, a.W, Strides{size_t(D), 1}, n, D,
+      gemm(&pool, a.dh + size_t(r0) * D, size_t(D), zs, Strides{size_t(V), 1}, a.W, Strides{size_t(D), 1}, n, D,
            V, true, none);
     if (a.dW) {
-      transpose(pool, zt.get(), zs.get(), n, V);
-      gemm(&pool, a.dW, size_t(D), zt.get(), Strides{size_t(n), 1}, h, Strides{size_t(D), 1}, V, D, n, true, none);
+      transpose(pool, zt, zs, n, V);
+      gemm(&pool, a.dW, size_t(D), zt, Strides{size_t(n), 1}, h, Strides{size_t(D), 1}, V, D, n, true, none);
     }
   }
 }
