@@ -11,16 +11,21 @@ namespace zip::distill {
 
 namespace {
 
-train::TrainOptions capacity(const DistillOptions& o) {
+// Both models leave the LM head to the fused vocabulary loss (no [rows, vocab] buffers); the
+// teacher runs forward only, through one block's activation buffers.
+train::TrainOptions capacity(const DistillOptions& o, bool teacher) {
   train::TrainOptions t;
   t.max_B = o.max_B, t.max_T = o.max_T;
+  t.lm_head = false;
+  t.forward_only = teacher;
+  t.recompute = !teacher && o.recompute;
   return t;
 }
 
 }  // namespace
 
 Distiller::Distiller(const Model& teacher, const Model& student, train::TrainOps& ops, const DistillOptions& o)
-    : ops_(ops), o_(o), teacher_(teacher, ops, capacity(o)), student_(student, ops, capacity(o)) {
+    : ops_(ops), o_(o), teacher_(std::make_unique<train::TrainModel>(teacher, ops, capacity(o, true))), student_(student, ops, capacity(o, false)) {
   if (teacher.config.vocab_size != student.config.vocab_size)
     fail("teacher and student vocabularies differ ({} vs {} tokens)", teacher.config.vocab_size,
          student.config.vocab_size);
@@ -36,10 +41,9 @@ Distiller::Distiller(const Model& teacher, const Model& student, train::TrainOps
       pairs_.push_back({s, t});
     }
   }
-  const size_t rows = size_t(o.max_B) * o.max_T, V = size_t(student.config.vocab_size);
+  const size_t rows = size_t(o.max_B) * o.max_T;
   auto falloc = [&](size_t n) { return static_cast<float*>(ops_.alloc(std::max<size_t>(n, 1) * sizeof(float))); };
-  t_logits_ = falloc(rows * V);
-  row_ = falloc(rows);
+  row_ = falloc(rows), ce_row_ = falloc(rows);
   for (size_t i = 0; i < pairs_.size(); i++) t_states_.push_back(falloc(rows * size_t(Dt_)));
   has_map_ = !pairs_.empty() && Ds_ != Dt_;
   if (has_map_) {
@@ -57,7 +61,7 @@ Distiller::Distiller(const Model& teacher, const Model& student, train::TrainOps
 
 Distiller::~Distiller() {
   map_adam_.reset();
-  for (float* p : {t_logits_, row_, map_p_, map_g_, mapped_, dmapped_})
+  for (float* p : {ce_row_, row_, map_p_, map_g_, mapped_, dmapped_})
     if (p) ops_.release(p);
   for (float* p : t_states_) ops_.release(p);
 }
@@ -68,19 +72,33 @@ std::map<std::string, double> Distiller::step(const int* tokens, const int* targ
   train::Batch tb;
   tb.B = B, tb.T = T, tb.tokens = tokens;
   if (clock_) clock_->start();
-  teacher_.forward(tb);
-  ops_.copy(t_logits_, teacher_.logits(), size_t(M) * V);
+  teacher_->forward(tb);
   for (size_t i = 0; i < pairs_.size(); i++)
-    ops_.copy(t_states_[i], pairs_[i].t < 0 ? teacher_.hidden() : teacher_.residual(pairs_[i].t), size_t(M) * Dt_);
+    ops_.copy(t_states_[i], pairs_[i].t < 0 ? teacher_->hidden() : teacher_->residual(pairs_[i].t), size_t(M) * Dt_);
 
   if (clock_) clock_->lap("teacher_fwd");
   train::Batch sb = tb;
   bool ce = o_.ce_weight > 0 || !train;  // validation always reports CE
   if (ce) sb.targets = targets;
-  double ce_loss = student_.forward(sb);
+  student_.forward(sb);
   if (clock_) clock_->lap("student_fwd");
-  ops_.kl_div_fwd(row_, student_.logits(), t_logits_, nullptr, M, V, o_.temperature);
+  // The head, KL and CE in one pass over row blocks; with `train` their gradients go into the
+  // student's final hidden states and head (they do not depend on α below). The clock counts it
+  // (both heads' products included) as "loss".
+  train::VocabLoss<float> vl;
+  vl.M = M, vl.D = Ds_, vl.Dt = Dt_, vl.V = V, vl.tau = o_.temperature;
+  vl.h = student_.hidden(), vl.W = student_.head_weight();
+  vl.ht = teacher_->hidden(), vl.Wt = teacher_->head_weight();
+  vl.kl = row_;
+  const int n_targets = ce ? student_.n_targets() : 0;
+  if (n_targets > 0) vl.targets = student_.targets_device(), vl.ce = ce_row_;
+  if (train) {
+    vl.dh = student_.hidden_grad(), vl.dW = student_.head_grad();
+    vl.dkl = scale / M, vl.dce = n_targets > 0 ? scale * o_.ce_weight / n_targets : 0;
+  }
+  ops_.vocab_loss(vl);
   double kl = ops_.sum(row_, size_t(M)) / M;
+  double ce_loss = n_targets > 0 ? ops_.sum(ce_row_, size_t(M)) / n_targets : 0;
 
   // Hidden-state pairs: the (mapped) student state, then its loss against the teacher's.
   auto student_state = [&](size_t i) { return pairs_[i].s < 0 ? student_.hidden() : student_.residual(pairs_[i].s); };
@@ -103,7 +121,6 @@ std::map<std::string, double> Distiller::step(const int* tokens, const int* targ
   if (!pairs_.empty()) terms["hidden"] = lh, terms["alpha"] = alpha;
   if (!train) return terms;
 
-  ops_.kl_div_bwd(student_.logits_grad(), student_.logits(), t_logits_, nullptr, M, V, o_.temperature, scale / M);
   double dh = alpha * scale / M / double(pairs_.size());
   for (size_t i = 0; i < pairs_.size(); i++) {
     float* seed = pairs_[i].s < 0 ? student_.hidden_grad() : student_.residual_grad(pairs_[i].s);
@@ -116,9 +133,16 @@ std::map<std::string, double> Distiller::step(const int* tokens, const int* targ
       ops_.linear_bwd(seed, map_g_, map_g_ + size_t(Dt_) * Ds_, dmapped_, student_state(i), map_p_, M, Ds_, Dt_);
   }
   if (clock_) clock_->lap("loss");
-  student_.backward(ce ? scale * o_.ce_weight : 0.0);
+  student_.backward();
   if (clock_) clock_->lap("backward");
   return terms;
+}
+
+Model Distiller::finish() {
+  teacher_.reset();
+  adam_.reset();
+  map_adam_.reset();
+  return student_.to_model();
 }
 
 LoopHooks Distiller::hooks() {

@@ -27,6 +27,9 @@ struct DistillOptions {
   double hidden_weight = -1;                // < 0: α = L_logits / L_hidden each step
   std::vector<std::pair<int, int>> layer_map;  // student residual l -> teacher residual l; empty: final states
   int max_B = 1, max_T = 1;
+  // Recompute each student block in the backward instead of keeping its activations (one
+  // block's worth of memory instead of n_layers'; one more student forward per step).
+  bool recompute = false;
   train::AdamWConfig adam;
 };
 
@@ -39,6 +42,9 @@ class Distiller {
   Model student_model() const { return student_.to_model(); }
   // Phase timing of each step (zip bench --train); null: none.
   void set_clock(PhaseClock* clock) { clock_ = clock; }
+  // The student as a Model after freeing the teacher and the optimizer state first (the end of a
+  // run: the copy then does not add to the peak memory). The Distiller is unusable afterwards.
+  Model finish();
 
  private:
   // Teacher forward, then the student's losses; adds scale·d(loss) when `train`.
@@ -50,14 +56,15 @@ class Distiller {
 
   train::TrainOps& ops_;
   DistillOptions o_;
-  train::TrainModel teacher_, student_;
+  std::unique_ptr<train::TrainModel> teacher_;
+  train::TrainModel student_;
   std::unique_ptr<train::AdamW> adam_, map_adam_;
   std::vector<Pair> pairs_;
   int Ds_ = 0, Dt_ = 0;
   bool has_map_ = false;
   std::vector<train::ParamInfo> map_layout_;
   float *map_p_ = nullptr, *map_g_ = nullptr;  // W [Dt, Ds] then bias [Dt]
-  float *t_logits_ = nullptr, *row_ = nullptr, *mapped_ = nullptr, *dmapped_ = nullptr;
+  float *ce_row_ = nullptr, *row_ = nullptr, *mapped_ = nullptr, *dmapped_ = nullptr;
   std::vector<float*> t_states_;
   PhaseClock* clock_ = nullptr;
 };

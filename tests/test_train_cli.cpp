@@ -230,6 +230,39 @@ TEST_CASE("train cli: distill the sliced stories260K from stories260K on synthet
   CHECK(m.provenance["recipe"]["method"] == "distill");
 }
 
+TEST_CASE("train cli: distill killed then --resume reproduces the uninterrupted per-step losses bit for bit") {
+  std::string sliced = dir() + "/rsliced.zlm", c1 = dir() + "/dc1", c2 = dir() + "/dc2";
+  auto r = ztest::run_zip("slice " + q(stories_zlm()) + " --spec " +
+                          q(ztest::shared("golden/stories260K-sliced/index.json")) + " -o " + q(sliced));
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  auto args = [&](const std::string& out, const std::string& ckpt) {
+    return "distill --teacher " + q(stories_zlm()) + " --student " + q(sliced) +
+           " --synthetic 2000 --steps 20 --batch 4 --seq 32 --lr 3e-3 --ce-weight 0.5 --temperature 2 -t 2" +
+           " --ckpt-every 4 --ckpt " + q(ckpt) + " -o " + q(out) + " --log " + q(out + ".jsonl");
+  };
+  auto r1 = ztest::run_zip(args(dir() + "/dk1.zlm", c1));
+  REQUIRE_MESSAGE(r1.status == 0, r1.err);
+  std::string cmd2 = ztest::zip_bin() + " " + args(dir() + "/dk2.zlm", c2);
+  auto bg = ztest::run_cmd("(" + cmd2 + " --sleep-ms 40 >/dev/null 2>&1 & echo $!)");
+  pid_t pid = std::stoi(bg.out);
+  auto t0 = std::chrono::steady_clock::now();
+  while (!file_exists(c2 + "/latest") && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  REQUIRE(file_exists(c2 + "/latest"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  while (alive(pid) && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  CHECK(read_log(dir() + "/dk2.zlm.jsonl").size() < 20);
+  auto r3 = ztest::run_cmd(cmd2 + " --resume " + q(c2));
+  REQUIRE_MESSAGE(r3.status == 0, r3.err);
+  auto a = read_log(dir() + "/dk1.zlm.jsonl"), b = read_log(dir() + "/dk2.zlm.jsonl");
+  REQUIRE(a.size() == 20);
+  REQUIRE(b.size() == 20);
+  for (size_t i = 0; i < a.size(); i++) CHECK(b[i]["loss"].dump() == a[i]["loss"].dump());  // equal bits
+  CHECK(read_file(dir() + "/dk1.zlm") == read_file(dir() + "/dk2.zlm"));
+}
+
 TEST_CASE("train cli: bad input gives a one-line error and exit code 1 or 2") {
   std::string base = "train --tokenizer " + q(stories_zlm()) + " --data " + q(corpus()) + " -o " +
                      q(dir() + "/bad.zlm") + " --steps 2 --batch 2 --seq 16";

@@ -240,11 +240,11 @@ double TrainModelT<T>::forward(const Batch& batch) {
   double loss = 0;
   if (a.causal) {
     int V = c.vocab_size;
-    ops_.zero(dxf_, MD * sizeof(T));
-    ops_.zero(dlogits_, size_t(M) * size_t(V) * sizeof(T));
+    if (dxf_) ops_.zero(dxf_, MD * sizeof(T));
+    if (dlogits_) ops_.zero(dlogits_, size_t(M) * size_t(V) * sizeof(T));
     if (xf_) norm_fwd(xf_, xf_mean_, xf_rstd_, res_[size_t(L)], final_norm_, M);
-    ops_.linear_fwd(logits_, hidden(), w(lm_head_), nullptr, M, D, V);
-    if (batch.targets && n_targets_ > 0) {
+    if (logits_) ops_.linear_fwd(logits_, hidden(), w(lm_head_), nullptr, M, D, V);
+    if (logits_ && batch.targets && n_targets_ > 0) {
       ops_.cross_entropy_fwd(row_loss_, logits_, targets_, M, V);
       loss = ops_.sum(row_loss_, size_t(M)) / n_targets_;
     }
@@ -269,6 +269,7 @@ double TrainModelT<T>::forward(const Batch& batch) {
 template <typename T>
 void TrainModelT<T>::backward(double loss_scale) {
   ZIP_CHECK(B_ > 0, "backward without a forward");
+  ZIP_CHECK(!opt_.forward_only, "backward: the model runs forward only");
   const ModelConfig& c = config_;
   const ArchInfo& a = c.info();
   const int M = rows(), D = c.dim, L = c.n_layers();
@@ -277,9 +278,11 @@ void TrainModelT<T>::backward(double loss_scale) {
 
   if (a.causal) {
     int V = c.vocab_size;
-    if (n_targets_ > 0) ops_.cross_entropy_bwd(dlogits_, logits_, targets_, M, V, loss_scale / n_targets_);
-    // A tied head accumulates into tok_embd's gradient, beside the embedding's own.
-    ops_.linear_bwd(dxf_, gw(lm_head_), nullptr, dlogits_, hidden(), w(lm_head_), M, D, V);
+    if (opt_.lm_head) {
+      if (n_targets_ > 0) ops_.cross_entropy_bwd(dlogits_, logits_, targets_, M, V, loss_scale / n_targets_);
+      // A tied head accumulates into tok_embd's gradient, beside the embedding's own.
+      ops_.linear_bwd(dxf_, gw(lm_head_), nullptr, dlogits_, hidden(), w(lm_head_), M, D, V);
+    }
     if (xf_)
       norm_bwd(dcur_, dxf_, res_[size_t(L)], xf_mean_, xf_rstd_, final_norm_, M);
     else

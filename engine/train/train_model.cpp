@@ -60,7 +60,7 @@ TrainModelT<T>::TrainModelT(const Model& model, TrainOpsT<T>& ops, const TrainOp
     params_.push_back(std::move(p));
   }
   p_ = buf(n_params_);
-  g_ = buf(n_params_);
+  if (!opt_.forward_only) g_ = buf(n_params_);
   load(model);
   auto ref = [&](const std::string& name) {
     Ref r;
@@ -90,7 +90,7 @@ TrainModelT<T>::TrainModelT(const Model& model, TrainOpsT<T>& ops, const TrainOp
   // Activations.
   size_t M = size_t(opt_.max_B) * size_t(opt_.max_T), D = size_t(c.dim);
   int Lc = c.n_layers();
-  if (opt_.recompute) {
+  if (shared_acts()) {
     acts_.resize(1);
     if (Lc > 0) alloc_acts(acts_[0], 0, Lc - 1);
   } else {
@@ -104,9 +104,11 @@ TrainModelT<T>::TrainModelT(const Model& model, TrainOpsT<T>& ops, const TrainOp
   if (a.causal) {
     size_t V = size_t(c.vocab_size);
     if (a.final_norm) xf_ = buf(M * D), xf_mean_ = buf(M), xf_rstd_ = buf(M);
-    dxf_ = buf(M * D);
-    logits_ = buf(M * V);
-    dlogits_ = buf(M * V);
+    if (!opt_.forward_only) dxf_ = buf(M * D);
+    if (opt_.lm_head) {
+      logits_ = buf(M * V);
+      if (!opt_.forward_only) dlogits_ = buf(M * V);
+    }
   }
   row_loss_ = buf(M);
   if (c.pooler) {
@@ -124,6 +126,7 @@ TrainModelT<T>::TrainModelT(const Model& model, TrainOpsT<T>& ops, const TrainOp
   labels_ = static_cast<int*>(ops_.alloc(size_t(opt_.max_B) * sizeof(int)));
   for (void* p : {(void*)tokens_, (void*)targets_, (void*)types_, (void*)positions_, (void*)lengths_, (void*)labels_})
     owned_.push_back(p);
+  if (opt_.forward_only) return;
   size_t max_q = 0, max_kv = 0, max_f = 0;
   for (auto& s : c.layers) {
     max_q = std::max(max_q, size_t(s.n_heads()) * size_t(c.head_dim));
@@ -198,7 +201,7 @@ Model TrainModelT<T>::to_model() const {
 
 template <typename T>
 void TrainModelT<T>::zero_grad() {
-  ops_.zero(g_, n_params_ * sizeof(T));
+  if (g_) ops_.zero(g_, n_params_ * sizeof(T));
 }
 
 template <typename T>
@@ -210,6 +213,7 @@ T* TrainModelT<T>::residual(int l) {
 template <typename T>
 T* TrainModelT<T>::residual_grad(int l) {
   ZIP_CHECK(l >= 0 && l <= config_.n_layers(), "residual_grad: layer {} out of range", l);
+  ZIP_CHECK(!opt_.forward_only, "residual_grad: the model runs forward only");
   T*& s = dres_seed_[size_t(l)];
   if (!s) s = buf(size_t(opt_.max_B) * size_t(opt_.max_T) * size_t(config_.dim));
   return s;
@@ -223,6 +227,7 @@ T* TrainModelT<T>::hidden() {
 
 template <typename T>
 T* TrainModelT<T>::hidden_grad() {
+  ZIP_CHECK(!opt_.forward_only, "hidden_grad: the model runs forward only");
   return config_.info().causal ? dxf_ : residual_grad(config_.n_layers());
 }
 

@@ -33,6 +33,13 @@ struct TrainOptions {
   // Keep only each block's input and recompute the block during the backward: activation
   // memory ~ (n_layers·dim + one block) per token instead of every block's intermediates.
   bool recompute = false;
+  // Inference only (a distillation teacher): no gradient buffers, no backward scratch, and one
+  // block's activations shared by every block; backward() is refused.
+  bool forward_only = false;
+  // Decoders: false leaves the LM head and its loss to the caller (TrainOps::vocab_loss on
+  // hidden() and head_weight(), its gradient into hidden_grad() and head_grad()): no [rows, vocab]
+  // logits or logit gradients, and forward() returns 0.
+  bool lm_head = true;
 };
 
 // One parameter tensor inside the flat parameter buffer.
@@ -81,12 +88,16 @@ class TrainModelT {
 
   // Outputs of the last forward (device memory; rows as in the batch).
   int rows() const { return B_ * T_; }
-  T* logits() { return logits_; }              // decoders: [rows, vocab]
+  T* logits() { return logits_; }              // decoders with lm_head: [rows, vocab]
+  T* head_weight() { return w(lm_head_); }     // decoders: the LM head [vocab, dim] (tok_embd if tied)
+  T* head_grad() { return gw(lm_head_); }
   T* hidden();                                  // final hidden states [rows, dim]: after the final
                                                 // norm (decoders), the last block's output (encoders)
   T* residual(int l);                           // stream entering block l; l = n_layers: after the last
   T* class_logits() { return cls_logits_; }     // encoders with a classifier: [B, labels]
   const int* lengths_device() const { return lengths_; }  // [B]
+  const int* targets_device() const { return targets_; }  // [rows]: the counted targets, else -1
+  int n_targets() const { return n_targets_; }
   // Gradient seeds, same shapes as the outputs above: d(external loss)/d(output).
   T* logits_grad() { return dlogits_; }
   T* hidden_grad();
@@ -128,7 +139,8 @@ class TrainModelT {
   void block_fwd(int l, Acts& a, const T* x_in, T* x_out);
   void block_bwd(int l, Acts& a, const T* x_in);
   void upload_batch(const Batch& b);
-  Acts& acts(int l) { return opt_.recompute ? acts_[0] : acts_[size_t(l)]; }
+  bool shared_acts() const { return opt_.recompute || opt_.forward_only; }
+  Acts& acts(int l) { return shared_acts() ? acts_[0] : acts_[size_t(l)]; }
   AttnDims attn_dims(int l) const;
   GeluKind gelu_kind() const {
     return config_.info().act == Activation::GeluErf ? GeluKind::Erf : GeluKind::Tanh;

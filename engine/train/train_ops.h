@@ -41,6 +41,30 @@ struct AdamWStep {
   int t = 1;  // step number, from 1
 };
 
+// The LM head fused with its losses (vocab_loss): logits z = h·Wᵀ for the student (h [M, D],
+// W [V, D]) and, when ht is given, zt = ht·Wtᵀ for the teacher (ht [M, Dt], Wt [V, Dt]); per row
+//   kl[m] = τ²·KL(softmax(zt/τ) ‖ softmax(z/τ))   (when ht; rows with mask 0 count 0)
+//   ce[m] = lse(z) - z[targets[m]]                (when targets; targets < 0 count 0)
+// and, when dh or dW is given, adds d(Σ_m dkl·kl[m] + dce·ce[m]) into dh [M, D] and dW [V, D].
+// Rows go in blocks of block_rows, so only [block_rows, V] logits ever exist, never [M, V].
+template <typename T>
+struct VocabLoss {
+  int M = 0, D = 0, Dt = 0, V = 0;
+  const T* h = nullptr;
+  const T* W = nullptr;
+  const T* ht = nullptr;  // nullptr: no KL term
+  const T* Wt = nullptr;
+  const int* targets = nullptr;  // device [M]; nullptr: no CE term
+  const int* mask = nullptr;     // device [M]; nullptr: every row counts for the KL
+  float tau = 1.0f;
+  T* kl = nullptr;  // [M] outputs (nullptr: not written)
+  T* ce = nullptr;
+  T* dh = nullptr;  // gradients, accumulated (nullptr: not computed)
+  T* dW = nullptr;
+  double dkl = 0, dce = 0;
+  int block_rows = 256;
+};
+
 template <typename T>
 class TrainOpsT {
  public:
@@ -121,6 +145,8 @@ class TrainOpsT {
                           float tau) = 0;
   virtual void kl_div_bwd(T* dstudent, const T* student, const T* teacher, const int* mask, int M, int V,
                           float tau, double dloss) = 0;
+  // The LM head with the KL / CE losses fused and blocked over rows (see VocabLoss).
+  virtual void vocab_loss(const VocabLoss<T>& a) = 0;
   // Hidden-state losses between student states a and (constant) teacher states b, [M, D]:
   // cosine: 1 - cos(a_m, b_m); mse: mean over D of (a - b)².
   virtual void cosine_loss_fwd(T* loss, const T* a, const T* b, const int* mask, int M, int D) = 0;

@@ -4,6 +4,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+
+#include <sys/mman.h>
 
 #include "engine/error.h"
 #include "kernels/cpu/train_kernels.h"
@@ -18,14 +22,35 @@ class CpuTrainOps final : public TrainOpsT<T> {
   const char* name() const override { return sizeof(T) == 4 ? "cpu" : "cpu-f64"; }
   int threads() const override { return pool_.size(); }
 
+  // Large buffers are fresh anonymous mappings (transparent huge pages where allowed): zero
+  // pages that cost no memory until written, so buffers count towards the peak only once used.
   void* alloc(size_t bytes) override {
     size_t n = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;  // aligned_alloc wants a multiple
+    if (n >= kMapped) {
+      void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      ZIP_CHECK(p != MAP_FAILED, "out of memory allocating {} bytes for training", bytes);
+      ::madvise(p, n, MADV_HUGEPAGE);  // fewer TLB misses in the strided GEMM operands
+      std::lock_guard<std::mutex> lock(mu_);
+      mapped_[p] = n;
+      return p;
+    }
     void* p = std::aligned_alloc(64, n);
     ZIP_CHECK(p, "out of memory allocating {} bytes for training", bytes);
     std::memset(p, 0, n);
     return p;
   }
-  void release(void* p) override { std::free(p); }
+  void release(void* p) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = mapped_.find(p);
+      if (it != mapped_.end()) {
+        ::munmap(p, it->second);
+        mapped_.erase(it);
+        return;
+      }
+    }
+    std::free(p);
+  }
   void to_device(void* dst, const void* src, size_t bytes) override {
     if (bytes) std::memcpy(dst, src, bytes);
   }
@@ -122,6 +147,7 @@ class CpuTrainOps final : public TrainOpsT<T> {
   void kl_div_bwd(T* ds, const T* s, const T* t, const int* mask, int M, int V, float tau, double dloss) override {
     cpu::kl_div_bwd(pool_, ds, s, t, mask, M, V, tau, dloss);
   }
+  void vocab_loss(const VocabLoss<T>& a) override { cpu::vocab_loss(pool_, a); }
   void cosine_loss_fwd(T* loss, const T* a, const T* b, const int* mask, int M, int D) override {
     cpu::cosine_loss_fwd(pool_, loss, a, b, mask, M, D);
   }
@@ -156,7 +182,10 @@ class CpuTrainOps final : public TrainOpsT<T> {
       for (size_t i = b; i < e; i++) fn(i);
     });
   }
+  static constexpr size_t kMapped = size_t(1) << 20;
   ThreadPool pool_;
+  std::mutex mu_;
+  std::map<void*, size_t> mapped_;  // mmap'd buffers and their lengths
 };
 
 }  // namespace

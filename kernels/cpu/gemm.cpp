@@ -1,66 +1,85 @@
 // The GEMM core: C (+)= A·B with arbitrary strides on A and B, so no operand is ever transposed
 // in memory. B is packed into panels of NR columns (zero-padded; each thread packs the panels its
-// tiles use), and an MR×NR register tile accumulates over a block of K. The tile is an axpy over
-// NR contiguous columns per row, one GCC vector (float and double alike). Each output element
+// tiles use), and an MR×NR register tile (8 rows × two 64-byte vectors: 16 accumulators) accumulates
+// over a block of K, an axpy over NR contiguous columns per row. Each output element
 // sums over K in order, so results do not depend on the thread count.
 // Serves the training linear layers and attention (float, double) and the pruning solvers' f64
 // rank-k update (prune/linalg.cpp sub_matmul).
 #include "kernels/cpu/gemm.h"
 
+#include <array>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 namespace zip::cpu {
 namespace {
 
+// One 64-byte vector of T (one AVX-512 register; two AVX2 ones).
 template <typename T>
-constexpr int kNR = 64 / int(sizeof(T));  // columns per panel: one 64-byte vector
-constexpr int kMR = 6;                      // rows per register tile
-constexpr int kKC = 256;                    // K block: a packed panel block stays in L1/L2
+constexpr int kVL = 64 / int(sizeof(T));
+constexpr int kNV = 2;  // vectors per tile row
+template <typename T>
+constexpr int kNR = kNV * kVL<T>;  // columns per panel
+constexpr int kMR = 8;              // rows per register tile: 8 x 2 = 16 independent accumulators,
+                                    // enough to hide the FMA latency on two pipes
+constexpr int kKC = 256;            // K block: a packed panel block stays in L1/L2
 
-// acc (+)= A[MR rows, kc] · Bp[kc, NR]; then stores the first nr columns into C. One GCC vector
-// of NR elements per row (one AVX-512 register, two AVX2 ones): written with vector extensions
-// because the compiler does not keep a plain MR×NR array in registers.
+// acc (+)= A[MR rows, kc] · Bp[kc, NR]; then stores the first nr columns into C. Two GCC vectors
+// per row, written with vector extensions because the compiler does not keep a plain MR×NR
+// array in registers; the accumulators are only ever moved whole (a lane index would send them
+// to the stack), partial tiles going through a small buffer. Each element sums its products in
+// k order (one FMA each), whatever the tile shape, so results do not depend on MR, NR or the
+// thread count.
 template <typename T, int MR>
 inline void tile(T* C, size_t ldc, const T* A, Strides a, const T* Bp, int kc, int nr, bool load_c, const T* bias) {
-  constexpr int NR = kNR<T>;
-  typedef T V __attribute__((vector_size(NR * sizeof(T))));
-  V acc[MR];
+  static_assert(kNV == 2);
+  constexpr int VL = kVL<T>, NR = kNR<T>;
+  typedef T V __attribute__((vector_size(VL * sizeof(T))));
+  V acc0[MR], acc1[MR];
+  const bool full = nr == NR;
+  alignas(64) T edge[MR][NR];
   for (int i = 0; i < MR; i++) {
-    T* c = C + size_t(i) * ldc;
-    if (load_c && nr == NR) {
-      std::memcpy(&acc[i], c, sizeof(V));
-    } else {
-      acc[i] = V{};
-      for (int j = 0; j < nr; j++) acc[i][j] = load_c ? c[j] : bias ? bias[j] : T(0);
+    const T* c = C + size_t(i) * ldc;
+    const T* src = c;
+    if (!(load_c && full)) {
+      for (int j = 0; j < NR; j++) edge[i][j] = j >= nr ? T(0) : load_c ? c[j] : bias ? bias[j] : T(0);
+      src = edge[i];
     }
+    std::memcpy(&acc0[i], src, sizeof(V));
+    std::memcpy(&acc1[i], src + VL, sizeof(V));
   }
   for (int k = 0; k < kc; k++) {
-    V bv;
-    std::memcpy(&bv, Bp + size_t(k) * NR, sizeof(V));
+    V b0, b1;
+    std::memcpy(&b0, Bp + size_t(k) * NR, sizeof(V));
+    std::memcpy(&b1, Bp + size_t(k) * NR + VL, sizeof(V));
     const T* ak = A + size_t(k) * a.cs;
-    for (int i = 0; i < MR; i++) acc[i] += ak[size_t(i) * a.rs] * bv;
+    for (int i = 0; i < MR; i++) {
+      T ai = ak[size_t(i) * a.rs];
+      acc0[i] += ai * b0;
+      acc1[i] += ai * b1;
+    }
   }
   for (int i = 0; i < MR; i++) {
     T* c = C + size_t(i) * ldc;
-    if (nr == NR)
-      std::memcpy(c, &acc[i], sizeof(V));
-    else
-      for (int j = 0; j < nr; j++) c[j] = acc[i][j];
+    T* dst = full ? c : edge[i];
+    std::memcpy(dst, &acc0[i], sizeof(V));
+    std::memcpy(dst + VL, &acc1[i], sizeof(V));
+    if (!full)
+      for (int j = 0; j < nr; j++) c[j] = edge[i][j];
   }
 }
 
+// The tile for mr = 1..kMR rows (the last row block may be short).
+template <typename T, size_t... I>
+constexpr auto tile_table(std::index_sequence<I...>) {
+  return std::array{&tile<T, int(I) + 1>...};
+}
 template <typename T>
 void tile_rows(int mr, T* C, size_t ldc, const T* A, Strides a, const T* Bp, int kc, int nr, bool load_c,
                const T* bias) {
-  switch (mr) {
-    case 6: return tile<T, 6>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
-    case 5: return tile<T, 5>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
-    case 4: return tile<T, 4>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
-    case 3: return tile<T, 3>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
-    case 2: return tile<T, 2>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
-    default: return tile<T, 1>(C, ldc, A, a, Bp, kc, nr, load_c, bias);
-  }
+  static constexpr auto table = tile_table<T>(std::make_index_sequence<kMR>{});
+  table[size_t(mr - 1)](C, ldc, A, a, Bp, kc, nr, load_c, bias);
 }
 
 }  // namespace

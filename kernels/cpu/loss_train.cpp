@@ -9,20 +9,6 @@
 namespace zip::train::cpu {
 namespace {
 
-// e[i] = exp(z[i]·inv_tau - shift) for a row, shift = max·inv_tau, so softmax = e/sum and
-// log-sum-exp = shift + log(sum). Vectorised (exp_array, row_max, row_sum).
-struct ExpRow {
-  double shift, sum;
-  double lse() const { return shift + std::log(sum); }
-};
-template <typename T>
-ExpRow exp_row(T* e, const T* z, int V, double inv_tau) {
-  T shift = T(double(row_max(z, V)) * inv_tau), it = T(inv_tau);
-  for (int i = 0; i < V; i++) e[i] = z[i] * it - shift;
-  exp_array(e, e, size_t(V));
-  return {double(shift), double(row_sum(e, V))};
-}
-
 // A per-thread row buffer.
 template <typename T>
 T* row_buf(int V) {

@@ -5,6 +5,7 @@
 // Semantics are those of the TrainOpsT methods of the same name (train_ops.h).
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 
 #include "base/thread_pool.h"
@@ -84,6 +85,21 @@ inline T row_max(const T* a, int n) {  // n >= 1
 void exp_array(float* y, const float* x, size_t n);
 void exp_array(double* y, const double* x, size_t n);
 
+// e[i] = exp(z[i]·inv_tau - shift) for a row, shift = max·inv_tau, so softmax = e/sum and
+// log-sum-exp = shift + log(sum). Vectorised (exp_array, row_max, row_sum).
+// (loss_train.cpp, vocab_loss_train.cpp)
+struct ExpRow {
+  double shift, sum;
+  double lse() const { return shift + std::log(sum); }
+};
+template <typename T>
+inline ExpRow exp_row(T* e, const T* z, int V, double inv_tau) {
+  T shift = T(double(row_max(z, V)) * inv_tau), it = T(inv_tau);
+  for (int i = 0; i < V; i++) e[i] = z[i] * it - shift;
+  exp_array(e, e, size_t(V));
+  return {double(shift), double(row_sum(e, V))};
+}
+
 // linear_train.cpp (the products themselves go through the GEMM core, gemm.h)
 template <typename T>
 void linear_fwd(ThreadPool& pool, T* y, const T* x, const T* W, const T* b, int M, int K, int N);
@@ -144,6 +160,9 @@ void kl_div_fwd(ThreadPool& pool, T* loss, const T* student, const T* teacher, c
 template <typename T>
 void kl_div_bwd(ThreadPool& pool, T* dstudent, const T* student, const T* teacher, const int* mask, int M, int V,
                 float tau, double dloss);
+// vocab_loss_train.cpp
+template <typename T>
+void vocab_loss(ThreadPool& pool, const VocabLoss<T>& a);
 template <typename T>
 void cosine_loss_fwd(ThreadPool& pool, T* loss, const T* a, const T* b, const int* mask, int M, int D);
 template <typename T>

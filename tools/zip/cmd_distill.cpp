@@ -50,6 +50,7 @@ DistillOptions distill_options(const Args& args, const LoopOptions& lo) {
     d.layer_map = parse_layer_map(args.str("--layer-map"));
   }
   d.max_B = lo.batch, d.max_T = lo.seq;
+  d.recompute = args.has("--recompute");
   d.adam.weight_decay = lo.weight_decay, d.adam.grad_clip = lo.clip;
   return d;
 }
@@ -67,7 +68,8 @@ int cmd_distill(int argc, char** argv) {
       {"--ce-weight", "W", "add W·cross-entropy on the data (default 0)"},
       {"--hidden", "cos|mse", "add a hidden-state loss on post-norm states"},
       {"--layer-map", "S:T,...", "hidden loss on these residual streams instead (student:teacher)"},
-      {"--hidden-weight", "A", "fixed hidden-loss weight (default: L_logits / L_hidden each step)"}};
+      {"--hidden-weight", "A", "fixed hidden-loss weight (default: L_logits / L_hidden each step)"},
+      {"--recompute", "", "recompute student blocks in the backward: less memory, one more forward"}};
   add_loop_options(opts);
   Args args("distill", "--teacher T.zlm --student S.zlm (--data TOKENS.bin | --synthetic N) -o OUT.zlm [options]",
             "Trains the student to match the teacher: τ²·KL(teacher ‖ student) [+ CE] [+ α·hidden loss].", opts);
@@ -108,10 +110,11 @@ int cmd_distill(int argc, char** argv) {
   auto ops = train::make_cpu_train_ops(threads);
   Distiller dist(teacher, student, *ops, d);
   set_mfu_inputs(lo, train_flops_per_token(student.config, &teacher.config, lo.seq), threads);
+  teacher = Model{}, student = Model{};  // the trained copies live in the Distiller
   LoopHooks h = dist.hooks();
   LoopResult r = run_loop(lo, data, args.has("--val") ? &val : nullptr, h);
 
-  Model m = dist.student_model();
+  Model m = dist.finish();
   m.provenance["parent_hash"] = zlm_content_hash(args.str("--student"));
   m.provenance["recipe"] = lo.recipe;
   m.provenance["recipe"]["method"] = "distill";
