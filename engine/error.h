@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace zip {
 
@@ -15,6 +16,10 @@ struct Error : std::runtime_error {
 struct UsageError : Error {
   using Error::Error;
 };
+
+// `s` as one line of plain text for a terminal: control bytes, DEL and bytes that are not part of
+// valid UTF-8 become \xNN (file-provided names and keys end up in error messages).
+std::string printable(std::string_view s);
 
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> f, Args&&... args) {

@@ -97,13 +97,6 @@ void check_json_depth(std::string_view s) {
   }
 }
 
-// The parser quotes the offending input in its message; keep the error one line of plain text.
-std::string printable(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c < 0x20 || c > 0x7e) c = '?';
-  return out;
-}
 
 struct Parsed {
   uint32_t version = 0;
@@ -116,7 +109,10 @@ struct Parsed {
 
 void parse_preamble(const uint8_t* d, size_t size, Parsed& r) {
   ZIP_CHECK(size >= kZlmPreambleBytes, "too small to be a .zlm file ({} bytes)", size);
-  ZIP_CHECK(std::memcmp(d + P::kMagic, P::kMagicBytes, 8) == 0, "not a .zlm file (bad magic)");
+  if (std::memcmp(d + P::kMagic, P::kMagicBytes, 8) != 0) {
+    if (std::memcmp(d, "GGUF", 4) == 0) fail("a GGUF file, not a .zlm file: convert it first (zip convert FILE.gguf -o MODEL.zlm)");
+    fail("not a .zlm file (bad magic){}", d[0] == '{' ? "; a Hugging Face folder converts with zip convert DIR -o MODEL.zlm" : "");
+  }
   r.version = rd32(d + P::kVersion);
   // Checked before anything else is interpreted: another version may lay the rest out differently.
   ZIP_CHECK(r.version == kZlmVersion, "unsupported .zlm version {} (this build reads version {})", r.version,

@@ -62,7 +62,13 @@ Model import_model(const std::string& src, const ImportOptions& opt) {
   } else if (gguf::has_gguf_magic(src)) {
     m = import_gguf(src, opt);
   } else {
-    m = import_llama2c(src, opt);
+    // Not a folder, not GGUF: llama2.c checkpoints have no magic, so its header check decides.
+    try {
+      m = import_llama2c(src, opt);
+    } catch (const Error& e) {
+      fail("'{}' is not a model zip convert recognises (a Hugging Face folder, a GGUF file or a llama2.c "
+           "checkpoint); read as a llama2.c checkpoint: {}", src, e.what());
+    }
   }
 
   // Default f32; convert_weights keeps norms f32 whatever the target.

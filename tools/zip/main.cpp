@@ -60,16 +60,16 @@ int main(int argc, char** argv) {
     try {
       return c.fn(argc - 2, argv + 2);
     } catch (const zip::UsageError& e) {
-      std::fprintf(stderr, "%s\n", e.what());
+      std::fprintf(stderr, "%s\n", zip::printable(e.what()).c_str());
       return 2;
     } catch (const zip::Error& e) {
-      std::fprintf(stderr, "zip %s: error: %s\n", c.name, e.what());
+      std::fprintf(stderr, "zip %s: error: %s\n", c.name, zip::printable(e.what()).c_str());
       return 1;
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "zip %s: error: out of memory\n", c.name);
       return 1;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "zip %s: error: %s\n", c.name, e.what());
+      std::fprintf(stderr, "zip %s: error: %s\n", c.name, zip::printable(e.what()).c_str());
       return 1;
     }
   }
