@@ -32,18 +32,8 @@ ModelConfig tiny(bool tied) {
       "layers": [{"q_per_kv": [2], "ffn_dim": 6}, {"q_per_kv": [1, 1], "ffn_dim": 0}]})"));
 }
 
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
-void check_clean_failure(const ztest::CmdResult& r) {
-  CHECK((r.status == 1 || r.status == 2));
-  CHECK(count_lines(r.err) == 1);
-  CHECK(r.out.empty());
-  MESSAGE(r.err);
-}
+using ztest::check_clean_failure;
+using ztest::count_lines;
 
 }  // namespace
 

@@ -75,18 +75,8 @@ std::vector<nlohmann::json> read_log(const std::string& path) {
   return out;
 }
 
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
-void check_clean_failure(const ztest::CmdResult& r) {
-  CHECK((r.status == 1 || r.status == 2));
-  CHECK(count_lines(r.err) == 1);
-  CHECK(r.out.empty());
-  MESSAGE(r.err);
-}
+using ztest::check_clean_failure;
+using ztest::count_lines;
 
 // Whether a process exists and is not a zombie (a container's init may reap late).
 bool alive(pid_t pid) {

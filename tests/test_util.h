@@ -40,4 +40,17 @@ CmdResult run_cmd(const std::string& cmdline);
 std::string shell_quote(const std::string& s);
 std::string zip_bin();
 
+inline int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+// A failing command: exit 1 or 2, one line on stderr, nothing on stdout.
+inline void check_clean_failure(const CmdResult& r) {
+  CHECK((r.status == 1 || r.status == 2));
+  CHECK(count_lines(r.err) == 1);
+  CHECK(r.out.empty());
+  MESSAGE(r.err);
+}
+
 }  // namespace ztest
