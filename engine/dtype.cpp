@@ -1,36 +1,61 @@
 #include "engine/dtype.h"
 
 #include "engine/error.h"
+#include "engine/quant/dequantize.h"
+#include "engine/quant/quantize.h"
 
 namespace zip {
 
-size_t dtype_size(DType t) {
-  switch (t) {
-    case DType::F32: return 4;
-    case DType::F16: return 2;
-    case DType::BF16: return 2;
-    case DType::I32: return 4;
-    case DType::U8: return 1;
-  }
+namespace {
+
+struct DTypeInfo {
+  DType type;
+  const char* name;
+  int block_elems;
+  size_t block_bytes;
+};
+
+constexpr DTypeInfo kInfo[] = {
+    {DType::F32, "f32", 1, 4},    {DType::F16, "f16", 1, 2},      {DType::BF16, "bf16", 1, 2},
+    {DType::I32, "i32", 1, 4},    {DType::U8, "u8", 1, 1},        {DType::Q8_0, "q8_0", 32, 34},
+    {DType::Q4_0, "q4_0", 32, 18}, {DType::Q4_K, "q4_k", 256, 144}, {DType::Q6_K, "q6_k", 256, 210},
+};
+
+const DTypeInfo& info(DType t) {
+  for (const auto& i : kInfo)
+    if (i.type == t) return i;
   fail("invalid dtype {}", int(t));
 }
 
+}  // namespace
+
+size_t dtype_size(DType t) {
+  ZIP_CHECK(!is_quantized(t), "dtype_size: {} is a block type (use dtype_row_bytes)", dtype_name(t));
+  return info(t).block_bytes;
+}
+
+int dtype_block_elems(DType t) { return info(t).block_elems; }
+size_t dtype_block_bytes(DType t) { return info(t).block_bytes; }
+
+size_t dtype_row_bytes(DType t, int64_t n) {
+  const DTypeInfo& i = info(t);
+  ZIP_CHECK(n >= 0 && n % i.block_elems == 0, "{} elements is not a whole number of {} blocks of {}", n, i.name,
+            i.block_elems);
+  return size_t(n / i.block_elems) * i.block_bytes;
+}
+
 const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::F32: return "f32";
-    case DType::F16: return "f16";
-    case DType::BF16: return "bf16";
-    case DType::I32: return "i32";
-    case DType::U8: return "u8";
-  }
+  for (const auto& i : kInfo)
+    if (i.type == t) return i.name;
   return "?";
 }
 
 bool parse_dtype(std::string_view s, DType* out) {
-  static const std::pair<std::string_view, DType> names[] = {
-      {"f32", DType::F32}, {"f16", DType::F16}, {"bf16", DType::BF16}, {"i32", DType::I32}, {"u8", DType::U8}};
-  for (auto& [n, t] : names)
-    if (n == s) { *out = t; return true; }
+  for (const auto& i : kInfo)
+    if (s == i.name) {
+      *out = i.type;
+      return true;
+    }
   return false;
 }
 
@@ -47,7 +72,9 @@ void to_f32(DType from, const void* src, float* dst, size_t n) {
       for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(s[i]);
       return;
     }
-    default: fail("cannot convert {} to f32", dtype_name(from));
+    default:
+      if (is_quantized(from)) return quant::dequantize(from, src, dst, int64_t(n));
+      fail("cannot convert {} to f32", dtype_name(from));
   }
 }
 
@@ -64,7 +91,9 @@ void from_f32(DType to, const float* src, void* dst, size_t n) {
       for (size_t i = 0; i < n; i++) d[i] = f32_to_bf16(src[i]);
       return;
     }
-    default: fail("cannot convert f32 to {}", dtype_name(to));
+    default:
+      if (is_quantized(to)) return quant::quantize(to, src, dst, int64_t(n));
+      fail("cannot convert f32 to {}", dtype_name(to));
   }
 }
 

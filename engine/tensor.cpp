@@ -64,11 +64,11 @@ std::vector<float> Tensor::to_floats() const {
 }
 
 void Tensor::gather_rows_f32(const int* ids, int n, float* out) const {
-  ZIP_CHECK(ndim() == 2 && is_float(dtype), "gather_rows_f32: expected a 2-D float tensor");
+  ZIP_CHECK(ndim() == 2 && (is_float(dtype) || is_quantized(dtype)), "gather_rows_f32: expected a 2-D float tensor");
   int64_t V = dim(0), D = dim(1);
   for (int m = 0; m < n; m++) {
     ZIP_CHECK(ids[m] >= 0 && ids[m] < V, "token id {} out of range (vocabulary {})", ids[m], V);
-    const char* row = static_cast<const char*>(data) + size_t(ids[m] * D) * dtype_size(dtype);
+    const char* row = static_cast<const char*>(data) + size_t(ids[m]) * dtype_row_bytes(dtype, D);
     to_f32(dtype, row, out + size_t(m) * D, size_t(D));
   }
 }
@@ -79,7 +79,9 @@ Tensor Tensor::converted(DType to) const {
   if (to == dtype) {
     std::memcpy(t.data, data, nbytes());
   } else {
-    ZIP_CHECK(is_float(dtype) && is_float(to), "cannot convert {} to {}", dtype_name(dtype), dtype_name(to));
+    auto numeric = [](DType t) { return is_float(t) || is_quantized(t); };
+    ZIP_CHECK(numeric(dtype) && numeric(to) && !(is_quantized(dtype) && is_quantized(to)), "cannot convert {} to {}",
+              dtype_name(dtype), dtype_name(to));
     std::vector<float> tmp = to_floats();
     from_f32(to, tmp.data(), t.data, tmp.size());
   }

@@ -31,17 +31,18 @@ struct Tensor {
   int ndim() const { return int(shape.size()); }
   int64_t dim(int i) const { return shape.at(size_t(i)); }
   int64_t numel() const;
-  size_t nbytes() const { return size_t(numel()) * dtype_size(dtype); }
+  size_t nbytes() const { return dtype_row_bytes(dtype, numel()); }
   std::string shape_str() const;  // "[512, 64]"
 
   template <typename T> T* ptr() { return static_cast<T*>(data); }
   template <typename T> const T* ptr() const { return static_cast<const T*>(data); }
 
-  // Values as f32 (a copy, converting f16/bf16).
+  // Values as f32 (a copy, converting f16/bf16, dequantising block types).
   std::vector<float> to_floats() const;
-  // Rows ids[0..n) of a 2-D float tensor, widened to f32 into out[n, dim(1)]; ids are checked.
+  // Rows ids[0..n) of a 2-D float or block-type tensor, as f32 into out[n, dim(1)]; ids are checked.
   void gather_rows_f32(const int* ids, int n, float* out) const;
-  // A deep copy that owns its storage, converted to `dtype` (float types only).
+  // A deep copy that owns its storage, converted to `dtype` (float → float, block → float, or float →
+  // block through the reference quantiser).
   Tensor converted(DType dtype) const;
   Tensor clone() const { return converted(dtype); }
 };

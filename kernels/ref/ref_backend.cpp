@@ -9,11 +9,11 @@
 namespace zip {
 namespace {
 
-// Row n of W as floats.
+// Row n of W as floats (block types dequantised: the reference every quantized kernel is tested against).
 void weight_row(const Tensor& W, int64_t n, std::vector<float>& row) {
   int64_t K = W.dim(1);
   row.resize(size_t(K));
-  const char* base = static_cast<const char*>(W.data) + size_t(n * K) * dtype_size(W.dtype);
+  const char* base = static_cast<const char*>(W.data) + size_t(n) * dtype_row_bytes(W.dtype, K);
   to_f32(W.dtype, base, row.data(), size_t(K));
 }
 
