@@ -72,8 +72,11 @@ void finish_member(CompressRun& r, const Ranking& ranking, const std::vector<int
 void log_member(const CompressRun& r, const MemberReport& mem) {
   const std::string unseen = mem.unseen_loss ? fmt::format(" (unseen windows {:.4f})", *mem.unseen_loss) : std::string();
   const std::string ppl = mem.ppl ? fmt::format(", ppl {:.3f}", *mem.ppl) : std::string();
-  r.log(fmt::format("{} {}: predicted {:.3f}x, measured {:.3f}x{}, {} round{}, calib loss {:.4f}{}{} -> {}", mem.method,
-                    target_label(mem.target), *mem.predicted_speedup, *mem.measured_speedup,
+  const std::string busy = mem.timing_spread.value_or(0) > kSpreadLimit
+                               ? fmt::format(" (timing spread {:.1f} % even when timed again: low confidence)", *mem.timing_spread * 100)
+                               : std::string();
+  r.log(fmt::format("{} {}: predicted {:.3f}x, measured {:.3f}x{}{}, {} round{}, calib loss {:.4f}{}{} -> {}", mem.method,
+                    target_label(mem.target), *mem.predicted_speedup, *mem.measured_speedup, busy,
                     *mem.guarantee_met ? "" : fmt::format(" (MISSED: outside [{}, {}] x target)", kBandLow, kBandHigh),
                     *mem.rounds, *mem.rounds == 1 ? "" : "s", *mem.calib_loss, unseen, ppl, *mem.file));
 }
