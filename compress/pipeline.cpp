@@ -26,6 +26,7 @@ nlohmann::json report_header(const CompressRun& r) {
   return {{"model", r.model_path},
           {"parent_hash", r.model_hash},
           {"architecture", r.dense.config.info().name},
+          {"dtype", weight_type(r.dense) ? dtype_name(*weight_type(r.dense)) : "-"},
           {"env", env_to_string(o.env)},
           {"calibration",
            {{"files", c.files.size()},

@@ -35,14 +35,11 @@ const Ranking& CompressRun::ranking(PruneMethod m) const {
   return *it->second;
 }
 
-namespace {
-// The weight type of the model's matrices (the first 2-D float tensor's).
 std::optional<DType> weight_type(const Model& m) {
   for (const auto& [name, t] : m.tensors)
     if (t.ndim() == 2 && is_float(t.dtype) && name.rfind("tokenizer.", 0) != 0) return t.dtype;
   return std::nullopt;
 }
-}  // namespace
 
 void open_dense(CompressRun& r, const std::string& model_path) {
   r.model_path = model_path;

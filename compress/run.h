@@ -92,7 +92,8 @@ MemberReport replay_member(CompressRun& r, const MemberReport& recorded);
 // Writes `m` to `path` with the member's recipe in its provenance.
 void save_member(const CompressRun& r, Model& m, const MemberReport& member, const std::string& path);
 
-int64_t weight_count(const Model& m);  // parameters, tokenizer tensors aside
+int64_t weight_count(const Model& m);
+std::optional<DType> weight_type(const Model& m);  // its matrices' (the first 2-D float tensor's)  // parameters, tokenizer tensors aside
 std::string target_label(double target);  // "1.50x"
 // "<method>-<target>x.zlm"; a member that missed its target: "<method>-<target>x-failed.zlm".
 std::string member_file_name(const std::string& method, double target, bool failed);

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "compress/pipeline.h"
 #include "compress/run_state.h"
@@ -192,4 +193,35 @@ TEST_CASE("compress cli: --resume after a SIGKILL between members gives the fami
   REQUIRE(resumed.status == 0);
   CHECK_HAS(resumed.err, "resume: ziplm 1.75x is not as recorded");
   CHECK(bytes_of(out + "/ziplm-1.75x.zlm") == bytes_of(tmp + "/whole/ziplm-1.75x.zlm"));
+}
+
+TEST_CASE("compress sizes: members keep an f16 parent's weight type; --dtype picks another") {
+  const std::string tmp = ztest::temp_dir();
+  ImportOptions io;
+  io.dtype = DType::F16, io.dtype_given = true;
+  const std::string f16 = tmp + "/stories-f16.zlm";
+  save_zlm(import_model(ztest::shared("models/stories260K/stories260K.bin"), io), f16);
+  auto weight_types = [](const std::string& path) {
+    std::set<std::string> types;
+    for (const auto& [name, t] : load_zlm(path).tensors)
+      if (t.ndim() == 2 && name.rfind("tokenizer.", 0) != 0) types.insert(dtype_name(t.dtype));
+    return types;
+  };
+  CompressOptions o = options(tmp + "/f16", SyntheticTiming{});
+  o.targets = {1.5};
+  compress_family(f16, o);
+  CHECK(weight_types(tmp + "/f16/ziplm-1.50x.zlm") == std::set<std::string>{"f16"});
+
+  o = options(tmp + "/bf16", SyntheticTiming{});
+  o.targets = {1.5};
+  o.dtype = DType::BF16;
+  const nlohmann::json report = compress_family(stories_model(), o);
+  CHECK(weight_types(tmp + "/bf16/ziplm-1.50x.zlm") == std::set<std::string>{"bf16"});
+  CHECK(report["dtype"] == "bf16");
+  // Half the bytes of an f32 member of the same shape.
+  o = options(tmp + "/f32", SyntheticTiming{});
+  o.targets = {1.5};
+  compress_family(stories_model(), o);
+  CHECK(weight_types(tmp + "/f32/ziplm-1.50x.zlm") == std::set<std::string>{"f32"});
+  CHECK(fs::file_size(tmp + "/bf16/ziplm-1.50x.zlm") < fs::file_size(tmp + "/f32/ziplm-1.50x.zlm"));
 }
