@@ -169,6 +169,11 @@ EvalResult evaluate(const CompressOptions& o, const Model& m) {
 void save_member(const CompressRun& r, Model& m, const MemberReport& member, const std::string& path) {
   nlohmann::json prov = r.dense.provenance;
   prov["parent"] = {{"file", r.model_path}, {"hash", r.model_hash}};
+  // The parent's shape per layer [heads, KV heads, FFN width], so that `zip inspect` can say
+  // what was kept of what without the parent file.
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerShape& s : r.dense.config.layers) layers.push_back({s.n_heads(), s.n_kv_heads(), s.ffn_dim});
+  prov["parent"]["layers"] = layers;
   nlohmann::json c = member.to_json();
   c.erase("layers");
   c.erase("search_s");  // a wall time: the same member from a resumed run is the same file

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "compress/pipeline.h"
+#include "compress/provenance_summary.h"
 #include "compress/run_state.h"
 #include "compress/timing_spread.h"
 #include "engine/file_io.h"
@@ -224,4 +225,35 @@ TEST_CASE("compress sizes: members keep an f16 parent's weight type; --dtype pic
   compress_family(stories_model(), o);
   CHECK(weight_types(tmp + "/f32/ziplm-1.50x.zlm") == std::set<std::string>{"f32"});
   CHECK(fs::file_size(tmp + "/bf16/ziplm-1.50x.zlm") < fs::file_size(tmp + "/f32/ziplm-1.50x.zlm"));
+}
+
+TEST_CASE("compress inspect: a member's provenance in a few short lines, kept/parent's per layer; --json keeps every index") {
+  const std::string out = ztest::temp_dir() + "/inspect";
+  CompressOptions o = options(out, SyntheticTiming{});
+  o.targets = {2.0};
+  compress_family(stories_model(), o);
+  const std::string member = out + "/ziplm-2.00x.zlm";
+  const ztest::CmdResult r = ztest::run_zip("inspect " + ztest::shell_quote(member));
+  REQUIRE(r.status == 0);
+  CHECK_HAS(r.out, "(kept/parent's)");
+  CHECK_HAS(r.out, "/172");  // FFN kept of stories260K's 172
+  CHECK_HAS(r.out, "compressed: ziplm 2.00x from");
+  CHECK_HAS(r.out, "target met");
+  size_t longest = 0, start = 0;
+  for (size_t nl; (nl = r.out.find('\n', start)) != std::string::npos; start = nl + 1) longest = std::max(longest, nl - start);
+  CHECK(longest <= 160);
+  CHECK(r.out.size() < 4000);
+
+  const ztest::CmdResult j = ztest::run_zip("inspect --json " + ztest::shell_quote(member));
+  REQUIRE(j.status == 0);
+  const nlohmann::json slice = nlohmann::json::parse(j.out)["provenance"]["recipe"]["recipe"]["slice"];
+  CHECK(slice["0"]["ffn_neurons"].is_array());
+
+  // Any provenance: containers by their size, never their contents.
+  nlohmann::json big = {{"source", "x"}, {"huge", std::vector<int>(10000, 7)}, {"ctl", "a\nb"}};
+  const std::vector<std::string> lines = provenance_summary(big);
+  REQUIRE(lines.size() == 3);
+  for (const std::string& l : lines) CHECK(l.size() <= 160);
+  CHECK(lines[1] == "huge: [10000 items]");
+  CHECK(lines[0].find('\n') == std::string::npos);
 }
