@@ -186,7 +186,10 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
   fs::create_directories(opt.out_dir, ec);
   ZIP_CHECK(!ec, "cannot create {}: {}", opt.out_dir, ec.message());
   std::optional<RunState> previous = replay ? std::nullopt : previous_run(opt);
-  if (opt.resume) remove_dead_temp_files(opt.out_dir, [&r](const std::string& s) { r.log(s); });
+  if (opt.resume) {
+    remove_dead_temp_files(opt.out_dir, [&r](const std::string& s) { r.log(s); });
+    if (!opt.db_root.empty()) remove_dead_temp_files(opt.db_root, [&r](const std::string& s) { r.log(s); });
+  }
 
   auto t0 = std::chrono::steady_clock::now();
   calibrate(r);

@@ -104,7 +104,7 @@ bool files_intact(const std::string& out_dir, const FinishedMember& m) {
 
 void remove_dead_temp_files(const std::string& out_dir, const std::function<void(const std::string&)>& log) {
   std::error_code ec;
-  for (fs::directory_iterator it(out_dir, ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::recursive_directory_iterator it(out_dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     const size_t at = name.rfind(".tmp.");
     if (at == std::string::npos || !it->is_regular_file(ec)) continue;

@@ -54,7 +54,8 @@ std::string command_difference(const nlohmann::json& recorded, const nlohmann::j
 // Whether every file of `m` is still what was recorded.
 bool files_intact(const std::string& out_dir, const FinishedMember& m);
 
-// Removes OUT_DIR's `*.tmp.<pid>` files (atomic writes cut short) whose process is gone; logs each.
-void remove_dead_temp_files(const std::string& out_dir, const std::function<void(const std::string&)>& log);
+// Removes the `*.tmp.<pid>` files (atomic writes cut short) under `dir` (its subfolders too: the
+// default database) whose process is gone; logs each.
+void remove_dead_temp_files(const std::string& dir, const std::function<void(const std::string&)>& log);
 
 }  // namespace zip

@@ -161,6 +161,8 @@ TEST_CASE("compress cli: --resume after a SIGKILL between members gives the fami
   // What a kill during a write leaves: a temp file of a process that is gone.
   const std::string stale = out + "/ziplm-1.75x.zlm.tmp.999999999";
   { std::ofstream(stale) << "half a model"; }
+  const std::string stale_db = out + "/.db/layer.db.tmp.999999999";
+  { std::ofstream(stale_db) << "half a layer"; }
 
   // The same command without --resume refuses to overwrite the unfinished run.
   ztest::CmdResult refused = cli_compress(env, out);
@@ -175,6 +177,7 @@ TEST_CASE("compress cli: --resume after a SIGKILL between members gives the fami
   REQUIRE(resumed.status == 0);
   CHECK_HAS(resumed.err, "resume: kept ziplm 1.50x");
   CHECK(!fs::exists(stale));
+  CHECK(!fs::exists(stale_db));
   CHECK(bytes_of(first) == first_bytes);  // kept, not rebuilt
   for (const char* name : {"ziplm-1.50x.zlm", "ziplm-1.75x.zlm", "ziplm-2.00x.zlm"}) {
     INFO(name);
