@@ -200,7 +200,7 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
     const std::string diff = command_difference(previous->command, st.command);
     if (!diff.empty())
       throw UsageError(fmt::format("--resume: {} was written by another command ({} differs); run it as before, or choose another -o",
-                                   run_state_path(opt.out_dir), diff));
+                                   printable(run_state_path(opt.out_dir)), diff));
   }
   rank_methods(r, opt.methods);
   report["wall_s"]["database"] = seconds_since(t0);
