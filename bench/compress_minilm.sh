@@ -14,6 +14,6 @@ for s in $SEEDS; do
   time "$ZIP" compress "$M" --calib "$SHARED/data/prose" --calib-sentences --calib-len 64 --calib-samples 1024 \
     --heldout 64 --search-windows 64 --probe-windows 32 --speedup 1.5,2 \
     --env cpu:threads=2,batch=16,ctx=128,phase=prefill --baselines no-update,magnitude \
-    --eval "$SHARED/data/tasks/stsb/dev.tsv" --db "$BENCH_DIR/db" --seed "$s" -o "$OUT"
+    --eval "$SHARED/data/tasks/stsb/dev.tsv" --db "$BENCH_DIR/db" --keep-db --allow-miss --seed "$s" -o "$OUT"
   cat "$OUT/report.md"
 done

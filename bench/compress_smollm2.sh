@@ -21,5 +21,5 @@ OUT="$BENCH_DIR/smollm2-$PHASE"
 EXTRA=(); [ -n "$BASELINES" ] && EXTRA=(--baselines "$BASELINES")
 time "$ZIP" compress "$M" --calib "$SHARED/data/prose" --calib-len 512 --speedup "$TARGETS" \
   --env "cpu:threads=2,batch=1,ctx=$CTX,phase=$PHASE" "${EXTRA[@]}" \
-  --eval "$SHARED/data/wikitext-2-raw/wiki.test.raw" --db "$BENCH_DIR/db" -o "$OUT"
+  --eval "$SHARED/data/wikitext-2-raw/wiki.test.raw" --db "$BENCH_DIR/db" --keep-db --allow-miss -o "$OUT"
 cat "$OUT/report.md"

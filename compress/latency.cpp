@@ -478,6 +478,7 @@ SpeedupMeasurement measure_speedup(const Model& base_model, const Model& model, 
   // pair cancels in its ratio, while the ratio of the two medians can pair a fast unit of one
   // model with a slow unit of the other.
   out.speedup = median_of(ratio);
+  out.ratios = std::move(ratio);
   return out;
 }
 

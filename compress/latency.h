@@ -137,6 +137,7 @@ Measurement measure_model(const Model& m, const Env& env, const TimingOptions& o
 struct SpeedupMeasurement {
   Measurement base, model;
   double speedup = 0;
+  std::vector<double> ratios;  // base / m per repetition (their scatter: compress/timing_spread.h)
 };
 SpeedupMeasurement measure_speedup(const Model& base, const Model& m, const Env& env, const TimingOptions& opt);
 

@@ -2,9 +2,13 @@
 
 #include <cctype>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <sstream>
 
 #include "compress/stitch.h"
+#include "compress/timing_spread.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 
@@ -21,12 +25,15 @@ class EngineLatency : public LatencySource {
   }
   double measure(const Model& m) override { return measure_model(m, env_, opt_).median; }
   // In alternation, with twice the table's repetitions: the guarantee rests on this ratio.
-  std::pair<double, double> measure_pair(const Model& dense, const Model& m) override {
+  PairTiming measure_pair(const Model& dense, const Model& m) override {
     TimingOptions o = opt_;
     o.reps = 2 * opt_.reps + 1;
     SpeedupMeasurement s = measure_speedup(dense, m, env_, o);
+    PairTiming p;
     // The member's time in the dense median's conditions: dense / member = the paired speedup.
-    return {s.base.median, s.base.median / s.speedup};
+    p.dense_s = s.base.median, p.model_s = s.base.median / s.speedup;
+    p.spread = relative_iqr(s.ratios), p.reps = o.reps;
+    return p;
   }
 
  private:
@@ -36,23 +43,34 @@ class EngineLatency : public LatencySource {
 
 class SyntheticLatency : public LatencySource {
  public:
-  SyntheticLatency(SyntheticCosts k, double skew) : k_(k), skew_(skew) {}
+  SyntheticLatency(SyntheticCosts k, SyntheticTiming t) : k_(k), t_(std::move(t)) {}
   LatencyTable table(const Model& dense, const std::set<AttnLevel>& attn, const std::set<int>& ffn,
                      const std::function<void(int, int)>&) override {
     table_ = synthetic_latency_table(dense.config, Env{}, k_, attn, ffn);
     dense_ = dense.config;
     return table_;
   }
+  void use_table(const LatencyTable& t) override { table_ = t; }
   double measure(const Model& m) override {
     double t = table_.predict(m.config);
-    return m.config == dense_ ? t : table_.t_fixed + (t - table_.t_fixed) * skew_;
+    if (m.config == dense_) return t;
+    t = table_.t_fixed + (t - table_.t_fixed) * t_.skew;
+    return t_.max_speedup > 0 ? std::max(t, table_.t_dense / t_.max_speedup) : t;
+  }
+  PairTiming measure_pair(const Model& dense, const Model& m) override {
+    dense_ = dense.config;
+    PairTiming p = LatencySource::measure_pair(dense, m);
+    if (pairs_ < t_.spreads.size()) p.spread = t_.spreads[pairs_];
+    pairs_++;
+    return p;
   }
 
  private:
   SyntheticCosts k_;
-  double skew_;
+  SyntheticTiming t_;
   LatencyTable table_;
   ModelConfig dense_;
+  size_t pairs_ = 0;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -98,7 +116,38 @@ std::unique_ptr<LatencySource> engine_latency(const Env& env, const TimingOption
   return std::make_unique<EngineLatency>(env, opt);
 }
 std::unique_ptr<LatencySource> synthetic_latency(const SyntheticCosts& costs, double skew) {
-  return std::make_unique<SyntheticLatency>(costs, skew);
+  SyntheticTiming t;
+  t.skew = skew;
+  return std::make_unique<SyntheticLatency>(costs, t);
+}
+std::unique_ptr<LatencySource> synthetic_latency(const SyntheticCosts& costs, const SyntheticTiming& timing) {
+  return std::make_unique<SyntheticLatency>(costs, timing);
+}
+
+std::shared_ptr<LatencySource> synthetic_latency_from_env() {
+  const char* v = std::getenv("ZIP_COMPRESS_SYNTHETIC");
+  if (!v) return nullptr;
+  SyntheticCosts k;  // proportions like SmolLM2's decode table (the tests' realistic costs)
+  k.t_fixed = 2e-4, k.attn_base = 2e-5, k.per_q = 1e-5, k.per_kv = 5e-6, k.ffn_base = 2e-5, k.per_neuron = 5e-7;
+  SyntheticTiming t;
+  auto number = [](const std::string& s) {
+    char* end = nullptr;
+    double x = std::strtod(s.c_str(), &end);
+    ZIP_CHECK(!s.empty() && *end == '\0' && std::isfinite(x), "ZIP_COMPRESS_SYNTHETIC: '{}' is not a number", s);
+    return x;
+  };
+  std::stringstream items(v);
+  for (std::string item; std::getline(items, item, ',');) {
+    const size_t eq = item.find('=');
+    const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    if (key == "skew") t.skew = number(value);
+    else if (key == "max") t.max_speedup = number(value);
+    else if (key == "spreads") {
+      std::stringstream s(value);
+      for (std::string x; std::getline(s, x, '/');) t.spreads.push_back(number(x));
+    } else if (!key.empty()) fail("ZIP_COMPRESS_SYNTHETIC: unknown item '{}' (skew, max, spreads)", printable(key));
+  }
+  return std::make_shared<SyntheticLatency>(k, t);
 }
 
 void add_ranking_levels(const Model& dense, const Ranking& r, std::set<AttnLevel>& attn, std::set<int>& ffn) {

@@ -8,27 +8,50 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "compress/latency.h"
 #include "compress/ranking.h"
 
 namespace zip {
 
+// One paired timing of the dense model and a member (the guarantee's speedup is their ratio).
+struct PairTiming {
+  double dense_s = 0, model_s = 0;  // seconds per unit
+  double spread = 0;  // IQR / median of the per-repetition speedups (compress/timing_spread.h); 0: one figure
+  int reps = 1;       // repetitions behind the figures
+  int timings = 1;    // how many pair timings were taken to get one this steady
+};
+
 struct LatencySource {
   virtual ~LatencySource() = default;
   virtual LatencyTable table(const Model& dense, const std::set<AttnLevel>& attn, const std::set<int>& ffn,
                              const std::function<void(int, int)>& progress) = 0;
   virtual double measure(const Model& m) = 0;  // seconds per unit of work, end to end
-  // {dense, m} seconds per unit, timed side by side (the guarantee's speedup is their ratio).
-  virtual std::pair<double, double> measure_pair(const Model& dense, const Model& m) {
-    double d = measure(dense);
-    return {d, measure(m)};
+  // The dense model and `m`, timed side by side.
+  virtual PairTiming measure_pair(const Model& dense, const Model& m) {
+    PairTiming p;
+    p.dense_s = measure(dense), p.model_s = measure(m);
+    return p;
   }
+  // --resume: the table recorded by the interrupted run stands for a fresh one (a source that
+  // predicts from its table, as the synthetic one, takes it over).
+  virtual void use_table(const LatencyTable&) {}
 };
 std::unique_ptr<LatencySource> engine_latency(const Env& env, const TimingOptions& opt);
 // Synthetic: measure() = the table's prediction × `skew` for pruned models (dense exact), so
 // tests can exercise the re-measurement correction.
 std::unique_ptr<LatencySource> synthetic_latency(const SyntheticCosts& costs, double skew = 1.0);
+// Synthetic, with the faults a real machine has (tests of the guarantee's verdicts):
+struct SyntheticTiming {
+  double skew = 1.0;
+  double max_speedup = 0;       // > 0: no member measures faster than this (a target above it is missed)
+  std::vector<double> spreads;  // the spread the successive pair timings report (0 once used up)
+};
+std::unique_ptr<LatencySource> synthetic_latency(const SyntheticCosts& costs, const SyntheticTiming& timing);
+// The synthetic source a test names in ZIP_COMPRESS_SYNTHETIC ("skew=1.04,max=1.6,spreads=0.3/0.2",
+// every item optional; nullptr when unset), so that CLI tests run the pipeline without timing.
+std::shared_ptr<LatencySource> synthetic_latency_from_env();
 
 // Every attention level and FFN width the ranking's levels reach in `dense`.
 void add_ranking_levels(const Model& dense, const Ranking& r, std::set<AttnLevel>& attn, std::set<int>& ffn);

@@ -24,6 +24,7 @@ json round_to_json(const RoundRecord& r) {
   json j = {{"budget_s", r.budget_s},     {"predicted_s", r.predicted_s}, {"measured_s", r.measured_s},
             {"dense_measured_s", r.dense_measured_s}, {"speedup", r.speedup}, {"table_scale", r.table_scale}};
   put(j, "search_loss", r.search_loss);
+  put(j, "spread", r.spread), put(j, "reps", r.reps), put(j, "timings", r.timings);
   return j;
 }
 
@@ -32,13 +33,14 @@ RoundRecord round_from_json(const json& j) {
   r.budget_s = j.at("budget_s"), r.predicted_s = j.at("predicted_s"), r.measured_s = j.at("measured_s");
   r.dense_measured_s = j.at("dense_measured_s"), r.speedup = j.at("speedup"), r.table_scale = j.at("table_scale");
   take(j, "search_loss", r.search_loss);
+  take(j, "spread", r.spread), take(j, "reps", r.reps), take(j, "timings", r.timings);
   return r;
 }
 
 const std::set<std::string>& known_keys() {
   static const std::set<std::string> k = {
       "method", "update", "target", "max_speedup", "db_method", "feasible", "table_scale", "search_objective",
-      "search_loss_dp", "search_loss", "search_loss_sensitivity", "evaluations", "search_s", "guarantee_met",
+      "search_loss_dp", "search_loss", "search_loss_sensitivity", "evaluations", "search_s", "guarantee_met", "failure", "timing_spread",
       "round_log", "rounds", "predicted_speedup", "measured_speedup", "measured_s", "dense_measured_s", "params",
       "calib_loss", "unseen_loss", "kl", "recipe", "layers", "ppl", "spearman", "eval_tokens", "eval_pairs", "file",
       "replayed"};
@@ -56,6 +58,7 @@ json MemberReport::to_json() const {
   put(j, "search_loss_dp", search_loss_dp), put(j, "search_loss", search_loss);
   put(j, "search_loss_sensitivity", search_loss_sensitivity);
   put(j, "evaluations", evaluations), put(j, "search_s", search_s), put(j, "guarantee_met", guarantee_met);
+  put(j, "timing_spread", timing_spread), put(j, "failure", failure);
   if (rounds) {  // a feasible member that went through the guarantee loop
     j["round_log"] = json::array();
     for (const RoundRecord& r : round_log) j["round_log"].push_back(round_to_json(r));
@@ -94,6 +97,7 @@ MemberReport MemberReport::from_json(const json& j) {
     take(j, "search_loss_dp", m.search_loss_dp), take(j, "search_loss", m.search_loss);
     take(j, "search_loss_sensitivity", m.search_loss_sensitivity);
     take(j, "evaluations", m.evaluations), take(j, "search_s", m.search_s), take(j, "guarantee_met", m.guarantee_met);
+    take(j, "timing_spread", m.timing_spread), take(j, "failure", m.failure);
     if (auto it = j.find("round_log"); it != j.end())
       for (const json& r : *it) m.round_log.push_back(round_from_json(r));
     take(j, "rounds", m.rounds);

@@ -16,6 +16,10 @@ struct RoundRecord {
   double speedup = 0;      // measured, dense / member
   double table_scale = 0;  // predicted / measured speedup
   std::optional<double> search_loss;  // absent for uniform
+  // How far the timing can be trusted (compress/timing_spread.h): the spread of the
+  // per-repetition speedups, the repetitions, and how many timings it took to get it this steady.
+  std::optional<double> spread;
+  std::optional<int> reps, timings;
 };
 
 // A layer of the chosen member: its shape and the ranking's errors at the chosen levels.
@@ -38,6 +42,8 @@ struct MemberReport {
   std::optional<int> evaluations;
   std::optional<double> search_s;
   std::optional<bool> guarantee_met;
+  std::optional<double> timing_spread;  // the chosen round's spread
+  std::optional<std::string> failure;  // why the guarantee was missed (the file is then <name>-failed.zlm)
   std::vector<RoundRecord> round_log;
   std::optional<int> rounds;
   std::optional<double> predicted_speedup, measured_speedup, measured_s, dense_measured_s;

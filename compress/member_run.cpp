@@ -7,6 +7,7 @@
 #include "compress/run.h"
 #include "compress/slice.h"
 #include "compress/stitch.h"
+#include "compress/timing_spread.h"
 #include "engine/error.h"
 
 namespace zip {
@@ -59,16 +60,24 @@ void finish_member(CompressRun& r, const Ranking& ranking, const std::vector<int
   mem.slice = slice_spec_to_json(levels_slice(r.dense, ranking, levels));
   mem.layers = layer_records(r.dense, ranking, levels);
   put_eval(mem, evaluate(r.opt, m));
-  mem.file = fmt::format("{}-{}.zlm", mem.method, target_label(mem.target));
+  // A member that missed its target is not written under the target's name (nor is a file of an
+  // earlier run left there under it).
+  const std::string name = member_file_name(mem.method, mem.target, false), failed = member_file_name(mem.method, mem.target, true);
+  mem.file = mem.failure ? failed : name;
+  std::error_code ec;
+  fs::remove(fs::path(r.opt.out_dir) / (mem.failure ? name : failed), ec);
   save_member(r, m, mem, (fs::path(r.opt.out_dir) / *mem.file).string());
 }
 
 void log_member(const CompressRun& r, const MemberReport& mem) {
   const std::string unseen = mem.unseen_loss ? fmt::format(" (unseen windows {:.4f})", *mem.unseen_loss) : std::string();
   const std::string ppl = mem.ppl ? fmt::format(", ppl {:.3f}", *mem.ppl) : std::string();
-  r.log(fmt::format("{} {}: predicted {:.3f}x, measured {:.3f}x{}, {} round{}, calib loss {:.4f}{}{} -> {}", mem.method,
-                    target_label(mem.target), *mem.predicted_speedup, *mem.measured_speedup,
-                    *mem.guarantee_met ? "" : fmt::format(" (OUT OF BAND [{}, {}] x target)", kBandLow, kBandHigh),
+  const std::string busy = mem.timing_spread.value_or(0) > kSpreadLimit
+                               ? fmt::format(" (timing spread {:.1f} % even when timed again: low confidence)", *mem.timing_spread * 100)
+                               : std::string();
+  r.log(fmt::format("{} {}: predicted {:.3f}x, measured {:.3f}x{}{}, {} round{}, calib loss {:.4f}{}{} -> {}", mem.method,
+                    target_label(mem.target), *mem.predicted_speedup, *mem.measured_speedup, busy,
+                    *mem.guarantee_met ? "" : fmt::format(" (MISSED: outside [{}, {}] x target)", kBandLow, kBandHigh),
                     *mem.rounds, *mem.rounds == 1 ? "" : "s", *mem.calib_loss, unseen, ppl, *mem.file));
 }
 
@@ -119,6 +128,13 @@ MemberReport compress_member(CompressRun& r, PruneMethod method, double target) 
   mem.predicted_speedup = t.t_dense / g.predicted_s;
   mem.measured_speedup = g.dense_measured_s / g.measured_s;
   mem.measured_s = g.measured_s, mem.dense_measured_s = g.dense_measured_s;
+  mem.timing_spread = g.rounds[g.best].spread;
+  if (!g.met)
+    mem.failure = fmt::format("measured {:.3f}x = {:.3f} x target after {} round{}, outside [{}, {}]{}", *mem.measured_speedup,
+                              *mem.measured_speedup / target, *mem.rounds, *mem.rounds == 1 ? "" : "s", kBandLow, kBandHigh,
+                              mem.timing_spread.value_or(0) > kSpreadLimit
+                                  ? fmt::format(" (timing spread {:.1f} %: the machine was too busy to judge)", *mem.timing_spread * 100)
+                                  : "");
   finish_member(r, ranking, g.choice.level, mem);
   log_member(r, mem);
   return mem;

@@ -11,6 +11,7 @@
 
 #include "compress/calibration.h"
 #include "compress/latency.h"
+#include "engine/dtype.h"
 
 namespace zip {
 
@@ -33,7 +34,16 @@ struct CompressOptions {
   CalibOptions calib;
   std::vector<std::string> calib_paths;
   std::string out_dir;
-  std::string db_root;  // "" = OUT_DIR/.db, removed after success
+  std::string db_root;  // "" = OUT_DIR/.db
+  bool keep_db = false;  // keep the database at the end (else it is removed once the run is complete)
+  // The members' weight type; nullopt: the parent's (norms and biases stay f32). The dense model
+  // is converted before anything is measured, so the table and the guarantee time that type.
+  std::optional<DType> dtype;
+  // Continue the run OUT_DIR/run-state.json records (compress/run_state.h); without it an
+  // unfinished run there is refused rather than overwritten.
+  bool resume = false;
+  // Called after each member is finished and recorded (tests: a kill between members).
+  std::function<void(int)> after_member;
   std::string eval_file;  // decoders: text for perplexity; encoders: STS-B pairs
   int64_t eval_tokens = 65536;
   int eval_ctx = 512;

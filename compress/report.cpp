@@ -13,6 +13,7 @@
 #include "engine/error.h"
 #include "compress/band.h"
 #include "compress/report_fields.h"
+#include "compress/timing_spread.h"
 
 namespace zip {
 namespace {
@@ -119,6 +120,16 @@ void md_latency(std::string& o, const json& r) {
   }
 }
 
+// Where the database is, its size and whether it stays.
+std::string database_line(const json& r) {
+  const json& db = sub(r, "database");
+  auto path = str(db, "path");
+  if (!path) return "";
+  const bool kept = flag(db, "kept").value_or(false);
+  return fmt::format("database: {} ({}){}\n", *path, fx(num(db, "bytes"), 1, " MB", 1e-6),
+                     kept ? ", kept (remove it when no later run needs it)" : ", removed (--keep-db keeps it)");
+}
+
 // Model, environment, calibration and wall times.
 void md_header(std::string& o, const json& r) {
   auto s = [&](const json& j, const char* k) { return str(j, k).value_or(kDash); };
@@ -136,6 +147,7 @@ void md_header(std::string& o, const json& r) {
       fx(num(w, "calibration"), 1, " s"), fx(num(w, "database"), 1, " s"),
       fx(num(w, "latency"), 1, " s"), fx(num(w, "search"), 1, " s"),
       fx(num(w, "total"), 1, " s"));
+  if (std::string db = database_line(r); !db.empty()) o.insert(o.size() - 1, "- **Database:** " + db.substr(10));
 }
 
 void md_dense(std::string& o, const json& d) {
@@ -146,6 +158,10 @@ void md_dense(std::string& o, const json& d) {
   o += row({fx(num(d, "time_s"), 3, "", 1e3), fx(num(d, "params"), 1, "", 1e-6),
             fx(num(d, "calib_loss"), 3), quality_cell(d), cell(eval)});
   o += "\n";
+  if (auto from = str(d, "time_from")) o += fmt::format("Time: {}, one forward pass", *from);
+  if (auto now = num(d, "time_now_s"))
+    o += fmt::format("; the table was reused from the cache and the dense model took {} ms when checked now", fx(now, 3, "", 1e3));
+  if (str(d, "time_from")) o += ". Each member's speedup is against the dense model timed beside it (`round_log`).\n\n";
 }
 
 // One feasible member's row of its target's table.
@@ -160,8 +176,10 @@ std::string md_member_row(const Member& m, std::optional<double> dense_params) {
   auto params = num(j, "params");
   std::optional<double> pct;
   if (params && dense_params && *dense_params > 0) pct = *params / *dense_params * 100;
+  std::string spread = fx(num(j, "timing_spread"), 1, " %", 100);
+  if (auto sp = num(j, "timing_spread"); sp && *sp > kSpreadLimit) spread += " (busy)";
   return row({cell(m.method), fx(m.target, 2, "×"), fx(num(j, "predicted_speedup"), 2, "×"),
-              fx(meas, 2, "×"), ratio, fx(params, 1, "", 1e-6), fx(pct, 1, "%"),
+              fx(meas, 2, "×"), ratio, spread, fx(params, 1, "", 1e-6), fx(pct, 1, "%"),
               fx(num(j, "calib_loss"), 3), search_cell(j), quality_cell(j),
               fx(num(j, "kl"), 4), cell(str(j, "file").value_or(kDash))});
 }
@@ -172,14 +190,15 @@ void md_target(std::string& o, const std::vector<Member>& ms, size_t i, size_t e
   bool any_feasible = false;
   for (size_t k = i; k < e; ++k) any_feasible |= ms[k].feasible;
   if (any_feasible) {
-    o += header_row({"method", "target", "predicted", "measured", "measured/target",
+    o += header_row({"method", "target", "predicted", "measured", "measured/target", "timing spread",
                      "params (M)", "% dense", "calib loss", "search: DP-only / probed / tuned", "ppl / STS", "KL", "file"});
   }
-  std::string infeasible;
+  std::string infeasible, failures;
   for (size_t k = i; k < e; ++k) {
     const Member& m = ms[k];
     if (m.feasible) {
       o += md_member_row(m, dense_params);
+      if (auto f = str(*m.j, "failure")) failures += fmt::format("- **{} missed its target**: {}.\n", cell(m.method), cell(*f));
       continue;
     }
     infeasible += fmt::format(
@@ -187,8 +206,8 @@ void md_target(std::string& o, const std::vector<Member>& ms, size_t i, size_t e
         "speedup is {}.\n",
         cell(m.method), fx(m.target, 2, "×"), fx(num(*m.j, "max_speedup"), 2, "×"));
   }
-  if (any_feasible && !infeasible.empty()) o += "\n";
-  o += infeasible + "\n";
+  if (any_feasible && !(infeasible + failures).empty()) o += "\n";
+  o += failures + infeasible + "\n";
 }
 
 // Per-layer shapes: ZipLM members always, all members while the tables stay short.
@@ -211,6 +230,9 @@ void md_layer_tables(std::string& o, const std::vector<Member>& ms) {
 std::string render_report_md(const json& r) {
   ZIP_CHECK(r.is_object(), "report: expected a JSON object, got {}", r.type_name());
   std::string o = "# zip compress report\n\n";
+  if (auto done = flag(r, "complete"); done && !*done)
+    o += fmt::format("**Unfinished run**: {} member(s) so far; `zip compress … --resume` continues it.\n\n",
+                     list(r, "members").size());
   md_header(o, r);
   const json& d = sub(r, "dense");
   md_dense(o, d);
@@ -247,7 +269,7 @@ std::string render_summary_table(const json& r) {
     auto meas = num(j, "measured_speedup");
     std::string measured = fx(meas, 2, "x", 1, dash);
     if (meas && m.target && *m.target > 0 && outside_band(*meas / *m.target)) {
-      measured += " (out of band)";
+      measured += " (MISSED)";
       out_of_band++;
     }
     rows.push_back({m.method, target, measured,
@@ -274,8 +296,10 @@ std::string render_summary_table(const json& r) {
     }
   }
   if (out_of_band > 0)
-    o += fmt::format("{} member(s) measured outside [{}, {}] x target after the last re-measure round\n",
+    o += fmt::format("{} member(s) measured outside [{}, {}] x target after the last re-measure round: written as "
+                     "<method>-<target>x-failed.zlm\n",
                      out_of_band, kBandLow, kBandHigh);
+  o += database_line(r);
   return o;
 }
 

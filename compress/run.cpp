@@ -35,10 +35,23 @@ const Ranking& CompressRun::ranking(PruneMethod m) const {
   return *it->second;
 }
 
+std::optional<DType> weight_type(const Model& m) {
+  for (const auto& [name, t] : m.tensors)
+    if (t.ndim() == 2 && is_float(t.dtype) && name.rfind("tokenizer.", 0) != 0) return t.dtype;
+  return std::nullopt;
+}
+
 void open_dense(CompressRun& r, const std::string& model_path) {
   r.model_path = model_path;
   r.dense = load_zlm(model_path);
   r.model_hash = zlm_content_hash(model_path);
+  if (r.opt.dtype && weight_type(r.dense) != r.opt.dtype) {
+    // Converted before anything is measured: the database, the table and the guarantee see the
+    // members' weight type. Its own database folder: the statistics come from other weights.
+    for (auto& [name, t] : r.dense.tensors)
+      if (t.ndim() == 2 && is_float(t.dtype) && name.rfind("tokenizer.", 0) != 0) t = t.converted(*r.opt.dtype);
+    r.model_hash += std::string("-") + dtype_name(*r.opt.dtype);
+  }
   r.search_loss = resolve_search_loss(r.dense.config, r.opt.search_loss);
   r.db_root = r.opt.db_root.empty() ? (fs::path(r.opt.out_dir) / ".db").string() : r.opt.db_root;
 }
@@ -101,6 +114,36 @@ void time_rankings(CompressRun& r) {
   r.dense_measured = t.dense_measured;
 }
 
+void adopt_table(CompressRun& r, const LatencyTable& t) {
+  if (!r.latency) r.latency = r.opt.latency ? r.opt.latency : std::shared_ptr<LatencySource>(engine_latency(r.opt.env, r.opt.timing));
+  r.latency->use_table(t);
+  r.table = t;
+}
+
+namespace {
+bool default_db(const CompressRun& r) { return r.opt.db_root.empty(); }
+std::string db_owned(const CompressRun& r) {
+  return default_db(r) ? r.db_root : (fs::path(r.db_root) / r.model_hash).string();
+}
+int64_t folder_bytes(const std::string& dir) {
+  int64_t n = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file(ec)) n += int64_t(it->file_size(ec));
+  return n;
+}
+}  // namespace
+
+nlohmann::json database_summary(const CompressRun& r) {
+  return {{"path", db_owned(r)}, {"bytes", folder_bytes(db_owned(r))}, {"kept", r.opt.keep_db}};
+}
+
+void remove_database(const CompressRun& r) {
+  std::error_code ec;
+  fs::remove_all(db_owned(r), ec);
+  if (!default_db(r)) fs::remove(r.db_root, ec);  // only when empty
+}
+
 EvalResult evaluate(const CompressOptions& o, const Model& m) {
   EvalResult out;
   if (o.eval_file.empty()) return out;
@@ -126,8 +169,14 @@ EvalResult evaluate(const CompressOptions& o, const Model& m) {
 void save_member(const CompressRun& r, Model& m, const MemberReport& member, const std::string& path) {
   nlohmann::json prov = r.dense.provenance;
   prov["parent"] = {{"file", r.model_path}, {"hash", r.model_hash}};
+  // The parent's shape per layer [heads, KV heads, FFN width], so that `zip inspect` can say
+  // what was kept of what without the parent file.
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerShape& s : r.dense.config.layers) layers.push_back({s.n_heads(), s.n_kv_heads(), s.ffn_dim});
+  prov["parent"]["layers"] = layers;
   nlohmann::json c = member.to_json();
   c.erase("layers");
+  c.erase("search_s");  // a wall time: the same member from a resumed run is the same file
   c["env"] = env_to_string(r.opt.env);
   c["calibration"] = {{"key", r.calib.key}, {"samples", r.opt.calib.samples}, {"len", r.opt.calib.len},
                       {"heldout", r.opt.calib.heldout}, {"seed", r.opt.calib.seed}};
@@ -145,5 +194,9 @@ int64_t weight_count(const Model& m) {
 }
 
 std::string target_label(double t) { return fmt::format("{:.2f}x", t); }
+
+std::string member_file_name(const std::string& method, double target, bool failed) {
+  return fmt::format("{}-{}{}.zlm", method, target_label(target), failed ? "-failed" : "");
+}
 
 }  // namespace zip

@@ -70,6 +70,14 @@ void rank_methods(CompressRun& r, const std::vector<PruneMethod>& methods);
 // unless the options bring their own latency source).
 void time_rankings(CompressRun& r);
 
+// --resume: the table the interrupted run recorded stands in for stage 3.
+void adopt_table(CompressRun& r, const LatencyTable& t);
+// The database folder, its size now and whether it is kept (report.json "database").
+nlohmann::json database_summary(const CompressRun& r);
+// Removes what this run's database holds: the whole default OUT_DIR/.db; in a --db folder, the
+// model's own subfolder (and the folder when that leaves it empty), never anything else there.
+void remove_database(const CompressRun& r);
+
 // Perplexity (decoders) or STS-B Spearman (encoders) of `m` on opt.eval_file (nothing without one).
 struct EvalResult {
   std::optional<double> ppl, spearman;
@@ -84,7 +92,10 @@ MemberReport replay_member(CompressRun& r, const MemberReport& recorded);
 // Writes `m` to `path` with the member's recipe in its provenance.
 void save_member(const CompressRun& r, Model& m, const MemberReport& member, const std::string& path);
 
-int64_t weight_count(const Model& m);  // parameters, tokenizer tensors aside
+int64_t weight_count(const Model& m);
+std::optional<DType> weight_type(const Model& m);  // its matrices' (the first 2-D float tensor's)  // parameters, tokenizer tensors aside
 std::string target_label(double target);  // "1.50x"
+// "<method>-<target>x.zlm"; a member that missed its target: "<method>-<target>x-failed.zlm".
+std::string member_file_name(const std::string& method, double target, bool failed);
 
 }  // namespace zip

@@ -230,7 +230,10 @@ TEST_CASE("compress: a re-run with the same database skips finished work; a reci
   o.targets = {1.5};
   o.evaluations = 4;
   o.db_root = db;
+  o.keep_db = true;
   nlohmann::json r1 = compress_family(stories_zlm(), o);
+  CHECK(r1["database"]["kept"] == true);
+  CHECK(r1["database"]["bytes"].get<int64_t>() > 0);
   std::map<std::string, fs::file_time_type> stamps;
   for (const auto& e : fs::recursive_directory_iterator(db))
     if (e.is_regular_file()) stamps[e.path().string()] = e.last_write_time();
@@ -239,6 +242,14 @@ TEST_CASE("compress: a re-run with the same database skips finished work; a reci
   nlohmann::json r2 = compress_family(stories_zlm(), o);
   for (const auto& [path, t] : stamps) CHECK(fs::last_write_time(path) == t);
   CHECK(member(r2, "ziplm", 1.5)["recipe"] == member(r1, "ziplm", 1.5)["recipe"]);
+  // Without --keep-db the run's database goes at the end (here: the folder, left empty).
+  fs::create_directories(db + "/other-model");
+  o.keep_db = false, o.out_dir = tmp + "/run2b";
+  nlohmann::json r2b = compress_family(stories_zlm(), o);
+  CHECK(r2b["database"]["kept"] == false);
+  CHECK(r2b["database"]["bytes"].get<int64_t>() > 0);
+  CHECK(fs::exists(db + "/other-model"));  // what the run did not make stays
+  CHECK(!fs::exists(r2b["database"]["path"].get<std::string>()));
 
   // Replay without the database: recomputed from the calibration text, the same tensors.
   CompressOptions rp = small_options(tmp + "/replay");

@@ -191,7 +191,9 @@ TEST_CASE("compress member report: JSON round trip keeps every field and unknown
   m.feasible = true, m.table_scale = 1.0125, m.search_objective = "kl";
   m.search_loss_dp = 0.5, m.search_loss = 0.25, m.search_loss_sensitivity = 0.375, m.evaluations = 30;
   m.search_s = 12.5, m.guarantee_met = true, m.rounds = 2;
-  m.round_log = {{1e-3, 9e-4, 9.5e-4, 1.5e-3, 1.55, 1.03, 0.3}, {1.1e-3, 9.1e-4, 9.6e-4, 1.5e-3, 1.52, 1.02, std::nullopt}};
+  m.round_log = {{1e-3, 9e-4, 9.5e-4, 1.5e-3, 1.55, 1.03, 0.3, 0.125, 15, 2},
+                 {1.1e-3, 9.1e-4, 9.6e-4, 1.5e-3, 1.52, 1.02, std::nullopt, std::nullopt, std::nullopt, std::nullopt}};
+  m.timing_spread = 0.0625, m.failure = "measured 1.400x";
   m.predicted_speedup = 1.6, m.measured_speedup = 1.52, m.measured_s = 9.6e-4, m.dense_measured_s = 1.5e-3;
   m.params = 123456789012, m.calib_loss = 2.5, m.unseen_loss = 2.625, m.kl = 0.125;
   m.attn_levels = {0, 1}, m.ffn_levels = {2, 3};
@@ -209,6 +211,10 @@ TEST_CASE("compress member report: JSON round trip keeps every field and unknown
   CHECK(back.params == m.params);
   CHECK(back.layers.size() == 2);
   CHECK(back.round_log[0].search_loss == 0.3);
+  CHECK(back.round_log[0].spread == 0.125);
+  CHECK(back.round_log[0].timings == 2);
+  CHECK(back.timing_spread == 0.0625);
+  CHECK(back.failure == "measured 1.400x");
 
   // An infeasible member has its few keys only.
   MemberReport inf;

@@ -178,7 +178,7 @@ TEST_CASE("report: markdown has the header, rows, flags, infeasible line and lat
     bool bad = out_of_range(s, t);
     flagged += bad;
     std::string line = fmt::format(
-        "| {} | {:.2f}× | {:.2f}× | {:.2f}× | {:.2f}{} | {:.1f} | {:.1f}% | {:.3f} |",
+        "| {} | {:.2f}× | {:.2f}× | {:.2f}× | {:.2f}{} | – | {:.1f} | {:.1f}% | {:.3f} |",  // no timing spread recorded
         m["method"].get<std::string>(), t, m["predicted_speedup"].get<double>(), s, s / t,
         bad ? " ✗" : "", p / 1e6, p / dense * 100, m["calib_loss"].get<double>());
     CHECK_HAS(md, line);
@@ -216,7 +216,7 @@ TEST_CASE("report: summary table") {
   std::string t = zip::render_summary_table(sample());
   save("zip-report-sample.txt", t);
   CHECK(count(t, "\n") == 8);  // header, rule, dense, 4 members, the out-of-band count
-  CHECK_HAS(t, "1.80x (out of band)");
+  CHECK_HAS(t, "1.80x (MISSED)");
   CHECK_HAS(t, "dense");
   CHECK_HAS(t, "1.53x");
   CHECK_HAS(t, "34.50");
@@ -232,7 +232,7 @@ TEST_CASE("report: the summary table flags members outside the band") {
     std::string t = zip::render_summary_table(r);
     INFO("measured " << meas << "\n" << t);
     const size_t flagged = out_of_range(meas, 1.5) ? 1u : 0u;
-    CHECK(count(t, "(out of band)") == flagged);
+    CHECK(count(t, "(MISSED)") == flagged);
     CHECK(count(t, "1 member(s) measured outside [0.97, 1.1] x target") == flagged);
   }
 }
@@ -343,4 +343,27 @@ TEST_CASE("report: latency decimals adapt, long reports keep only ZipLM layer ta
   md = zip::render_report_md(r);
   CHECK(count(md, "| layer | heads | KV heads | FFN |") == ziplm);
   CHECK(count(md, "### magnitude @") == 0);
+}
+
+TEST_CASE("report: a miss, a busy timing, an unfinished run, the database and the dense time's source are stated") {
+  json r = {{"complete", false},
+            {"database", {{"path", "out/.db"}, {"bytes", 3.2e9}, {"kept", false}}},
+            {"dense", {{"time_s", 0.076872}, {"time_from", "latency table (T_dense)"}, {"time_now_s", 0.067996}}},
+            {"members",
+             {{{"method", "ziplm"}, {"target", 2.0}, {"feasible", true}, {"measured_speedup", 1.88}, {"timing_spread", 0.17},
+               {"guarantee_met", false}, {"failure", "measured 1.880x = 0.940 x target after 4 rounds"},
+               {"file", "ziplm-2.00x-failed.zlm"}},
+              {{"method", "ziplm"}, {"target", 1.5}, {"feasible", true}, {"measured_speedup", 1.52}, {"timing_spread", 0.031}}}}};
+  const std::string md = zip::render_report_md(r);
+  CHECK_HAS(md, "**Unfinished run**: 2 member(s) so far");
+  CHECK_HAS(md, "- **Database:** out/.db (3200.0 MB), removed (--keep-db keeps it)");
+  CHECK_HAS(md, "| 76.872 |");
+  CHECK_HAS(md, "Time: latency table (T_dense), one forward pass; the table was reused from the cache and the dense model took 67.996 ms");
+  CHECK_HAS(md, "| 0.94 ✗ | 17.0 % (busy) |");
+  CHECK_HAS(md, "| 1.01 | 3.1 % |");
+  CHECK_HAS(md, "- **ziplm missed its target**: measured 1.880x = 0.940 x target after 4 rounds.");
+  CHECK_HAS(md, "ziplm-2.00x-failed.zlm");
+  const std::string t = zip::render_summary_table(r);
+  CHECK_HAS(t, "database: out/.db (3200.0 MB), removed (--keep-db keeps it)");
+  CHECK_HAS(t, "written as <method>-<target>x-failed.zlm");
 }

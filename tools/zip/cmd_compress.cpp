@@ -1,6 +1,8 @@
 // zip compress: a family of pruned models that meet speedup targets measured on this engine.
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 
 #include "engine/config.h"
 #include "engine/error.h"
@@ -9,6 +11,7 @@
 #include "compress/pipeline.h"
 #include "compress/options.h"
 #include "compress/report.h"
+#include "compress/latency_source.h"
 #include "tools/zip/args.h"
 #include "tools/zip/commands.h"
 
@@ -55,6 +58,14 @@ static WindowRequest window_request(const Args& args) {
 // Every other option: flag → field, the field's default when the flag is absent.
 static void map_search_flags(const Args& args, CompressOptions& o) {
   o.db_root = args.str("--db");
+  o.keep_db = args.has("--keep-db");
+  o.resume = args.has("--resume");
+  if (args.has("--dtype")) {
+    DType d;
+    if (!parse_dtype(args.str("--dtype"), &d) || !is_float(d))
+      throw UsageError(fmt::format("zip compress: --dtype must be f32, f16 or bf16, got '{}'", printable(args.str("--dtype"))));
+    o.dtype = d;
+  }
   o.eval_file = args.str("--eval");
   if (!o.eval_file.empty()) require_regular_file(o.eval_file);
   o.eval_tokens = args.integer("--eval-tokens", o.eval_tokens, 2, 1LL << 40);
@@ -91,7 +102,8 @@ int cmd_compress(int argc, char** argv) {
             "search against a latency table measured in place on this engine (docs/METHODS.md). Writes one\n"
             "model per target (OUT_DIR/<method>-<target>x.zlm, each re-measured end to end), and\n"
             "OUT_DIR/report.json, report.md and report.svg. --recipe report.json rebuilds the\n"
-            "members of an earlier run exactly. See docs/COMPRESS.md.",
+            "members of an earlier run exactly. Exit status 3: a target was missed (--allow-miss: 0).\n"
+            "See docs/COMPRESS.md.",
             {{"--method", "M", "ziplm (default), magnitude, uniform"},
              {"--baselines", "LIST", "also build these methods in the same run: magnitude,uniform,no-update"},
              {"--no-update", "", "OBS ranking without the weight update (the ablation)"},
@@ -106,7 +118,11 @@ int cmd_compress(int argc, char** argv) {
              {"--search-len", "L", "draw the search windows apart, L tokens each from its own place of the text (L <= --calib-len); every held-out window is then unseen by the search"},
              {"--speedup", "LIST", "speedup targets, e.g. 1.25,1.5,2"},
              {"--env", "ENV", "cpu:threads=2,batch=1,ctx=256,phase=decode (default)"},
-             {"--db", "DIR", "database cache; re-runs reuse it (default: OUT_DIR/.db, removed at the end)"},
+             {"--db", "DIR", "database cache folder (default: OUT_DIR/.db); what the run puts there is removed at the end unless --keep-db"},
+             {"--keep-db", "", "keep the database at the end, so that later runs (other targets or environments) reuse it"},
+             {"--dtype", "TYPE", "members' weight type: f32, f16 or bf16 (default: the parent's)"},
+             {"--allow-miss", "", "exit 0 even when a target is missed (infeasible, or measured outside [0.97, 1.10] x target)"},
+             {"--resume", "", "continue the killed run in OUT_DIR: finished members are kept (checked by checksum)"},
              {"--eval", "FILE", "perplexity text (decoders) or STS-B pairs (encoders) for the report"},
              {"--eval-tokens", "N", "tokens of the --eval text (default 65536)"},
              {"--ffn-step", "N", "FFN width grid (default 32)"},
@@ -147,9 +163,20 @@ int cmd_compress(int argc, char** argv) {
     o.targets = parse_targets(args.str("--speedup"));
   }
   o.log = [](const std::string& s) { fmt::print(stderr, "{}\n", s); };
+  o.latency = synthetic_latency_from_env();  // tests only: no timing
+  if (const char* k = std::getenv("ZIP_COMPRESS_TEST_KILL_AFTER"))  // tests only: a kill between members
+    o.after_member = [k = std::atoi(k)](int done) {
+      if (done + 1 == k) ::raise(SIGKILL);
+    };
   nlohmann::json report = compress_family(model, o);
   if (!args.has("--recipe")) fmt::print("{}", render_summary_table(report));
   fmt::print(stderr, "wrote {}/report.json\n", o.out_dir);
+  const std::vector<std::string> misses = args.has("--recipe") ? std::vector<std::string>() : guarantee_misses(report);
+  for (const std::string& m : misses) fmt::print(stderr, "zip compress: missed {}\n", m);
+  if (!misses.empty() && !args.has("--allow-miss")) {
+    fmt::print(stderr, "zip compress: {} target(s) missed (exit {}; --allow-miss accepts them)\n", misses.size(), kExitMissed);
+    return kExitMissed;
+  }
   return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include "engine/error.h"
 #include "engine/zlm.h"
+#include "compress/provenance_summary.h"
 #include "tools/zip/args.h"
 #include "tools/zip/commands.h"
 
@@ -60,18 +61,26 @@ int cmd_inspect(int argc, char** argv) {
     std::string dts;
     for (auto& [d, n] : dtype_params) dts += fmt::format("{}{} ({} params)", dts.empty() ? "" : ", ", d, n);
     fmt::print("dtypes:       {}\n", dts);
-    fmt::print("layers:       {}\n  {:>5} {:>6} {:>9} {:<18} {:>7}\n", c.n_layers(), "layer", "heads", "kv_heads",
-               "q_per_kv", "ffn");
+    // A compressed member: what it kept of its parent's heads and neurons, per layer.
+    std::vector<ParentLayer> parent = parent_layers(m.provenance);
+    if (parent.size() != size_t(c.n_layers())) parent.clear();
+    auto of = [&](int kept, int l, int ParentLayer::*total) {
+      return parent.empty() ? std::to_string(kept) : fmt::format("{}/{}", kept, parent[size_t(l)].*total);
+    };
+    fmt::print("layers:       {}{}\n  {:>5} {:>7} {:>9} {:<18} {:>9}\n", c.n_layers(),
+               parent.empty() ? "" : " (kept/parent's)", "layer", "heads", "kv_heads", "q_per_kv", "ffn");
     for (int l = 0; l < c.n_layers(); l++) {
       const LayerShape& s = c.layers[size_t(l)];
-      fmt::print("  {:>5} {:>6} {:>9} {:<18} {:>7}\n", l, s.n_heads(), s.n_kv_heads(), join(s.q_per_kv), s.ffn_dim);
+      fmt::print("  {:>5} {:>7} {:>9} {:<18} {:>9}\n", l, of(s.n_heads(), l, &ParentLayer::heads),
+                 of(s.n_kv_heads(), l, &ParentLayer::kv_heads), join(s.q_per_kv), of(s.ffn_dim, l, &ParentLayer::ffn));
     }
     if (m.tokenizer)
       fmt::print("tokenizer:    {}, {} pieces, bos {}, eos {}\n", m.tokenizer->type, m.tokenizer->pieces.size(),
                  m.tokenizer->bos, m.tokenizer->eos);
     else
       fmt::print("tokenizer:    none\n");
-    fmt::print("provenance:   {}\n", m.provenance.dump());
+    const std::vector<std::string> prov = provenance_summary(m.provenance);
+    for (size_t i = 0; i < prov.size(); i++) fmt::print("{}{}\n", i ? "              " : "provenance:   ", prov[i]);
     fmt::print("checksums:    header ok; data {}\n",
                verify ? (info.data_crc_ok ? "ok" : "MISMATCH") : "not verified (use --verify)");
   }
