@@ -242,6 +242,7 @@ std::shared_ptr<const TokenizerData> read_tokenizer(const Meta& m) {
   // llama.cpp's defaults: SentencePiece adds BOS and a leading space; byte-level BPE neither.
   t->add_bos = m.get_bool_or("tokenizer.ggml.add_bos_token", spm) && t->bos >= 0;
   t->add_dummy_prefix = m.get_bool_or("tokenizer.ggml.add_space_prefix", spm);
+  t->chat_template = m.get_str_or("tokenizer.chat_template", "");
   ZIP_CHECK(!m.get_bool_or("tokenizer.ggml.add_eos_token", false),
             "{}: tokenizer.ggml.add_eos_token = true is not supported (the engine never appends EOS)", p);
   ZIP_CHECK(!m.get_bool_or("tokenizer.ggml.remove_extra_whitespaces", false),
@@ -354,10 +355,13 @@ Model import_gguf(const std::string& path, const ImportOptions& opt) {
     fail("{}: unexpected tensor '{}' for a Llama model with this metadata", path, t.name);
   }
 
-  if (!opt.tokenizer_path.empty())
-    m.tokenizer = std::make_shared<const TokenizerData>(load_tokenizer(opt.tokenizer_path));
-  else
+  if (!opt.tokenizer_path.empty()) {
+    TokenizerData t = load_tokenizer(opt.tokenizer_path);
+    if (t.chat_template.empty()) t.chat_template = meta.get_str_or("tokenizer.chat_template", "");
+    m.tokenizer = std::make_shared<const TokenizerData>(std::move(t));
+  } else {
     m.tokenizer = read_tokenizer(meta);
+  }
   if (m.tokenizer)
     ZIP_CHECK(int64_t(m.tokenizer->pieces.size()) <= c.vocab_size, "tokenizer has {} pieces, more than vocab_size {}",
               m.tokenizer->pieces.size(), c.vocab_size);

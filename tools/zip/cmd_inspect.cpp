@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <map>
 
+#include "engine/chat/chat_template.h"
 #include "engine/error.h"
 #include "engine/zlm.h"
 #include "tools/zip/args.h"
@@ -71,6 +72,7 @@ int cmd_inspect(int argc, char** argv) {
                  m.tokenizer->bos, m.tokenizer->eos);
     else
       fmt::print("tokenizer:    none\n");
+    if (m.tokenizer) fmt::print("chat:         {}\n", chat_template_summary(*m.tokenizer));
     fmt::print("provenance:   {}\n", m.provenance.dump());
     fmt::print("checksums:    header ok; data {}\n",
                verify ? (info.data_crc_ok ? "ok" : "MISMATCH") : "not verified (use --verify)");
