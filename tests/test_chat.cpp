@@ -8,6 +8,8 @@
 #include <set>
 
 #include "compress/slice.h"
+#include "engine/backend.h"
+#include "engine/chat/chat_session.h"
 #include "engine/chat/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/zlm.h"
@@ -277,4 +279,44 @@ TEST_CASE("chat: zip run -i with piped turns keeps the history in the KV cache")
   CHECK(full.status == 0);
   CHECK_HAS(full.err, "of 100 tokens; ending it");
   CHECK(full.err.find("context full") != std::string::npos);
+}
+
+TEST_CASE("chat: ChatSession ends an answer early, reuses or rewinds the cache as the template needs") {
+  const Model& m = ztest::stories260K();
+  Tokenizer tok(m.tokenizer);
+  auto be = make_cpu_backend(1);
+  InferenceContext ctx(m, *be, 512);
+  GenerateOptions opt;
+  opt.max_new_tokens = 12;
+  opt.sampling.temperature = 0;
+
+  // ChatML keeps the answer as generated: turn 2 continues the cache.
+  ChatSession chat(ctx, tok, detect_chat_format(template_named("openhermes"), ""), "");
+  int texts = 0;
+  ChatSession::Turn a = chat.reply("Once upon a time", opt, [&](const std::string&) { return ++texts < 3; });
+  CHECK(a.gen.stop_reason == "callback");  // what Ctrl-C does in zip run -i
+  CHECK(a.gen.new_tokens == 3);
+  CHECK(a.cache_tokens == a.prompt_tokens + 2);  // the last answer token was not evaluated
+  REQUIRE(chat.history().size() == 2);
+  CHECK(chat.history()[1].content == a.answer);
+  ChatSession::Turn b = chat.reply("Then?", opt, [](const std::string&) { return true; });
+  CHECK(b.prompt_tokens - b.prefilled == a.cache_tokens);
+  // The cache now holds exactly the tokens of the rendered conversation that a fresh start
+  // would prefill, except that the answers are the generated ids rather than re-tokenized text.
+  CHECK(b.prompt_tokens <= int(tok.encode(render_chat(chat.format(), {{"user", "Once upon a time"}, {"assistant", a.answer},
+                                                                       {"user", "Then?"}},
+                                                      true, {}),
+                                          false, true)
+                                   .size()) +
+                               2);
+
+  // Llama-2-chat renders an answer as " " + answer.strip() + " </s>", not as generated: the cache
+  // is rewound to the end of turn 1's prompt and the answer re-prefilled from its rendered text.
+  ChatSession l2(ctx, tok, detect_chat_format(template_named("llama2"), "</s>"), "");
+  ChatSession::Turn c = l2.reply("Hello", opt, [](const std::string&) { return true; });
+  REQUIRE(!c.answer.empty());
+  REQUIRE(c.answer[0] != ' ');
+  ChatSession::Turn d = l2.reply("More", opt, [](const std::string&) { return true; });
+  CHECK(d.prompt_tokens - d.prefilled == c.prompt_tokens);
+  CHECK(ctx.pos() == d.cache_tokens);
 }

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <poll.h>
 #include <unistd.h>
 
 #include "engine/chat/chat_session.h"
@@ -17,8 +18,8 @@ volatile std::sig_atomic_t g_interrupted = 0;
 
 extern "C" void on_sigint(int) { g_interrupted = 1; }
 
-// SIGINT sets a flag instead of ending the process while the conversation runs; no SA_RESTART,
-// so a read() waiting at the prompt returns EINTR.
+// SIGINT sets a flag instead of ending the process while the conversation runs: the answer
+// being generated ends (the token callback looks at it), or at the prompt the conversation.
 class SigintFlag {
  public:
   SigintFlag() {
@@ -34,17 +35,20 @@ class SigintFlag {
   struct sigaction old_ {};
 };
 
-// One line from stdin without stdio buffering tricks: false at EOF (with nothing read) or on
-// Ctrl-C. A final line without '\n' still counts.
+// One line from stdin: false at EOF (with nothing read) or on Ctrl-C. A final line without '\n'
+// still counts. The signal may be delivered to any thread (the thread pool's workers too), so a
+// blocked read() is not reliably interrupted: wait with poll() and look at the flag every 100 ms.
 bool read_line(std::string& line) {
   line.clear();
-  char c;
   for (;;) {
-    ssize_t n = ::read(0, &c, 1);
-    if (n < 0 && errno == EINTR) {
-      if (g_interrupted) return false;
-      continue;
-    }
+    if (g_interrupted) return false;
+    pollfd p{0, POLLIN, 0};
+    const int ready = ::poll(&p, 1, 100);
+    if (ready < 0 && errno != EINTR) return !line.empty();
+    if (ready <= 0) continue;
+    char c;
+    const ssize_t n = ::read(0, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return !line.empty();
     if (c == '\n') return true;
     line += c;
