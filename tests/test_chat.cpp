@@ -2,6 +2,7 @@
 // tools/make_chat_vectors.py with transformers, tests/data/chat_templates.json), refusal of
 // templates it cannot render, the template through GGUF / Hugging Face / .zlm / slice, and
 // `zip run -p` / `zip run -i` on a model with a template.
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -77,7 +78,7 @@ TEST_CASE("chat templates: every transformers vector renders bit-exactly (four f
     const ChatFormat f = detect_chat_format(tmpl, t["eos"]);
     CHECK(chat_family_name(f.family) == t["family"].get<std::string>());
     families.insert(chat_family_name(f.family));
-    const ChatSpecials sp{t["bos"], t["eos"]};
+    const ChatSpecials sp{t["bos"], t["eos"], t.value("date_string", "")};
     for (const auto& c : t["cases"]) {
       INFO("case " << c["name"].get<std::string>() << ", add_generation_prompt " << c["add_generation_prompt"]);
       const auto msgs = messages_of(c["messages"]);
@@ -91,7 +92,7 @@ TEST_CASE("chat templates: every transformers vector renders bit-exactly (four f
     }
   }
   CHECK(families == std::set<std::string>{"chatml", "llama3", "gemma", "inst"});
-  CHECK(cases >= 8 * 14);
+  CHECK(cases >= 9 * 14);
   CHECK(errors >= 2);  // Gemma 2 refuses a system message
   // The parameters read from the text.
   CHECK(detect_chat_format(template_named("smollm2"), "").default_system ==
@@ -100,6 +101,18 @@ TEST_CASE("chat templates: every transformers vector renders bit-exactly (four f
         "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
   CHECK(detect_chat_format(template_named("openhermes"), "").default_system.empty());
   CHECK(detect_chat_format(template_named("gemma3"), "").variant == "gemma3");
+  const ChatFormat l32 = detect_chat_format(template_named("llama3.2"), "");
+  CHECK(l32.variant == "llama3.1");
+  CHECK(l32.knowledge_date == "December 2023");
+  CHECK(l32.default_date == "26 Jul 2024");
+  CHECK(l32.date_today);
+  // Without a date_string, today's date, as transformers' strftime_now gives it.
+  char today[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  std::strftime(today, sizeof today, "%d %b %Y", &local);
+  CHECK_HAS(render_chat(l32, {{"user", "Hi"}}, true, {"<|begin_of_text|>", "", ""}), std::string("Today Date: ") + today + "\n\n");
   CHECK(!detect_chat_format(template_named("gemma2"), "").system_role);
   CHECK(detect_chat_format(template_named("llama2"), "</s>").variant == "llama2");
   CHECK(detect_chat_format(template_named("mistral"), "</s>").end_of_turn == "</s>");
@@ -138,7 +151,7 @@ TEST_CASE("chat templates: unknown templates are refused with one line naming --
   for (const auto& u : vectors()["unknown"]) unknown.push_back(u["template"]);
   unknown.push_back("");
   unknown.push_back("{{ messages[0]['content'] }}");
-  // Llama 3.1's dated system header is not the 3.0 layout.
+  // A dated system header but not Llama 3.1/3.2's layout.
   unknown.push_back(template_named("llama3") + "{{ 'Cutting Knowledge Date: December 2023' }}");
   for (const auto& t : unknown) {
     INFO("template: " << t);

@@ -169,14 +169,30 @@ bool read_chatml(const Template& t, ChatFormat& f, bool strict) {
   return !strict || (turn && t.has("'<|im_start|>assistant\\n'") && !extra);
 }
 
+// Llama 3.1 / 3.2: a system header with dates always comes first (the system text, trimmed, or
+// nothing after them); tools and ipython roles only appear when tools are passed (zip passes none).
+bool read_llama31(const Template& t, ChatFormat& f, bool strict) {
+  f.variant = "llama3.1";
+  const bool dates = literal_after(t.norm, "'Cutting Knowledge Date: ", "\\n'", f.knowledge_date) &&
+                     t.has("'Today Date: ' + date_string + '\\n\\n'");
+  literal_after(t.norm, "{%setdate_string='", "'", f.default_date);
+  f.date_today = t.has_text("strftime_now('%d %b %Y')");
+  const bool system = t.has("set system_message = messages[0]['content'] | trim") &&
+                      t.has_text("{{'<|start_header_id|>system<|end_header_id|>\\n\\n'}}") &&
+                      t.has_text("{{system_message}}{{'<|eot_id|>'}}");
+  return !strict || (dates && system && (f.date_today || !f.default_date.empty()));
+}
+
 bool read_llama3(const Template& t, ChatFormat& f, bool strict) {
   f.family = ChatFamily::Llama3, f.variant = "llama3", f.end_of_turn = "<|eot_id|>";
   f.bos = t.has("bos_token");
   const std::string head = "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content']";
   f.trim = t.has(head + " | trim + '<|eot_id|>'");
   const bool turn = f.trim || t.has(head + " + '<|eot_id|>'");
-  const bool extra = t.has_text("Cutting Knowledge Date") || t.has_text("date_string") || t.has_text("ipython");
-  return !strict || (turn && t.has("'<|start_header_id|>assistant<|end_header_id|>\\n\\n'") && !extra);
+  const bool gen = t.has("'<|start_header_id|>assistant<|end_header_id|>\\n\\n'");
+  if (t.has_text("Cutting Knowledge Date")) return read_llama31(t, f, strict) && (!strict || (turn && gen && f.trim));
+  const bool extra = t.has_text("date_string") || t.has_text("ipython");
+  return !strict || (turn && gen && !extra);
 }
 
 bool read_gemma(const Template& t, ChatFormat& f, bool strict) {
@@ -235,7 +251,7 @@ ChatFormat detect_chat_format(const std::string& tmpl, const std::string& eos) {
   }
   if (t.has_text("<|start_header_id|>")) {
     if (read_llama3(t, f, true)) return f;
-    throw Error(unknown_message("a Llama-3 variant zip does not model, e.g. 3.1's dated system header"));
+    throw Error(unknown_message("a Llama-3 variant zip does not model"));
   }
   if (t.has_text("<start_of_turn>")) {
     if (read_gemma(t, f, true)) return f;

@@ -2,6 +2,7 @@
 // environment (trim_blocks, lstrip_blocks): one function per family, written from the published
 // templates (tools/make_chat_vectors.py holds them; tests/data/chat_templates.json the outputs).
 #include <cstdint>
+#include <ctime>
 
 #include "engine/chat/chat_template.h"
 #include "engine/error.h"
@@ -85,8 +86,27 @@ std::string render_chatml(const ChatFormat& f, const std::vector<ChatMessage>& m
   return out;
 }
 
-std::string render_llama3(const ChatFormat& f, const std::vector<ChatMessage>& m, bool gen, const ChatSpecials& sp) {
+// "07 Dec 2026": Python's strftime("%d %b %Y") in the C locale, local time (transformers'
+// strftime_now).
+std::string today() {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%d %b %Y", &local);
+  return buf;
+}
+
+std::string render_llama3(const ChatFormat& f, const std::vector<ChatMessage>& all, bool gen, const ChatSpecials& sp) {
   std::string out = f.bos ? sp.bos : "";
+  std::vector<ChatMessage> m = all;
+  if (f.variant == "llama3.1") {
+    const std::string date = !sp.date_string.empty() ? sp.date_string : f.date_today ? today() : f.default_date;
+    std::string system;
+    if (m[0].role == "system") system = python_strip(m[0].content), m.erase(m.begin());
+    out += "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: " + f.knowledge_date +
+           "\nToday Date: " + date + "\n\n" + system + "<|eot_id|>";
+  }
   for (const auto& msg : m)
     out += "<|start_header_id|>" + msg.role + "<|end_header_id|>\n\n" + (f.trim ? python_strip(msg.content) : msg.content) +
            "<|eot_id|>";

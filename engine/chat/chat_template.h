@@ -5,7 +5,8 @@
 // template), their parameters (default system message, BOS, trimming, system handling) are read
 // from the text, and each family is rendered by hand. Anything else is refused with one line.
 //   chatml  <|im_start|>ROLE\n...<|im_end|>\n  (SmolLM2, Qwen2/2.5, OpenHermes; default system)
-//   llama3  <|start_header_id|>ROLE<|end_header_id|>\n\n...<|eot_id|>  (Meta-Llama-3-Instruct)
+//   llama3  <|start_header_id|>ROLE<|end_header_id|>\n\n...<|eot_id|>  (Meta-Llama-3-Instruct;
+//           Llama 3.1/3.2's dated system header)
 //   gemma   <start_of_turn>user|model\n...<end_of_turn>\n  (Gemma 1/2: no system role;
 //           Gemma 3: the system text + "\n\n" opens the first user turn)
 //   inst    [INST] ... [/INST]  (Llama-2-chat with <<SYS>>; Mistral-7B-Instruct v0.2 / Mixtral)
@@ -36,11 +37,18 @@ struct ChatFormat {
   std::string system_sep;      // gemma3 / mistral: what joins the system text to the first user text
   std::string end_of_turn;     // the text that ends an assistant turn: "<|im_end|>", "<|eot_id|>",
                                // "<end_of_turn>", or the EOS text for inst
+  // llama3.1 (Llama 3.1 / 3.2): the system header's "Cutting Knowledge Date: ..." and
+  // "Today Date: ..." lines; the date is today's when the template calls strftime_now (as
+  // transformers provides it), else its literal default.
+  std::string knowledge_date, default_date;
+  bool date_today = false;
 };
 
-// The texts bos_token and eos_token stand for (the tokenizer's BOS/EOS pieces; "" if none).
+// The template's variables: the texts bos_token and eos_token stand for (the tokenizer's BOS/EOS
+// pieces; "" if none), and date_string ("" = the template's own rule: today, or its default).
 struct ChatSpecials {
   std::string bos, eos;
+  std::string date_string;
 };
 
 // "chatml", "llama3", "gemma", "inst".
