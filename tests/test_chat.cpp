@@ -333,3 +333,20 @@ TEST_CASE("chat: ChatSession ends an answer early, reuses or rewinds the cache a
   CHECK(d.prompt_tokens - d.prefilled == c.prompt_tokens);
   CHECK(ctx.pos() == d.cache_tokens);
 }
+
+TEST_CASE("chat templates: a GGUF template that is not valid UTF-8 is dropped with a warning") {
+  Builder b = spm_llama();
+  b.str("tokenizer.chat_template", "{{ bos_token }}\xff\xfe");
+  const std::string gguf = write_temp(b.bytes(), "bad_template.gguf");
+  const std::string out = ztest::temp_dir() + "/bad_template.zlm";
+  ztest::CmdResult c = ztest::run_zip("convert " + q(gguf) + " -o " + q(out));
+  REQUIRE_MESSAGE(c.status == 0, c.err);
+  CHECK_HAS(c.err, "tokenizer.chat_template is not valid UTF-8; importing without it");
+  CHECK(load_zlm(out).tokenizer->chat_template.empty());
+  // The writer refuses one all the same (the header is JSON).
+  Model m = import_model(gguf, {});
+  auto tok = std::make_shared<TokenizerData>(*m.tokenizer);
+  tok->chat_template = "\xc3";
+  m.tokenizer = tok;
+  CHECK_THROWS_AS(save_zlm(m, out), Error);
+}

@@ -6,6 +6,7 @@
 #include "engine/file_io.h"
 #include "engine/tokenizer/hf_vocab.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/unicode.h"
 
 namespace zip {
 
@@ -100,7 +101,11 @@ TokenizerData load_directory(const std::string& dir_name) {
 
 std::string load_chat_template(const std::string& dir) {
   const std::string jinja = (fs::path(dir) / "chat_template.jinja").string();
-  if (file_exists(jinja)) return read_file(jinja);
+  if (file_exists(jinja)) {
+    std::string text = read_file(jinja);
+    ZIP_CHECK(unicode::is_valid_utf8(text), "'{}' is not valid UTF-8", jinja);
+    return text;
+  }
   const std::string config = (fs::path(dir) / "tokenizer_config.json").string();
   if (!file_exists(config)) return {};
   const nlohmann::json c = detail::read_json_file(config);

@@ -14,6 +14,7 @@
 #include "engine/tensor.h"
 #include "engine/tokenizer/pretokenize.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/unicode.h"
 
 namespace zip {
 
@@ -98,6 +99,7 @@ void tokenizer_to_zlm(const TokenizerData& t, nlohmann::json& meta, std::map<std
   meta["lowercase"] = t.lowercase;
   meta["n_pieces"] = n;
   meta["n_merges"] = t.merges.size();
+  ZIP_CHECK(unicode::is_valid_utf8(t.chat_template), "tokenizer: the chat template is not valid UTF-8");
   if (!t.chat_template.empty()) meta["chat_template"] = t.chat_template;
 
   size_t total = 0;
