@@ -62,6 +62,36 @@ static GenerateOptions generate_options(const Args& args) {
   return opt;
 }
 
+// Plain generation: the prompt as text (echoed), then the continuation.
+static int run_plain(const Args& args, const Model& model, const Tokenizer& tok, const std::string& prompt,
+                     const GenerateOptions& opt, int ctx_len, Backend& backend, const DeviceArg& dev) {
+  std::vector<int> ids = tok.encode(prompt, true, args.has("--special"));
+  if (ids.empty()) {
+    if (tok.bos() < 0) fail("empty prompt and the tokenizer has no BOS token");
+    ids.push_back(tok.bos());
+  }
+  InferenceContext ctx(model, backend, ctx_len);
+  if (int(ids.size()) > ctx.ctx_len())
+    fail("the prompt has {} tokens, longer than the context ({})", ids.size(), ctx.ctx_len());
+  if (args.has("-v"))
+    fmt::print(stderr, "{}: {} layers, {} parameters; {}; seed {}\n", args.positional()[0], model.config.n_layers(),
+               model.config.n_params(), backend_label(backend, dev), opt.sampling.seed);
+
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  std::fflush(stdout);
+  GenerateStats st = generate(ctx, &tok, ids, opt, [&](int, const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  if (stdout_is_tty()) std::fputc('\n', stdout);
+  std::fflush(stdout);
+  fmt::print(stderr, "\nprompt: {} tokens, {:.1f} tok/s | generated: {} tokens, {:.1f} tok/s | stop: {} | {}\n",
+             st.prompt_tokens, st.prefill_s > 0 ? st.prompt_tokens / st.prefill_s : 0.0, st.new_tokens,
+             st.decode_s > 0 ? st.new_tokens / st.decode_s : 0.0, st.stop_reason, backend_label(backend, dev));
+  return 0;
+}
+
 int cmd_run(int argc, char** argv) {
   Args args("run",
             "MODEL.zlm [-p PROMPT] [-i] [--system TEXT] [--raw] [--chat-format NAME] [-n N] [--temp T] [--top-k K] "
@@ -128,31 +158,7 @@ int cmd_run(int argc, char** argv) {
     ChatRunOptions o{prompt, args.str("--system"), interactive, args.has("-v"), backend_label(*backend, dev)};
     return run_chat(ctx, tok, format, opt, o);
   }
-  std::vector<int> ids = tok.encode(prompt, true, args.has("--special"));
-  if (ids.empty()) {
-    if (tok.bos() < 0) fail("empty prompt and the tokenizer has no BOS token");
-    ids.push_back(tok.bos());
-  }
-  InferenceContext ctx(model, *backend, ctx_len);
-  if (int(ids.size()) > ctx.ctx_len())
-    fail("the prompt has {} tokens, longer than the context ({})", ids.size(), ctx.ctx_len());
-  if (args.has("-v"))
-    fmt::print(stderr, "{}: {} layers, {} parameters; {}; seed {}\n", args.positional()[0], model.config.n_layers(),
-               model.config.n_params(), backend_label(*backend, dev), opt.sampling.seed);
-
-  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
-  std::fflush(stdout);
-  GenerateStats st = generate(ctx, &tok, ids, opt, [&](int, const std::string& text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return true;
-  });
-  if (stdout_is_tty()) std::fputc('\n', stdout);
-  std::fflush(stdout);
-  fmt::print(stderr, "\nprompt: {} tokens, {:.1f} tok/s | generated: {} tokens, {:.1f} tok/s | stop: {} | {}\n",
-             st.prompt_tokens, st.prefill_s > 0 ? st.prompt_tokens / st.prefill_s : 0.0, st.new_tokens,
-             st.decode_s > 0 ? st.new_tokens / st.decode_s : 0.0, st.stop_reason, backend_label(*backend, dev));
-  return 0;
+  return run_plain(args, model, tok, prompt, opt, ctx_len, *backend, dev);
 }
 
 }  // namespace zip::cli
