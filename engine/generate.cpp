@@ -55,8 +55,9 @@ class StopFilter {
 GenerateStats generate(InferenceContext& ctx, const Tokenizer* tok, const std::vector<int>& prompt,
                        const GenerateOptions& opt, const std::function<bool(int, const std::string&)>& on_token) {
   ZIP_CHECK(!prompt.empty(), "generate: empty prompt (it must hold at least BOS)");
-  ZIP_CHECK(int(prompt.size()) <= ctx.ctx_len(), "the prompt has {} tokens, longer than the context ({})",
-            prompt.size(), ctx.ctx_len());
+  const int start = opt.keep_context ? ctx.pos() : 0;
+  ZIP_CHECK(start + int(prompt.size()) <= ctx.ctx_len(), "the prompt has {} tokens, longer than the context ({}{})",
+            prompt.size(), ctx.ctx_len(), start ? fmt::format(" of which {} are in use", start) : "");
   GenerateStats st;
   st.prompt_tokens = int(prompt.size());
   Sampler sampler(opt.sampling);
@@ -65,7 +66,7 @@ GenerateStats generate(InferenceContext& ctx, const Tokenizer* tok, const std::v
   int V = ctx.vocab_size();
   int bos = tok ? tok->bos() : -1, eos = tok ? tok->eos() : -1;
 
-  ctx.reset();
+  if (!opt.keep_context) ctx.reset();
   auto t0 = std::chrono::steady_clock::now();
   const float* logits = ctx.eval(prompt);
   st.prefill_s = seconds_since(t0);
@@ -76,6 +77,10 @@ GenerateStats generate(InferenceContext& ctx, const Tokenizer* tok, const std::v
     int next = sampler.sample(logits, V);
     if (opt.stop_at_eos && (next == eos || next == bos)) {
       st.stop_reason = "eos";
+      break;
+    }
+    if (std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), next) != opt.stop_tokens.end()) {
+      st.stop_reason = "end-of-turn";
       break;
     }
     st.new_tokens++;

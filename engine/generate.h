@@ -15,17 +15,23 @@ struct GenerateOptions {
   int max_new_tokens = 128;  // -n
   SamplingParams sampling;
   bool stop_at_eos = true;         // stop at EOS or BOS
+  std::vector<int> stop_tokens;    // more ids that end generation like EOS (a chat template's end of turn)
   std::vector<std::string> stop;   // stop strings: generation ends where one appears (not emitted)
+  // Append the prompt to what the context already holds (a conversation's earlier turns) instead
+  // of resetting it first.
+  bool keep_context = false;
 };
 
 struct GenerateStats {
   int prompt_tokens = 0, new_tokens = 0;
   double prefill_s = 0, decode_s = 0;  // decode_s: from the first new token to the last
-  std::string stop_reason;             // "eos", "length", "context", "stop", "callback"
+  std::string stop_reason;             // "eos", "end-of-turn", "length", "context", "stop", "callback"
 };
 
 // on_token(id, text) returns false to stop. `prompt` must be non-empty (at least BOS).
-// The context is reset first. With stop strings, text that could begin a stop string is held
+// The context is reset first (unless opt.keep_context). Every token handed to on_token is in the
+// context afterwards except, when generation ends for another reason than EOS / a stop token,
+// the last one. With stop strings, text that could begin a stop string is held
 // back until it is known not to, so `text` may be empty or carry earlier tokens' text; the
 // concatenation of all texts never contains a stop string; text still held back when generation
 // ends for another reason is delivered last with id -1.

@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/pretokenize.h"
+#include "engine/tokenizer/unicode.h"
 #include "models/gguf.h"
 #include "models/gguf_dequant.h"
 #include "models/import.h"
@@ -181,6 +182,15 @@ std::string pre_rule(const std::string& pre, const std::string& path) {
        pre);
 }
 
+// tokenizer.chat_template, or "" with a warning when it is not valid UTF-8 (the .zlm header is JSON).
+std::string chat_template(const Meta& m) {
+  std::string t = m.get_str_or("tokenizer.chat_template", "");
+  if (unicode::is_valid_utf8(t)) return t;
+  std::fprintf(stderr, "warning: %s: tokenizer.chat_template is not valid UTF-8; importing without it\n",
+               printable(m.path()).c_str());
+  return {};
+}
+
 std::shared_ptr<const TokenizerData> read_tokenizer(const Meta& m) {
   const std::string& p = m.path();
   const std::string model = m.get_str_or("tokenizer.ggml.model", "");
@@ -242,6 +252,7 @@ std::shared_ptr<const TokenizerData> read_tokenizer(const Meta& m) {
   // llama.cpp's defaults: SentencePiece adds BOS and a leading space; byte-level BPE neither.
   t->add_bos = m.get_bool_or("tokenizer.ggml.add_bos_token", spm) && t->bos >= 0;
   t->add_dummy_prefix = m.get_bool_or("tokenizer.ggml.add_space_prefix", spm);
+  t->chat_template = chat_template(m);
   ZIP_CHECK(!m.get_bool_or("tokenizer.ggml.add_eos_token", false),
             "{}: tokenizer.ggml.add_eos_token = true is not supported (the engine never appends EOS)", p);
   ZIP_CHECK(!m.get_bool_or("tokenizer.ggml.remove_extra_whitespaces", false),
@@ -354,10 +365,13 @@ Model import_gguf(const std::string& path, const ImportOptions& opt) {
     fail("{}: unexpected tensor '{}' for a Llama model with this metadata", path, t.name);
   }
 
-  if (!opt.tokenizer_path.empty())
-    m.tokenizer = std::make_shared<const TokenizerData>(load_tokenizer(opt.tokenizer_path));
-  else
+  if (!opt.tokenizer_path.empty()) {
+    TokenizerData t = load_tokenizer(opt.tokenizer_path);
+    if (t.chat_template.empty()) t.chat_template = chat_template(meta);
+    m.tokenizer = std::make_shared<const TokenizerData>(std::move(t));
+  } else {
     m.tokenizer = read_tokenizer(meta);
+  }
   if (m.tokenizer)
     ZIP_CHECK(int64_t(m.tokenizer->pieces.size()) <= c.vocab_size, "tokenizer has {} pieces, more than vocab_size {}",
               m.tokenizer->pieces.size(), c.vocab_size);

@@ -144,7 +144,9 @@ Model import_hf_llama(const std::string& dir, const ImportOptions& opt) {
   if (!opt.tokenizer_path.empty()) {
     m.tokenizer = std::make_shared<const TokenizerData>(load_tokenizer(opt.tokenizer_path));
   } else if (file_exists(dir + "/tokenizer.model")) {
-    m.tokenizer = std::make_shared<const TokenizerData>(load_sentencepiece_model(dir + "/tokenizer.model"));
+    TokenizerData t = load_sentencepiece_model(dir + "/tokenizer.model");
+    t.chat_template = load_chat_template(dir);
+    m.tokenizer = std::make_shared<const TokenizerData>(std::move(t));
   } else if (file_exists(dir + "/tokenizer.json")) {
     std::fprintf(stderr,
                  "warning: %s has tokenizer.json but no tokenizer.model; importing without a tokenizer (pass "

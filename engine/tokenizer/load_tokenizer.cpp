@@ -6,6 +6,7 @@
 #include "engine/file_io.h"
 #include "engine/tokenizer/hf_vocab.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/unicode.h"
 
 namespace zip {
 
@@ -17,9 +18,18 @@ std::string sibling(const std::string& path, const char* name) {
   return (fs::path(path).parent_path() / name).string();
 }
 
-// The Hugging Face formats, then tokenizer_config.json from the same directory.
+// The Hugging Face formats, then tokenizer_config.json (and the chat template) from the same
+// directory.
 TokenizerData with_config(TokenizerData t, const std::string& dir) {
   detail::apply_tokenizer_config(t, (fs::path(dir) / "tokenizer_config.json").string());
+  t.chat_template = load_chat_template(dir);
+  return t;
+}
+
+// A SentencePiece model in a Hugging Face directory: only the chat template is taken from
+// tokenizer_config.json (the .model file defines the specials).
+TokenizerData with_template(TokenizerData t, const std::string& dir) {
+  t.chat_template = load_chat_template(dir);
   return t;
 }
 
@@ -62,13 +72,13 @@ TokenizerData load_directory(const std::string& dir_name) {
     // SentencePiece-style BPE (or another kind we do not support).
     if (is_supported_hf_tokenizer_json(in_dir("tokenizer.json")))
       return with_config(load_hf_tokenizer_json(in_dir("tokenizer.json")), dir_name);
-    if (has("tokenizer.model")) return load_sentencepiece_model(in_dir("tokenizer.model"));
+    if (has("tokenizer.model")) return with_template(load_sentencepiece_model(in_dir("tokenizer.model")), dir_name);
     load_hf_tokenizer_json(in_dir("tokenizer.json"));  // throws, saying what is not supported
   }
   if (has("vocab.json") && has("merges.txt"))
     return with_config(load_gpt2_vocab(in_dir("vocab.json"), in_dir("merges.txt")), dir_name);
   if (has("vocab.txt")) return with_config(load_wordpiece_vocab(in_dir("vocab.txt")), dir_name);
-  if (has("tokenizer.model")) return load_sentencepiece_model(in_dir("tokenizer.model"));
+  if (has("tokenizer.model")) return with_template(load_sentencepiece_model(in_dir("tokenizer.model")), dir_name);
   if (has("tokenizer.bin")) return load_llama2c_tokenizer(in_dir("tokenizer.bin"));
   // llama2.c's custom vocabularies are named tok<N>.bin; other *.bin files there are checkpoints.
   std::vector<std::string> candidates;
@@ -88,6 +98,29 @@ TokenizerData load_directory(const std::string& dir_name) {
 }
 
 }  // namespace
+
+std::string load_chat_template(const std::string& dir) {
+  const std::string jinja = (fs::path(dir) / "chat_template.jinja").string();
+  if (file_exists(jinja)) {
+    std::string text = read_file(jinja);
+    ZIP_CHECK(unicode::is_valid_utf8(text), "'{}' is not valid UTF-8", jinja);
+    return text;
+  }
+  const std::string config = (fs::path(dir) / "tokenizer_config.json").string();
+  if (!file_exists(config)) return {};
+  const nlohmann::json c = detail::read_json_file(config);
+  const nlohmann::json* v = detail::optional_field(c, "chat_template");
+  if (!v) return {};
+  if (v->is_string()) return v->get<std::string>();
+  ZIP_CHECK(v->is_array(), "'{}': 'chat_template' must be a string or a list of {{name, template}}", config);
+  for (const auto& named : *v) {
+    ZIP_CHECK(named.is_object() && named.contains("name") && named["name"].is_string() && named.contains("template") &&
+                  named["template"].is_string(),
+              "'{}': each 'chat_template' entry must be {{\"name\": string, \"template\": string}}", config);
+    if (named["name"] == "default") return named["template"].get<std::string>();
+  }
+  return {};  // named templates only (tool_use, rag...): none to chat with by default
+}
 
 TokenizerData load_tokenizer(const std::string& file_or_dir) {
   if (is_directory(file_or_dir)) return load_directory(file_or_dir);

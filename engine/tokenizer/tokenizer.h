@@ -55,6 +55,11 @@ struct TokenizerData {
   bool strip_accents = false;   // NFD, then drop non-spacing marks
   bool lowercase = false;
 
+  // The chat template (Jinja text) the model was published with: GGUF tokenizer.chat_template or
+  // Hugging Face tokenizer_config.json's chat_template; empty when none. Rendered by
+  // engine/chat/chat_template.h for the families it recognises.
+  std::string chat_template;
+
   bool operator==(const TokenizerData&) const = default;
 };
 
@@ -126,6 +131,11 @@ bool is_supported_hf_tokenizer_json(const std::string& path);
 // vocab.json + merges.txt, vocab.txt, tokenizer.model, tokenizer.bin, tok*.bin. For the
 // Hugging Face files, tokenizer_config.json beside them may name BOS/EOS and BERT's casing.
 TokenizerData load_tokenizer(const std::string& file_or_dir);
+
+// The chat template a Hugging Face directory declares: chat_template.jinja if present (it wins,
+// as in transformers), else tokenizer_config.json's "chat_template" (a string, or a list of
+// {"name", "template"} from which "default" is taken); "" when there is none.
+std::string load_chat_template(const std::string& dir);
 
 // Embedding in a .zlm: scalar fields go to `meta` (the header's "tokenizer" object), the
 // vocabulary to tensors named "tokenizer.*" (u8 piece bytes, i32 offsets, f32 scores, i32 types,

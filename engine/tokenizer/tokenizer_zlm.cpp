@@ -3,8 +3,8 @@
 // tokenizer.offsets (i32, n+1, piece i is bytes [offsets[i], offsets[i+1])), tokenizer.scores
 // (f32, n), tokenizer.types (i32, n, PieceType), and for byte-bpe tokenizer.merges (i32,
 // 2 * n_merges: left id, right id of each merge by rank; absent when there are none).
-// Keys added after the first version (cls, sep, mask, pre, n_merges, ignore_merges and the
-// wordpiece normaliser flags) default when missing, so older files still load. Everything read
+// Keys added after the first version (cls, sep, mask, pre, n_merges, ignore_merges, the
+// wordpiece normaliser flags and chat_template) default when missing, so older files still load. Everything read
 // back is validated, finally by building a Tokenizer from it: the file may be corrupt.
 #include <cmath>
 #include <cstring>
@@ -14,6 +14,7 @@
 #include "engine/tensor.h"
 #include "engine/tokenizer/pretokenize.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/unicode.h"
 
 namespace zip {
 
@@ -98,6 +99,8 @@ void tokenizer_to_zlm(const TokenizerData& t, nlohmann::json& meta, std::map<std
   meta["lowercase"] = t.lowercase;
   meta["n_pieces"] = n;
   meta["n_merges"] = t.merges.size();
+  ZIP_CHECK(unicode::is_valid_utf8(t.chat_template), "tokenizer: the chat template is not valid UTF-8");
+  if (!t.chat_template.empty()) meta["chat_template"] = t.chat_template;
 
   size_t total = 0;
   for (const auto& p : t.pieces) total += p.size();
@@ -159,6 +162,10 @@ TokenizerData tokenizer_from_zlm(const nlohmann::json& meta, const std::map<std:
   if (auto it = meta.find("pre"); it != meta.end()) {
     ZIP_CHECK(it->is_string(), "tokenizer metadata: 'pre' must be a string");
     t.pre = it->get<std::string>();
+  }
+  if (auto it = meta.find("chat_template"); it != meta.end()) {
+    ZIP_CHECK(it->is_string(), "tokenizer metadata: 'chat_template' must be a string");
+    t.chat_template = it->get<std::string>();
   }
   ZIP_CHECK(t.type != "byte-bpe" || find_pretokenizer(t.pre), "tokenizer metadata: unknown pre-tokenizer '{}' (known: {})",
             t.pre, pretokenizer_names());

@@ -36,6 +36,12 @@ uint32_t next_char(std::string_view text, size_t pos, size_t* len) {
   return uint32_t(cp);
 }
 
+bool is_valid_utf8(std::string_view text) {
+  for (size_t pos = 0, len = 0; pos < text.size(); pos += len)
+    if (next_char(text, pos, &len) == kInvalidByte) return false;
+  return true;
+}
+
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
     out += char(cp);

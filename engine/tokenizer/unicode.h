@@ -15,6 +15,9 @@ constexpr uint32_t kInvalidByte = 0xFFFFFFFFu;
 // sequence (bad continuation, overlong, surrogate, past U+10FFFF) is one kInvalidByte of length 1.
 uint32_t next_char(std::string_view text, size_t pos, size_t* len);
 
+// Whether `text` is entirely valid UTF-8 (what JSON strings, e.g. the .zlm header, must be).
+bool is_valid_utf8(std::string_view text);
+
 // Appends the UTF-8 encoding of a valid code point.
 void append_utf8(std::string& out, uint32_t cp);
 

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <map>
 
+#include "engine/chat/chat_template.h"
 #include "engine/error.h"
 #include "engine/zlm.h"
 #include "compress/provenance_summary.h"
@@ -79,6 +80,7 @@ int cmd_inspect(int argc, char** argv) {
                  m.tokenizer->bos, m.tokenizer->eos);
     else
       fmt::print("tokenizer:    none\n");
+    if (m.tokenizer) fmt::print("chat:         {}\n", chat_template_summary(*m.tokenizer));
     const std::vector<std::string> prov = provenance_summary(m.provenance);
     for (size_t i = 0; i < prov.size(); i++) fmt::print("{}{}\n", i ? "              " : "provenance:   ", prov[i]);
     fmt::print("checksums:    header ok; data {}\n",

@@ -11,6 +11,7 @@
 #include "engine/zlm.h"
 #include "tools/zip/args.h"
 #include "tools/zip/commands.h"
+#include "tools/zip/run_chat.h"
 
 namespace zip::cli {
 
@@ -61,16 +62,55 @@ static GenerateOptions generate_options(const Args& args) {
   return opt;
 }
 
+// Plain generation: the prompt as text (echoed), then the continuation.
+static int run_plain(const Args& args, const Model& model, const Tokenizer& tok, const std::string& prompt,
+                     const GenerateOptions& opt, int ctx_len, Backend& backend, const DeviceArg& dev) {
+  std::vector<int> ids = tok.encode(prompt, true, args.has("--special"));
+  if (ids.empty()) {
+    if (tok.bos() < 0) fail("empty prompt and the tokenizer has no BOS token");
+    ids.push_back(tok.bos());
+  }
+  InferenceContext ctx(model, backend, ctx_len);
+  if (int(ids.size()) > ctx.ctx_len())
+    fail("the prompt has {} tokens, longer than the context ({})", ids.size(), ctx.ctx_len());
+  if (args.has("-v"))
+    fmt::print(stderr, "{}: {} layers, {} parameters; {}; seed {}\n", args.positional()[0], model.config.n_layers(),
+               model.config.n_params(), backend_label(backend, dev), opt.sampling.seed);
+
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  std::fflush(stdout);
+  GenerateStats st = generate(ctx, &tok, ids, opt, [&](int, const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  if (stdout_is_tty()) std::fputc('\n', stdout);
+  std::fflush(stdout);
+  fmt::print(stderr, "\nprompt: {} tokens, {:.1f} tok/s | generated: {} tokens, {:.1f} tok/s | stop: {} | {}\n",
+             st.prompt_tokens, st.prefill_s > 0 ? st.prompt_tokens / st.prefill_s : 0.0, st.new_tokens,
+             st.decode_s > 0 ? st.new_tokens / st.decode_s : 0.0, st.stop_reason, backend_label(backend, dev));
+  return 0;
+}
+
 int cmd_run(int argc, char** argv) {
   Args args("run",
-            "MODEL.zlm [-p PROMPT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [-t THREADS] "
-            "[--device cpu|ref|cuda|cuda:N]",
+            "MODEL.zlm [-p PROMPT] [-i] [--system TEXT] [--raw] [--chat-format NAME] [-n N] [--temp T] [--top-k K] "
+            "[--top-p P] [--seed S] [--ctx N] [-t THREADS] [--device cpu|ref|cuda|cuda:N]",
             "Decoders: generates text from PROMPT (default: from BOS alone); stops at EOS/BOS, after N new\n"
             "tokens, or at the end of the context; greedy when --temp 0.\n"
+            "Chat models (a chat template in the file): PROMPT is one user turn rendered through the\n"
+            "template (unless --raw) and only the answer is printed; it ends at EOS or the template's\n"
+            "end-of-turn token. -i: a conversation, one user turn per line of stdin (a terminal or a pipe),\n"
+            "the history kept in the KV cache; Ctrl-C ends the current answer, Ctrl-C at the prompt or EOF\n"
+            "ends the conversation. Recognised templates: docs/CHAT.md.\n"
             "Encoders: with a classification head prints one line LABEL<TAB>probability per class (best\n"
             "first); without one prints the sentence embedding (--json: as a JSON array).",
-            {{"-p,--prompt", "TEXT", "prompt text (default empty)"},
-             {"-n,--n-predict", "N", "new tokens to generate (default 256)"},
+            {{"-p,--prompt", "TEXT", "prompt text (default empty); with a chat template, the user turn"},
+             {"-i,--interactive", "", "chat: a conversation, user turns read from stdin line by line"},
+             {"--system", "TEXT", "chat: a system message opening the conversation"},
+             {"--raw", "", "send PROMPT as plain text even if the model has a chat template"},
+             {"--chat-format", "NAME", "chat: render as chatml|llama3|gemma|inst (default: from the template)"},
+             {"-n,--n-predict", "N", "new tokens to generate (per answer in a chat; default 256)"},
              {"--temp", "T", "sampling temperature, 0 = greedy (default 0.8)"},
              {"--top-k", "K", "sample from the K most likely tokens, 0 = all (default 40)"},
              {"--top-p", "P", "nucleus sampling mass, 1 = off (default 0.95)"},
@@ -84,7 +124,7 @@ int cmd_run(int argc, char** argv) {
              threads_option(),
              device_option(),
              {"--json", "", "encoders: print the embedding / probabilities as JSON"},
-             {"-v,--verbose", "", "print model and timing details to stderr"}});
+             {"-v,--verbose", "", "print model and timing details (chat: a line per turn) to stderr"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
   const DeviceArg dev = device_arg(args);
@@ -99,31 +139,26 @@ int cmd_run(int argc, char** argv) {
   if (ctx_len > model.config.max_seq_len)
     fail("--ctx {} exceeds the model's maximum context {}", ctx_len, model.config.max_seq_len);
   Tokenizer tok(model.tokenizer);
-  std::vector<int> ids = tok.encode(prompt, true, args.has("--special"));
-  if (ids.empty()) {
-    if (tok.bos() < 0) fail("empty prompt and the tokenizer has no BOS token");
-    ids.push_back(tok.bos());
+  const bool interactive = args.has("-i");
+  if (args.has("--raw") && (interactive || args.has("--chat-format") || args.has("--system")))
+    throw UsageError("zip run: --raw sends plain text; it does not go with -i, --system or --chat-format");
+  if (args.has("--system") && !interactive && prompt.empty())
+    throw UsageError("zip run: --system needs a user turn: -p PROMPT or -i");
+  const bool has_template = !model.tokenizer->chat_template.empty() || args.has("--chat-format");
+  if ((interactive || args.has("--system")) && !has_template)
+    fail("{} has no chat template: -i and --system need one (--chat-format {} chooses a family)",
+         args.positional()[0], chat_family_names());
+  if (interactive || (has_template && !prompt.empty() && !args.has("--raw"))) {
+    const ChatFormat format = chat_format_for(*model.tokenizer, args.str("--chat-format"));
+    InferenceContext ctx(model, *backend, ctx_len);
+    if (args.has("-v"))
+      fmt::print(stderr, "{}: {} layers, {} parameters; {}; seed {}; chat {} ({})\n", args.positional()[0],
+                 model.config.n_layers(), model.config.n_params(), backend_label(*backend, dev), opt.sampling.seed,
+                 chat_family_name(format.family), format.variant);
+    ChatRunOptions o{prompt, args.str("--system"), interactive, args.has("-v"), backend_label(*backend, dev)};
+    return run_chat(ctx, tok, format, opt, o);
   }
-  InferenceContext ctx(model, *backend, ctx_len);
-  if (int(ids.size()) > ctx.ctx_len())
-    fail("the prompt has {} tokens, longer than the context ({})", ids.size(), ctx.ctx_len());
-  if (args.has("-v"))
-    fmt::print(stderr, "{}: {} layers, {} parameters; {}; seed {}\n", args.positional()[0], model.config.n_layers(),
-               model.config.n_params(), backend_label(*backend, dev), opt.sampling.seed);
-
-  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
-  std::fflush(stdout);
-  GenerateStats st = generate(ctx, &tok, ids, opt, [&](int, const std::string& text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return true;
-  });
-  if (stdout_is_tty()) std::fputc('\n', stdout);
-  std::fflush(stdout);
-  fmt::print(stderr, "\nprompt: {} tokens, {:.1f} tok/s | generated: {} tokens, {:.1f} tok/s | stop: {} | {}\n",
-             st.prompt_tokens, st.prefill_s > 0 ? st.prompt_tokens / st.prefill_s : 0.0, st.new_tokens,
-             st.decode_s > 0 ? st.new_tokens / st.decode_s : 0.0, st.stop_reason, backend_label(*backend, dev));
-  return 0;
+  return run_plain(args, model, tok, prompt, opt, ctx_len, *backend, dev);
 }
 
 }  // namespace zip::cli
