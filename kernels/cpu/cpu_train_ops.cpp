@@ -7,12 +7,11 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <type_traits>
 
 #include <sys/mman.h>
 
 #include "engine/error.h"
-#include <type_traits>
-
 #include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/train_kernels.h"
 

@@ -134,25 +134,27 @@ inline void tile_store(const VF (&acc)[MR][kNV], float (&edge)[MR][kNR], float* 
   }
 }
 
-inline VF widen_even(VU w) {
-  VU s = w << 16;
-  VF f;
-  std::memcpy(&f, &s, 64);
-  return f;
+// 16 pair words widened to f32: the even (low) and odd (high) elements. (Vectors go by reference:
+// no 64-byte by-value arguments, whose ABI differs without AVX-512.)
+inline void widen_pairs(const uint32_t* p, VF& even, VF& odd) {
+  VU w;
+  std::memcpy(&w, p, 64);
+  VU e = w << 16, o = w & 0xffff0000u;
+  std::memcpy(&even, &e, 64);
+  std::memcpy(&odd, &o, 64);
 }
-inline VF widen_odd(VU w) {
-  VU s = w & 0xffff0000u;
-  VF f;
-  std::memcpy(&f, &s, 64);
-  return f;
-}
-inline VF fma_bcast(float a, VF b, VF c) {
+// c += a·b, one rounding per lane.
+inline void fma_bcast(float a, const VF& b, VF& c) {
 #if defined(__AVX512F__)
-  return VF(_mm512_fmadd_ps(_mm512_set1_ps(a), __m512(b), __m512(c)));
+  c = VF(_mm512_fmadd_ps(_mm512_set1_ps(a), __m512(b), __m512(c)));
+#elif defined(__AVX2__) && defined(__FMA__)
+  __m256 bv[2], cv[2];
+  std::memcpy(bv, &b, 64);
+  std::memcpy(cv, &c, 64);
+  for (int h = 0; h < 2; h++) cv[h] = _mm256_fmadd_ps(_mm256_set1_ps(a), bv[h], cv[h]);
+  std::memcpy(&c, cv, 64);
 #else
-  VF r;
-  for (int l = 0; l < 16; l++) r[l] = std::fma(a, b[l], c[l]);
-  return r;
+  for (int l = 0; l < 16; l++) c[l] = std::fma(a, b[l], c[l]);
 #endif
 }
 
@@ -182,17 +184,15 @@ void tile(float* C, size_t ldc, PackedA A, const uint32_t* Bp, int kpc, int nr, 
   } else {
     for (int kp = 0; kp < kpc; kp++) {
       VF be[kNV], bo[kNV];
-      for (int v = 0; v < kNV; v++) {
-        VU w;
-        std::memcpy(&w, Bp + size_t(kp) * kNR + 16 * v, 64);
-        be[v] = widen_even(w), bo[v] = widen_odd(w);
-      }
+      for (int v = 0; v < kNV; v++) widen_pairs(Bp + size_t(kp) * kNR + 16 * v, be[v], bo[v]);
       const uint32_t* ak = A.p + size_t(kp) * A.ks;
       for (int i = 0; i < MR; i++) {
         uint32_t aw = ak[size_t(i) * A.is];
         float ae = bits_f32(aw << 16), ao = bits_f32(aw & 0xffff0000u);
-        for (int v = 0; v < kNV; v++)  // odd element first, as vdpbf16ps
-          acc[i][v] = fma_bcast(ae, be[v], fma_bcast(ao, bo[v], acc[i][v]));
+        for (int v = 0; v < kNV; v++) {  // odd element first, as vdpbf16ps
+          fma_bcast(ao, bo[v], acc[i][v]);
+          fma_bcast(ae, be[v], acc[i][v]);
+        }
       }
     }
   }
