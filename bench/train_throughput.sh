@@ -22,6 +22,10 @@
 #   QUICK=1 bench/train_throughput.sh      kd-dense and kd-sliced at 8x256 -t 2, 1 warm-up + 1
 #                                          timed step; train15m -t 2 (~10 min with today's binary)
 #   bench/train_throughput.sh [THREADS] [STEPS]   every configuration, 1 warm-up + 2 timed steps
+#   COMPARE=precision bench/train_throughput.sh   NEW at --precision f32 (the "old" columns) against
+#                                          NEW at --precision bf16, same rows; MFU also against the
+#                                          measured bf16 peak
+# REPEAT=N runs each row's pair N times (the order alternating) and the table shows the medians.
 # Variables: OLD (default /tmp/zip_today; empty: NEW only), NEW (default $ZIP = build/zip),
 # WARMUP, STEPS (timed), THREADS ("1 2"), SHAPES ("8x256 16x128"), STUDENTS ("dense sliced");
 # the positional THREADS and STEPS of the older version of this script still work.
@@ -29,10 +33,13 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 QUICK=${QUICK:-0}
+COMPARE=${COMPARE:-binaries}
+REPEAT=${REPEAT:-1}
 [ $# -ge 1 ] && THREADS=$1
 [ $# -ge 2 ] && STEPS=$2
 NEW=${NEW:-$ZIP}
 OLD=${OLD-/tmp/zip_today}
+[ "$COMPARE" = precision ] && OLD=$NEW
 [ -n "$OLD" ] && [ ! -x "$OLD" ] && { echo "train_throughput: OLD=$OLD is not an executable; running NEW only" >&2; OLD=; }
 if [ "$QUICK" = 1 ]; then
   WARMUP=${WARMUP:-1}; STEPS=${STEPS:-1}; THREADS=${THREADS:-2}; SHAPES=${SHAPES:-8x256}
@@ -68,12 +75,13 @@ cat >"$CFG" <<'JSON'
  "ffn_dim": 768, "tied_embeddings": true, "norm_eps": 1e-5, "rope_theta": 10000}
 JSON
 
-# ---- one measurement: prints "TOKENS_PER_S MFU RSS_BYTES PEAK_FLOPS" (MFU, peak: "-" when unknown) --------
+# ---- one measurement: prints "TOKENS_PER_S MFU RSS_BYTES PEAK_FLOPS MFU_BF16 PEAK_BF16" ("-": unknown) -----
 has_bench_train() { "$1" bench --train --help >/dev/null 2>&1; }
-# measure BIN KIND(kd|train) STUDENT B T THREADS
+# measure BIN KIND(kd|train) STUDENT B T THREADS [PRECISION]
 measure() {
-  local bin=$1 kind=$2 student=$3 b=$4 t=$5 thr=$6 tag out rss
-  tag="$BENCH_DIR/tp-$(basename "$bin")-$kind-$(basename "$student" .zlm)-${b}x$t-t$thr"
+  local bin=$1 kind=$2 student=$3 b=$4 t=$5 thr=$6 prec=${7:-} tag out rss
+  local pflag=(); [ -n "$prec" ] && pflag=(--precision "$prec")
+  tag="$BENCH_DIR/tp-$(basename "$bin")-$kind-$(basename "$student" .zlm)-${b}x$t-t$thr${prec:+-$prec}"
   rss="$tag.rss"
   if has_bench_train "$bin"; then
     local what
@@ -81,11 +89,12 @@ measure() {
     else what=(--config "$CFG" --tokenizer "$TOK" --data "$TS_DATA"); fi
     local steps=$STEPS; [ "$kind" = train ] && steps=$((STEPS + 2))
     "$TIME" -f %M -o "$rss" "$bin" bench --train "${what[@]}" --batch "$b" --seq "$t" -t "$thr" \
-      --warmup "$WARMUP" --steps "$steps" --json >"$tag.json"
+      --warmup "$WARMUP" --steps "$steps" "${pflag[@]}" --json >"$tag.json"
     python3 - "$tag.json" "$rss" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1])); rss = int(open(sys.argv[2]).read().split()[-1]) * 1024
-print(j["tokens_per_s"]["median"], j["mfu"], rss, j["peak"]["f32"])
+bf = j["peak"].get("bf16", 0) or 0
+print(j["tokens_per_s"]["median"], j["mfu"], rss, j["peak"]["f32"], j.get("mfu_bf16", "-") if bf else "-", bf or "-")
 PY
   else
     local steps=$((WARMUP + STEPS)) cmd
@@ -99,24 +108,30 @@ import json, statistics, sys
 log = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 tps = [l["tokens_per_s"] for l in log if l["step"] > int(sys.argv[3])]
 rss = int(open(sys.argv[2]).read().split()[-1]) * 1024
-print(statistics.median(tps), "-", rss, "-")
+print(statistics.median(tps), "-", rss, "-", "-", "-")
 PY
   fi
 }
 
 # ---- the table -----------------------------------------------------------------------------------
 echo "train_throughput: $(date -u +%FT%TZ), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "OLD=${OLD:-none} NEW=$NEW; warm-up $WARMUP, timed $STEPS (KD) / $((STEPS + 2)) (train15m) steps; medians of the timed steps"
-echo "peak GF/s: the f32 peak NEW measured (MFU's denominator); RSS: maximum resident set of the process"
+if [ "$COMPARE" = precision ]; then echo "$NEW --precision f32 (old columns) vs bf16 (new columns)"
+else echo "OLD=${OLD:-none} NEW=$NEW"; fi
+echo "warm-up $WARMUP, timed $STEPS (KD) / $((STEPS + 2)) (train15m) steps; medians of the timed steps; $REPEAT repeat(s), medians"
+echo "peak GF/s: the f32 peak NEW measured (MFU's denominator); MFU bf16: against the measured bf16 peak; RSS: maximum resident set"
 ROWS="$BENCH_DIR/tp-rows.txt"; : >"$ROWS"
 N_ROWS=0
+OLD_P=; NEW_P=
+[ "$COMPARE" = precision ] && OLD_P=f32 NEW_P=bf16
 row() {  # row NAME KIND STUDENT B T THREADS
-  local o="- - - -" n
-  if [ -n "$OLD" ] && [ $((N_ROWS % 2)) = 0 ]; then o=$(measure "$OLD" "$2" "$3" "$4" "$5" "$6"); fi
-  n=$(measure "$NEW" "$2" "$3" "$4" "$5" "$6")
-  if [ -n "$OLD" ] && [ $((N_ROWS % 2)) = 1 ]; then o=$(measure "$OLD" "$2" "$3" "$4" "$5" "$6"); fi
-  N_ROWS=$((N_ROWS + 1))
-  echo "$1 $o $n" | tee -a "$ROWS" >&2
+  local o="- - - - - -" n r
+  for r in $(seq "$REPEAT"); do
+    if [ -n "$OLD" ] && [ $((N_ROWS % 2)) = 0 ]; then o=$(measure "$OLD" "$2" "$3" "$4" "$5" "$6" $OLD_P); fi
+    n=$(measure "$NEW" "$2" "$3" "$4" "$5" "$6" $NEW_P)
+    if [ -n "$OLD" ] && [ $((N_ROWS % 2)) = 1 ]; then o=$(measure "$OLD" "$2" "$3" "$4" "$5" "$6" $OLD_P); fi
+    N_ROWS=$((N_ROWS + 1))
+    echo "$1 | $o | $n" | tee -a "$ROWS" >&2
+  done
 }
 for thr in $THREADS; do
   for shape in $SHAPES; do
@@ -129,15 +144,25 @@ for thr in $THREADS; do
   row "train15m 8x128 -t$thr" train "$CFG" 8 128 "$thr"
 done
 python3 - "$ROWS" <<'PY'
-import sys
+import statistics, sys
+def med(xs):
+    xs = [float(x) for x in xs if x != "-"]
+    return statistics.median(xs) if xs else "-"
 def f(x, spec):
     return "-" if x == "-" else format(float(x), spec)
-print(f"{'config':<24} {'old tok/s':>10} {'new tok/s':>10} {'ratio':>6} {'new MFU':>8} {'peak GF/s':>9} {'old RSS MiB':>11} {'new RSS MiB':>11}")
+pct = lambda x: "-" if x == "-" else f"{100 * float(x):.1f}%"
+mib = lambda r: "-" if r == "-" else f"{r / 2**20:.0f}"
+rows = {}
 for line in open(sys.argv[1]):
-    p = line.split()
-    name, (ot, _, orss, _), (nt, nmfu, nrss, npeak) = " ".join(p[:3]), p[3:7], p[7:11]
-    ratio = "-" if ot == "-" else f"{float(nt) / float(ot):.2f}x"
-    mfu = "-" if nmfu == "-" else f"{100 * float(nmfu):.1f}%"
-    mib = lambda r: "-" if r == "-" else f"{int(r) / 2**20:.0f}"
-    print(f"{name:<24} {f(ot, '.1f'):>10} {f(nt, '.1f'):>10} {ratio:>6} {mfu:>8} {f(npeak if npeak == '-' else float(npeak) / 1e9, '.1f'):>9} {mib(orss):>11} {mib(nrss):>11}")
+    name, o, n = [x.strip() for x in line.split("|")]
+    rows.setdefault(name, []).append((o.split(), n.split()))
+print(f"{'config':<24} {'old tok/s':>10} {'new tok/s':>10} {'ratio':>6} {'old MFU':>8} {'new MFU':>8} {'new MFU bf16':>12} "
+      f"{'peak f32':>8} {'peak bf16':>9} {'old RSS MiB':>11} {'new RSS MiB':>11}")
+for name, ms in rows.items():
+    o = [med([m[0][i] for m in ms]) for i in range(6)]
+    n = [med([m[1][i] for m in ms]) for i in range(6)]
+    ratio = "-" if o[0] == "-" else f"{n[0] / o[0]:.2f}x"
+    gf = lambda x: "-" if x == "-" else f"{x / 1e9:.1f}"
+    print(f"{name:<24} {f(o[0], '.1f'):>10} {f(n[0], '.1f'):>10} {ratio:>6} {pct(o[1]):>8} {pct(n[1]):>8} {pct(n[4]):>12} "
+          f"{gf(n[3]):>8} {gf(n[5]):>9} {mib(o[2]):>11} {mib(n[2]):>11}")
 PY

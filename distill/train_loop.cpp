@@ -176,7 +176,9 @@ LoopResult run_loop(const LoopOptions& o, const TokenData& train, const TokenDat
     std::vector<Blob> blobs;
     start = load_checkpoint(o.resume_dir, meta, blobs);
     // The data order and schedule are functions of these: a different value cannot continue.
-    for (const char* k : {"seed", "batch", "seq", "accum", "steps"})
+    // A checkpoint from before --precision was made in f32.
+    if (meta["recipe"].is_object() && !meta["recipe"].contains("precision")) meta["recipe"]["precision"] = "f32";
+    for (const char* k : {"seed", "batch", "seq", "accum", "steps", "precision"})
       if (meta["recipe"].contains(k) && o.recipe.contains(k) && meta["recipe"][k] != o.recipe[k])
         fail("--resume {}: the checkpoint was made with {} {}, this run asks for {}", o.resume_dir, k,
              meta["recipe"][k].dump(), o.recipe[k].dump());

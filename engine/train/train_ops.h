@@ -24,6 +24,12 @@
 
 namespace zip::train {
 
+// Precision of the float ops' matrix products (docs/TRAINING.md, "Mixed precision"): f32, or
+// bf16 operands with f32 accumulation in the linear layers and the LM head; master weights,
+// optimizer state, norms, softmaxes, losses and attention stay f32 either way.
+enum class Precision { f32, bf16 };
+inline const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "f32"; }
+
 // Shape of one attention call. q: [B·T, n_heads·head_dim]; k, v: [B·T, n_kv·head_dim]; out like q.
 struct AttnDims {
   int B = 0, T = 0;
@@ -72,6 +78,7 @@ class TrainOpsT {
   virtual ~TrainOpsT() = default;
   virtual const char* name() const = 0;
   virtual int threads() const { return 1; }
+  virtual Precision precision() const { return Precision::f32; }
 
   // ---- memory --------------------------------------------------------------------------------
   virtual void* alloc(size_t bytes) = 0;  // zero-filled, aligned for vector loads
@@ -162,8 +169,8 @@ class TrainOpsT {
 using TrainOps = TrainOpsT<float>;
 
 // The CPU implementation (kernels/cpu/cpu_train_ops.cpp): plain vectorisable loops, threaded over
-// a pool of `threads`.
-std::unique_ptr<TrainOps> make_cpu_train_ops(int threads);
+// a pool of `threads`; bf16 runs the linear layers and the LM head through the bf16 GEMM.
+std::unique_ptr<TrainOps> make_cpu_train_ops(int threads, Precision precision = Precision::f32);
 // The same code in double precision: the reference for finite-difference checks.
 std::unique_ptr<TrainOpsT<double>> make_cpu_train_ops_f64(int threads);
 

@@ -1,15 +1,18 @@
 // CpuTrainOps: the TrainOpsT interface on the CPU. Memory is host memory; the math lives in the
 // per-concern kernel files (train_kernels.h); this file adds the trivial elementwise ops and
-// the AdamW update.
+// the AdamW update. At Precision::bf16 the linear layers and the LM head go through the bf16 GEMM,
+// their weights packed once per update (packed_weights.h).
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <type_traits>
 
 #include <sys/mman.h>
 
 #include "engine/error.h"
+#include "kernels/cpu/packed_weights.h"
 #include "kernels/cpu/train_kernels.h"
 
 namespace zip::train {
@@ -18,9 +21,12 @@ namespace {
 template <typename T>
 class CpuTrainOps final : public TrainOpsT<T> {
  public:
-  explicit CpuTrainOps(int threads) : pool_(threads) {}
+  CpuTrainOps(int threads, Precision precision) : pool_(threads), bf16_(precision == Precision::bf16) {
+    ZIP_CHECK(!bf16_ || sizeof(T) == 4, "bf16 products need the float ops");
+  }
   const char* name() const override { return sizeof(T) == 4 ? "cpu" : "cpu-f64"; }
   int threads() const override { return pool_.size(); }
+  Precision precision() const override { return bf16_ ? Precision::bf16 : Precision::f32; }
 
   // Large buffers are fresh anonymous mappings (transparent huge pages where allowed): zero
   // pages that cost no memory until written, so buffers count towards the peak only once used.
@@ -40,6 +46,7 @@ class CpuTrainOps final : public TrainOpsT<T> {
     return p;
   }
   void release(void* p) override {
+    packs_.forget_all();
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = mapped_.find(p);
@@ -52,25 +59,31 @@ class CpuTrainOps final : public TrainOpsT<T> {
     std::free(p);
   }
   void to_device(void* dst, const void* src, size_t bytes) override {
+    touched(dst, bytes);
     if (bytes) std::memcpy(dst, src, bytes);
   }
   void to_host(void* dst, const void* src, size_t bytes) override {
     if (bytes) std::memcpy(dst, src, bytes);
   }
   void zero(void* p, size_t bytes) override {
+    touched(p, bytes);
     if (bytes) std::memset(p, 0, bytes);
   }
 
   void copy(T* y, const T* x, size_t n) override {
+    touched(y, n * sizeof(T));
     if (n && y != x) std::memcpy(y, x, n * sizeof(T));
   }
   void add(T* y, const T* a, const T* b, size_t n) override {
+    touched(y, n * sizeof(T));
     each(n, [&](size_t i) { y[i] = a[i] + b[i]; });
   }
   void accumulate(T* y, const T* x, size_t n) override {
+    touched(y, n * sizeof(T));
     each(n, [&](size_t i) { y[i] += x[i]; });
   }
   void scale(T* y, double s, size_t n) override {
+    touched(y, n * sizeof(T));
     T sv = T(s);
     each(n, [&](size_t i) { y[i] *= sv; });
   }
@@ -92,9 +105,13 @@ class CpuTrainOps final : public TrainOpsT<T> {
     cpu::embedding_bwd(pool_, dtable, dy, ids, M, D);
   }
   void linear_fwd(T* y, const T* x, const T* W, const T* b, int M, int K, int N) override {
+    if constexpr (std::is_same_v<T, float>)
+      if (bf16_) return cpu::linear_fwd_bf16(pool_, y, x, packs_.transposed(pool_, W, N, K), b, M);
     cpu::linear_fwd(pool_, y, x, W, b, M, K, N);
   }
   void linear_bwd(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, int M, int K, int N) override {
+    if constexpr (std::is_same_v<T, float>)
+      if (bf16_) return cpu::linear_bwd_bf16(pool_, dx, dW, db, dy, x, W, M, K, N);
     cpu::linear_bwd(pool_, dx, dW, db, dy, x, W, M, K, N);
   }
   void bias_fwd(T* y, const T* b, int M, int N) override { cpu::bias_fwd(pool_, y, b, M, N); }
@@ -147,7 +164,14 @@ class CpuTrainOps final : public TrainOpsT<T> {
   void kl_div_bwd(T* ds, const T* s, const T* t, const int* mask, int M, int V, float tau, double dloss) override {
     cpu::kl_div_bwd(pool_, ds, s, t, mask, M, V, tau, dloss);
   }
-  void vocab_loss(const VocabLoss<T>& a) override { cpu::vocab_loss(pool_, a); }
+  void vocab_loss(const VocabLoss<T>& a) override {
+    if constexpr (std::is_same_v<T, float>)
+      if (bf16_) {
+        const zip::cpu::PackedB* teacher = a.ht ? &packs_.transposed(pool_, a.Wt, a.V, a.Dt) : nullptr;
+        return cpu::vocab_loss_bf16(pool_, a, packs_.transposed(pool_, a.W, a.V, a.D), teacher);
+      }
+    cpu::vocab_loss(pool_, a);
+  }
   void cosine_loss_fwd(T* loss, const T* a, const T* b, const int* mask, int M, int D) override {
     cpu::cosine_loss_fwd(pool_, loss, a, b, mask, M, D);
   }
@@ -162,6 +186,7 @@ class CpuTrainOps final : public TrainOpsT<T> {
   }
 
   void adamw_update(T* p, const T* g, T* m, T* v, size_t n, const AdamWStep& s) override {
+    touched(p, n * sizeof(T));  // the bf16 packings of these weights are redone on next use
     // Bias corrections folded into the step size and epsilon: identical to m̂/(√v̂ + eps).
     double bc1 = 1.0 - std::pow(double(s.beta1), s.t), bc2 = 1.0 - std::pow(double(s.beta2), s.t);
     T b1 = T(s.beta1), b2 = T(s.beta2), gs = T(s.grad_scale), lr = T(s.lr), wd = T(s.weight_decay);
@@ -182,17 +207,25 @@ class CpuTrainOps final : public TrainOpsT<T> {
       for (size_t i = b; i < e; i++) fn(i);
     });
   }
+  // A write into [p, p + bytes): packed bf16 copies of weights there are stale (bf16 only).
+  void touched(const void* p, size_t bytes) {
+    if (bf16_) packs_.touched(p, bytes);
+  }
   static constexpr size_t kMapped = size_t(1) << 20;
   ThreadPool pool_;
+  bool bf16_ = false;
+  zip::cpu::PackedWeights packs_;
   std::mutex mu_;
   std::map<void*, size_t> mapped_;  // mmap'd buffers and their lengths
 };
 
 }  // namespace
 
-std::unique_ptr<TrainOps> make_cpu_train_ops(int threads) { return std::make_unique<CpuTrainOps<float>>(threads); }
+std::unique_ptr<TrainOps> make_cpu_train_ops(int threads, Precision precision) {
+  return std::make_unique<CpuTrainOps<float>>(threads, precision);
+}
 std::unique_ptr<TrainOpsT<double>> make_cpu_train_ops_f64(int threads) {
-  return std::make_unique<CpuTrainOps<double>>(threads);
+  return std::make_unique<CpuTrainOps<double>>(threads, Precision::f32);
 }
 
 }  // namespace zip::train

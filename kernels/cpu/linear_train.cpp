@@ -1,5 +1,6 @@
 // Linear layers: y = x·Wᵀ + b and its backward (dx = dy·W, dW = dyᵀ·x, db = Σ dy), each a call
-// of the GEMM core (gemm.h) with strides that read the transposed operands in place.
+// of the GEMM core (gemm.h) with strides that read the transposed operands in place; at bf16 the
+// same three products through gemm_bf16.h (the forward with W packed once per update).
 #include "kernels/cpu/train_kernels.h"
 
 namespace zip::train::cpu {
@@ -40,6 +41,20 @@ void bias_bwd(ThreadPool& pool, T* db, const T* dy, int M, int N) {
       for (size_t j = j0; j < j1; j++) db[j] += row[j];
     }
   });
+}
+
+void linear_fwd_bf16(ThreadPool& pool, float* y, const float* x, const zip::cpu::PackedB& Wt_packed, const float* b,
+                     int M) {
+  zip::cpu::gemm_bf16(&pool, y, size_t(Wt_packed.N), x, Strides{size_t(Wt_packed.K), 1}, Wt_packed, M, false, b);
+}
+
+void linear_bwd_bf16(ThreadPool& pool, float* dx, float* dW, float* db, const float* dy, const float* x,
+                     const float* W, int M, int K, int N) {
+  using zip::cpu::gemm_bf16;
+  const float* none = nullptr;
+  if (dx) gemm_bf16(&pool, dx, size_t(K), dy, Strides{size_t(N), 1}, W, Strides{size_t(K), 1}, M, K, N, true, none);
+  if (dW) gemm_bf16(&pool, dW, size_t(K), dy, Strides{1, size_t(N)}, x, Strides{size_t(K), 1}, N, K, M, true, none);
+  if (db) bias_bwd(pool, db, dy, M, N);  // f32: a sum, not a product
 }
 
 #define ZIP_INSTANTIATE(T)                                                                                  \

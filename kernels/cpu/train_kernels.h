@@ -10,6 +10,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "engine/train/train_ops.h"
 
 namespace zip::train::cpu {
@@ -105,6 +106,11 @@ template <typename T>
 void linear_fwd(ThreadPool& pool, T* y, const T* x, const T* W, const T* b, int M, int K, int N);
 template <typename T>
 void linear_bwd(ThreadPool& pool, T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, int M, int K, int N);
+// The same at bf16 (gemm_bf16.h): the forward with W packed beforehand (Wt_packed = Wᵀ [K, N]).
+void linear_fwd_bf16(ThreadPool& pool, float* y, const float* x, const zip::cpu::PackedB& Wt_packed, const float* b,
+                     int M);
+void linear_bwd_bf16(ThreadPool& pool, float* dx, float* dW, float* db, const float* dy, const float* x,
+                     const float* W, int M, int K, int N);
 template <typename T>
 void bias_fwd(ThreadPool& pool, T* y, const T* b, int M, int N);
 template <typename T>
@@ -163,6 +169,10 @@ void kl_div_bwd(ThreadPool& pool, T* dstudent, const T* student, const T* teache
 // vocab_loss_train.cpp
 template <typename T>
 void vocab_loss(ThreadPool& pool, const VocabLoss<T>& a);
+// The same with every product at bf16: W and Wt come packed as Wᵀ [D, V] (Wt_packed nullptr
+// when there is no teacher).
+void vocab_loss_bf16(ThreadPool& pool, const VocabLoss<float>& a, const zip::cpu::PackedB& W_packed,
+                     const zip::cpu::PackedB* Wt_packed);
 template <typename T>
 void cosine_loss_fwd(ThreadPool& pool, T* loss, const T* a, const T* b, const int* mask, int M, int D);
 template <typename T>

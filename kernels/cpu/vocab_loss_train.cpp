@@ -6,6 +6,7 @@
 // thread count: dW sums the blocks in order, each block's rows in order.
 #include <vector>
 
+#include "engine/error.h"
 #include "kernels/cpu/train_kernels.h"
 
 namespace zip::train::cpu {
@@ -75,10 +76,9 @@ void transpose(ThreadPool& pool, T* dst, const T* src, int n, int V) {
   });
 }
 
-}  // namespace
-
-template <typename T>
-void vocab_loss(ThreadPool& pool, const VocabLoss<T>& a) {
+// The block loop over rows, its four products supplied by P (f32 core or bf16).
+template <typename T, typename P>
+void vocab_blocks(ThreadPool& pool, const VocabLoss<T>& a, const P& products) {
   const int M = a.M, D = a.D, V = a.V, R = std::max(1, std::min(a.block_rows, M));
   if (M <= 0) return;
   const bool grad = a.dh || a.dW;
@@ -90,12 +90,8 @@ void vocab_loss(ThreadPool& pool, const VocabLoss<T>& a) {
   T *zs = zs_buf.data(), *zt = zt_buf.data();
   for (int r0 = 0; r0 < M; r0 += R) {
     const int n = std::min(R, M - r0);
-    const T *h = a.h + size_t(r0) * D, *none = nullptr;
-    // z[n, V] = h·Wᵀ, where Wᵀ(k, v) = W[v·D + k].
-    gemm(&pool, zs, size_t(V), h, Strides{size_t(D), 1}, a.W, Strides{1, size_t(D)}, n, V, D, false, none);
-    if (a.ht)
-      gemm(&pool, zt, size_t(V), a.ht + size_t(r0) * a.Dt, Strides{size_t(a.Dt), 1}, a.Wt,
-           Strides{1, size_t(a.Dt)}, n, V, a.Dt, false, none);
+    const T* h = a.h + size_t(r0) * D;
+    products.logits(zs, h, zt, a.ht ? a.ht + size_t(r0) * a.Dt : nullptr, n);
     VocabLoss<T> rows = a;  // row outputs and targets shifted to the block
     if (a.kl) rows.kl = a.kl + r0;
     if (a.ce) rows.ce = a.ce + r0;
@@ -105,16 +101,68 @@ void vocab_loss(ThreadPool& pool, const VocabLoss<T>& a) {
       for (size_t i = i0; i < i1; i++)
         row_loss(rows, i, zs + i * size_t(V), a.ht ? zt + i * size_t(V) : nullptr, grad);
     });
-    if (!grad) continue;
-    // dh[n, D] += dz[n, V]·W[V, D]; dW[V, D] += dzᵀ·h (dzᵀ reuses the teacher block).
-    if (a.dh)
-      gemm(&pool, a.dh + size_t(r0) * D, size_t(D), zs, Strides{size_t(V), 1}, a.W, Strides{size_t(D), 1}, n, D,
-           V, true, none);
+    if (grad) products.backward(a.dh ? a.dh + size_t(r0) * D : nullptr, zs, zt, h, n);
+  }
+}
+
+// f32 (and the f64 reference): the GEMM core.
+template <typename T>
+struct CoreProducts {
+  ThreadPool& pool;
+  const VocabLoss<T>& a;
+  // zs[n, V] = h·Wᵀ, where Wᵀ(k, v) = W[v·D + k]; the same for the teacher into zt.
+  void logits(T* zs, const T* h, T* zt, const T* ht, int n) const {
+    const T* none = nullptr;
+    gemm(&pool, zs, size_t(a.V), h, Strides{size_t(a.D), 1}, a.W, Strides{1, size_t(a.D)}, n, a.V, a.D, false, none);
+    if (ht)
+      gemm(&pool, zt, size_t(a.V), ht, Strides{size_t(a.Dt), 1}, a.Wt, Strides{1, size_t(a.Dt)}, n, a.V, a.Dt, false,
+           none);
+  }
+  // dh[n, D] += dz[n, V]·W[V, D]; dW[V, D] += dzᵀ·h (dzᵀ reuses the teacher block).
+  void backward(T* dh, const T* dz, T* zt, const T* h, int n) const {
+    const T* none = nullptr;
+    const int D = a.D, V = a.V;
+    if (dh) gemm(&pool, dh, size_t(D), dz, Strides{size_t(V), 1}, a.W, Strides{size_t(D), 1}, n, D, V, true, none);
     if (a.dW) {
-      transpose(pool, zt, zs, n, V);
+      transpose(pool, zt, dz, n, V);
       gemm(&pool, a.dW, size_t(D), zt, Strides{size_t(n), 1}, h, Strides{size_t(D), 1}, V, D, n, true, none);
     }
   }
+};
+
+// bf16: the heads come packed; dW reads dzᵀ by strides (the bf16 packing transposes it anyway).
+struct Bf16Products {
+  ThreadPool& pool;
+  const VocabLoss<float>& a;
+  const zip::cpu::PackedB& W;
+  const zip::cpu::PackedB* Wt;
+  void logits(float* zs, const float* h, float* zt, const float* ht, int n) const {
+    zip::cpu::gemm_bf16(&pool, zs, size_t(a.V), h, Strides{size_t(a.D), 1}, W, n, false, nullptr);
+    if (ht) zip::cpu::gemm_bf16(&pool, zt, size_t(a.V), ht, Strides{size_t(a.Dt), 1}, *Wt, n, false, nullptr);
+  }
+  void backward(float* dh, const float* dz, float*, const float* h, int n) const {
+    const float* none = nullptr;
+    const int D = a.D, V = a.V;
+    if (dh)
+      zip::cpu::gemm_bf16(&pool, dh, size_t(D), dz, Strides{size_t(V), 1}, a.W, Strides{size_t(D), 1}, n, D, V, true,
+                          none);
+    if (a.dW)
+      zip::cpu::gemm_bf16(&pool, a.dW, size_t(D), dz, Strides{1, size_t(V)}, h, Strides{size_t(D), 1}, V, D, n, true,
+                          none);
+  }
+};
+
+}  // namespace
+
+template <typename T>
+void vocab_loss(ThreadPool& pool, const VocabLoss<T>& a) {
+  vocab_blocks(pool, a, CoreProducts<T>{pool, a});
+}
+
+void vocab_loss_bf16(ThreadPool& pool, const VocabLoss<float>& a, const zip::cpu::PackedB& W_packed,
+                     const zip::cpu::PackedB* Wt_packed) {
+  ZIP_CHECK(!a.ht || Wt_packed, "vocab_loss_bf16: teacher head not packed");
+  vocab_blocks(pool, a, Bf16Products{pool, a, W_packed, Wt_packed});
 }
 
 template void vocab_loss<float>(ThreadPool&, const VocabLoss<float>&);

@@ -24,6 +24,7 @@ namespace {
 
 struct Setup {
   std::string what;  // "distill T -> S" or "train CFG"
+  train::Precision precision = train::Precision::f32;
   double flops_per_token = 0, n_student = 0, n_teacher = 0;
   ThroughputResult res;
 };
@@ -65,7 +66,7 @@ Setup bench_distill(const Args& args, int threads, const ThroughputOptions& o) {
   s.n_teacher = model_flops(teacher.config, o.seq).matmul_params;
   DistillOptions d;
   d.max_B = o.batch, d.max_T = o.seq;
-  auto ops = train::make_cpu_train_ops(threads);
+  auto ops = train::make_cpu_train_ops(threads, s.precision = precision_arg(args));
   Distiller dist(teacher, student, *ops, d);
   PhaseClock clock;
   dist.set_clock(&clock);
@@ -88,7 +89,7 @@ Setup bench_train(const Args& args, int threads, const ThroughputOptions& o) {
   s.flops_per_token = train_flops_per_token(cfg, nullptr, o.seq);
   s.n_student = model_flops(cfg, o.seq).matmul_params;
   Model init = random_init(cfg, o.seed);
-  auto ops = train::make_cpu_train_ops(threads);
+  auto ops = train::make_cpu_train_ops(threads, s.precision = precision_arg(args));
   train::TrainOptions topt;
   topt.max_B = o.batch, topt.max_T = o.seq;
   train::TrainModel tm(init, *ops, topt);
@@ -110,8 +111,8 @@ nlohmann::json stat_json(const RepStats& r) { return {{"median", r.median}, {"mi
 void print_text(const Setup& s, const ThroughputOptions& o, int threads, const cpu::PeakFlops& p, int64_t rss) {
   const ThroughputResult& r = s.res;
   double achieved = s.flops_per_token * r.tokens_per_s.median;
-  fmt::print("zip bench --train: {} | B x T {} x {}, {} thread{} | {} warm-up + {} timed steps\n", s.what, o.batch,
-             o.seq, threads, threads == 1 ? "" : "s", o.warmup, o.steps);
+  fmt::print("zip bench --train: {} | B x T {} x {}, {} thread{}, {} | {} warm-up + {} timed steps\n", s.what,
+             o.batch, o.seq, threads, threads == 1 ? "" : "s", train::precision_name(s.precision), o.warmup, o.steps);
   fmt::print("tokens/s       {:.1f} [{:.1f}-{:.1f}] (median [min-max])\n", r.tokens_per_s.median, r.tokens_per_s.min,
              r.tokens_per_s.max);
   std::string split;
@@ -126,8 +127,11 @@ void print_text(const Setup& s, const ThroughputOptions& o, int threads, const c
              threads == 1 ? "" : "s", p.f32_1t / 1e9);
   if (p.has_bf16()) fmt::print("; bf16 {:.1f}, {:.1f} on 1", p.bf16_nt / 1e9, p.bf16_1t / 1e9);
   fmt::print(" ({})\n", p.isa);
-  fmt::print("achieved       {:.2f} GFLOP/s, MFU {:.1f}% of the f32 peak {:.1f} GFLOP/s\n", achieved / 1e9,
+  fmt::print("achieved       {:.2f} GFLOP/s, MFU {:.1f}% of the f32 peak {:.1f} GFLOP/s", achieved / 1e9,
              p.f32_peak() > 0 ? 100 * achieved / p.f32_peak() : 0.0, p.f32_peak() / 1e9);
+  if (p.has_bf16())
+    fmt::print(", {:.1f}% of the bf16 peak {:.1f} GFLOP/s", 100 * achieved / p.bf16_peak(), p.bf16_peak() / 1e9);
+  fmt::print("\n");
   fmt::print("loss           {:.4f} -> {:.4f}\n", r.first_loss, r.last_loss);
   fmt::print("peak memory (RSS): {:.1f} MiB\n", double(rss) / (1 << 20));
 }
@@ -141,6 +145,7 @@ void print_json(const Setup& s, const ThroughputOptions& o, int threads, const c
                       {"batch", o.batch},
                       {"seq", o.seq},
                       {"threads", threads},
+                      {"precision", train::precision_name(s.precision)},
                       {"warmup", o.warmup},
                       {"steps", o.steps},
                       {"tokens_per_s", stat_json(r.tokens_per_s)},
@@ -153,6 +158,7 @@ void print_json(const Setup& s, const ThroughputOptions& o, int threads, const c
                       {"peak", {{"isa", p.isa}, {"f32", p.f32_peak()}, {"f32_nt", p.f32_nt}, {"f32_1t", p.f32_1t},
                                 {"bf16", p.bf16_peak()}, {"bf16_nt", p.bf16_nt}, {"bf16_1t", p.bf16_1t}}},
                       {"mfu", p.f32_peak() > 0 ? achieved / p.f32_peak() : 0.0},
+                      {"mfu_bf16", p.has_bf16() && p.bf16_peak() > 0 ? achieved / p.bf16_peak() : 0.0},
                       {"first_loss", r.first_loss},
                       {"last_loss", r.last_loss},
                       {"peak_rss_bytes", rss}};
@@ -164,11 +170,12 @@ void print_json(const Setup& s, const ThroughputOptions& o, int threads, const c
 int cmd_bench_train(int argc, char** argv) {
   Args args("bench --train",
             "(--teacher T.zlm --student S.zlm | --config CFG.json [--tokenizer MODEL_OR_FILE]) "
-            "[--data TOKENS.bin] [--batch 8] [--seq 128] [--warmup 1] [--steps 3] [-t THREADS] [--json]",
+            "[--data TOKENS.bin] [--batch 8] [--seq 128] [--warmup 1] [--steps 3] [-t THREADS] [--precision f32|bf16] "
+            "[--json]",
             "Times distillation steps (--teacher/--student, KL at tau 1) or training steps of a fresh model\n"
             "(--config): warm-up steps, then the median and min-max tokens/s of the timed steps, the time\n"
             "per phase, the model FLOPs per token, and MFU against the f32 FMA peak measured here (before and\n"
-            "after the steps; the higher counts).\n"
+            "after the steps; the higher counts), and against the bf16 dot-product peak where the CPU has one.\n"
             "Without --data the tokens are random ids.",
             {{"--train", "", "this mode"},
              {"--teacher", "T.zlm", "distillation: the teacher"},
@@ -181,6 +188,7 @@ int cmd_bench_train(int argc, char** argv) {
              {"--warmup", "N", "untimed steps first (default 1)"},
              {"--steps", "N", "timed steps (default 3)"},
              threads_option(),
+             precision_option(),
              {"--json", "", "print JSON"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(0, 0, "");

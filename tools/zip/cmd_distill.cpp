@@ -107,7 +107,7 @@ int cmd_distill(int argc, char** argv) {
     val = load_tokens_for(args.str("--val"), *teacher.tokenizer);
   }
 
-  auto ops = train::make_cpu_train_ops(threads);
+  auto ops = train::make_cpu_train_ops(threads, precision_arg(args));
   Distiller dist(teacher, student, *ops, d);
   set_mfu_inputs(lo, train_flops_per_token(student.config, &teacher.config, lo.seq), threads);
   teacher = Model{}, student = Model{};  // the trained copies live in the Distiller

@@ -42,6 +42,7 @@ void add_loop_options(std::vector<Option>& o) {
       {"--log", "FILE.jsonl", "per-step telemetry (default OUT.log.jsonl)"},
       {"--sleep-ms", "MS", "pause after each step (for tests)"},
       threads_option(),
+      precision_option(),
       {"--device", "DEV", "cpu only (the default): training runs on the CPU"}};
   o.insert(o.end(), more.begin(), more.end());
 }
@@ -50,6 +51,18 @@ int training_threads(const Args& args) {
   const DeviceArg dev = device_arg(args);
   require_cpu_device(args, dev, "training runs on the CPU (the training kernels have no other implementation)");
   return dev.threads;
+}
+
+Option precision_option() {
+  return {"--precision", "f32|bf16",
+          "matrix products in f32, or bf16 with f32 accumulation (f32 master weights and AdamW; default f32)"};
+}
+
+train::Precision precision_arg(const Args& args) {
+  std::string p = args.str("--precision", "f32");
+  if (p == "f32") return train::Precision::f32;
+  if (p == "bf16") return train::Precision::bf16;
+  throw UsageError(fmt::format("--precision {}: expected f32 or bf16", printable(p)));
 }
 
 distill::LoopOptions loop_options(const Args& args, const std::string& out, const std::string& label) {
@@ -74,7 +87,7 @@ distill::LoopOptions loop_options(const Args& args, const std::string& out, cons
   lo.sleep_ms = int(args.integer("--sleep-ms", 0, 0, 100000));
   lo.recipe = {{"steps", lo.steps}, {"batch", lo.batch}, {"seq", lo.seq},   {"accum", lo.accum},
                {"lr", lo.lr},       {"min_lr", lo.min_lr}, {"warmup", lo.warmup}, {"weight_decay", lo.weight_decay},
-               {"clip", lo.clip},   {"seed", lo.seed}};
+               {"clip", lo.clip},   {"seed", lo.seed}, {"precision", train::precision_name(precision_arg(args))}};
   return lo;
 }
 
@@ -149,7 +162,7 @@ int cmd_train(int argc, char** argv) {
 
   Model init = random_init(cfg, lo.seed);
   init.tokenizer = tok;
-  auto ops = train::make_cpu_train_ops(threads);
+  auto ops = train::make_cpu_train_ops(threads, precision_arg(args));
   train::TrainOptions topt;
   topt.max_B = lo.batch, topt.max_T = lo.seq;
   train::TrainModel tm(init, *ops, topt);

@@ -12,6 +12,9 @@ struct LoopOptions;
 struct LoopResult;
 struct TokenData;
 }  // namespace distill
+namespace train {
+enum class Precision;
+}  // namespace train
 }  // namespace zip
 
 namespace zip::cli {
@@ -37,6 +40,9 @@ int cmd_compress(int argc, char** argv);
 void add_loop_options(std::vector<Option>& o);
 // -t, after refusing any --device but cpu (usage error: the training ops run on the CPU only).
 int training_threads(const Args& args);
+// --precision f32|bf16 (default f32; usage error otherwise) and its option line.
+train::Precision precision_arg(const Args& args);
+Option precision_option();
 distill::LoopOptions loop_options(const Args& args, const std::string& out, const std::string& label);
 std::shared_ptr<const TokenizerData> load_tokenizer_arg(const std::string& path);
 distill::TokenData load_tokens_for(const std::string& path, const TokenizerData& tok);
