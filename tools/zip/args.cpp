@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
-#include <thread>
 
+#include "base/cpu_topology.h"
 #include "engine/backend.h"
 #include "engine/backend_registry.h"
 #include "engine/error.h"
@@ -137,10 +137,7 @@ std::vector<std::string> split_list(const std::string& s) {
   }
 }
 
-int default_threads() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : int(n);
-}
+int default_threads() { return default_thread_count(); }
 
 Option device_option() { return {"--device", "DEV", "cpu (default), ref, cuda or cuda:N (cuda: make CUDA=1 builds)"}; }
 

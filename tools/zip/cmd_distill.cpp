@@ -123,7 +123,7 @@ int cmd_distill(int argc, char** argv) {
   m.provenance["recipe"]["data_hash"] = data_hash;
   if (d.hidden != HiddenLoss::None) m.provenance["recipe"]["hidden"] = args.str("--hidden");
   save_zlm(m, out);
-  print_summary("distill", lo, r, out);
+  print_summary("distill", lo, r, out, threads);
   return 0;
 }
 

@@ -122,7 +122,7 @@ int cmd_eval(int argc, char** argv) {
              {"--labels", "FILE", "piqa: the labels file (default: beside FILE, its stem + -labels.lst)"},
              {"--limit", "N", "tasks: score only the first N items"},
              {"--json", "", "print the result as JSON"},
-             {"-v,--verbose", "", "print the backend that ran to stderr"},
+             {"-v,--verbose", "", "accepted for compatibility (the backend line is always on stderr)"},
              threads_option(),
              device_option()});
   if (!args.parse(argc, argv)) return 0;
@@ -159,7 +159,7 @@ int cmd_eval(int argc, char** argv) {
   auto backend = backend_arg(dev);  // before loading: an unusable device fails fast
   Model model = load_zlm(path);
   ZIP_CHECK(model.tokenizer, "{} has no tokenizer", path);
-  if (args.has("-v")) fmt::print(stderr, "zip eval: {}\n", backend_label(*backend, dev));
+  fmt::print(stderr, "zip eval: {}\n", backend_label(*backend, dev));  // the threads used, always
   if (ppl) return eval_ppl(args, model, file, *backend);
   return format ? eval_zero_shot(args, model, task, *format, file, *backend) : eval_stsb(args, model, file, *backend);
 }

@@ -103,11 +103,11 @@ void set_mfu_inputs(distill::LoopOptions& lo, double flops_per_token, int thread
 }
 
 void print_summary(const std::string& cmd, const distill::LoopOptions& lo, const distill::LoopResult& r,
-                   const std::string& out) {
+                   const std::string& out, int threads) {
   std::string val = r.val_loss >= 0 ? fmt::format(", val loss {:.4f}", r.val_loss) : "";
-  std::fprintf(stderr, "zip %s: steps %d-%d, loss %.4f -> %.4f%s, %lld tokens seen, %.1f s; wrote %s\n", cmd.c_str(),
-               r.first_step + 1, lo.steps, r.first_loss, r.last_loss, val.c_str(), (long long)r.tokens_seen,
-               r.seconds, out.c_str());
+  std::fprintf(stderr, "zip %s: steps %d-%d, loss %.4f -> %.4f%s, %lld tokens seen, %.1f s on %d thread%s; wrote %s\n",
+               cmd.c_str(), r.first_step + 1, lo.steps, r.first_loss, r.last_loss, val.c_str(),
+               (long long)r.tokens_seen, r.seconds, threads, threads == 1 ? "" : "s", out.c_str());
 }
 
 int cmd_train(int argc, char** argv) {
@@ -169,7 +169,7 @@ int cmd_train(int argc, char** argv) {
   m.provenance["recipe"]["tokens_seen"] = r.tokens_seen;
   m.provenance["recipe"]["data_hash"] = fmt::format("{:08x}", data.file_crc);
   save_zlm(m, out);
-  print_summary("train", lo, r, out);
+  print_summary("train", lo, r, out, threads);
   return 0;
 }
 
