@@ -355,7 +355,7 @@ Model import_gguf(const std::string& path, const ImportOptions& opt) {
   }
 
   if (!opt.tokenizer_path.empty())
-    m.tokenizer = std::make_shared<const TokenizerData>(load_tokenizer(opt.tokenizer_path));
+    m.tokenizer = given_tokenizer(opt);
   else
     m.tokenizer = read_tokenizer(meta);
   if (m.tokenizer)

@@ -42,3 +42,23 @@ TEST_CASE("cpu topology: the default is at least 1 and at most the hardware thre
   CHECK(n >= 1);
   CHECK(unsigned(n) <= std::max(1u, std::thread::hardware_concurrency()));
 }
+
+TEST_CASE("cpu topology: run, eval and bench use and report the default threads") {
+  const std::string dir = ztest::temp_dir(), m = dir + "/s.zlm";
+  auto c = ztest::run_zip("convert " + ztest::shell_quote(ztest::shared("models/stories260K/stories260K.bin")) + " -o " +
+                          ztest::shell_quote(m));
+  REQUIRE_MESSAGE(c.status == 0, c.err);
+  const int n = default_thread_count();
+  const std::string label = "cpu, " + std::to_string(n) + (n == 1 ? " thread" : " threads");
+  auto r = ztest::run_zip("run " + m + " -n 2 --temp 0");
+  REQUIRE(r.status == 0);
+  CHECK_HAS(r.err, "| " + label + "\n");
+  auto e = ztest::run_zip("eval " + m + " --ppl " +
+                          ztest::shell_quote(ztest::shared("data/tinystories/TinyStories-valid-subset.txt")) +
+                          " --ctx 32 --max-tokens 64");
+  REQUIRE(e.status == 0);
+  CHECK(e.err == "zip eval: " + label + "\n");
+  auto b = ztest::run_zip("bench " + m + " --prompt 4 --gen 2 --reps 1 --warmup 0 --json");
+  REQUIRE(b.status == 0);
+  CHECK(nlohmann::json::parse(b.out)["threads"] == n);
+}

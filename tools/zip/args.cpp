@@ -69,6 +69,9 @@ bool Args::parse(int argc, char** argv) {
           if (i + 1 >= argc) throw UsageError(fmt::format("zip {}: option '{}' needs a value {}", command_, a, o->value));
           value = argv[++i];
         }
+        // An empty path, number or name is never meant; only free text (-p '') may be empty.
+        if (value.empty() && o->value != "TEXT")
+          throw UsageError(fmt::format("zip {}: option '{}' needs a non-empty {}", command_, a, o->value));
         values_[canonical(*o)] = value;
         all_values_[canonical(*o)].push_back(value);
       }

@@ -14,7 +14,8 @@ namespace zip::cli {
 
 struct Option {
   std::string names;     // "-n,--n-predict" (comma-separated spellings; the first is canonical)
-  std::string value;     // metavariable, e.g. "N"; empty for a flag
+  std::string value;     // metavariable, e.g. "N"; empty for a flag. An empty value given is a usage
+                         // error unless the metavariable is "TEXT" (free text such as a prompt).
   std::string help;
 };
 

@@ -96,8 +96,8 @@ static int eval_zero_shot(const Args& args, const Model& model, const std::strin
 
 int cmd_eval(int argc, char** argv) {
   Args args("eval",
-            "MODEL.zlm (--ppl FILE [--ctx N --stride S | --lines] [--ref BASE.zlm] | --task NAME FILE [--format F] "
-            "[--labels FILE] [--limit N]) [-t THREADS] [--device cpu|ref|cuda|cuda:N]",
+            "MODEL.zlm (--ppl FILE [--ctx N --stride S | --lines] [--max-tokens N] [--ref BASE.zlm] | --task NAME FILE "
+            "[--format F] [--labels FILE] [--limit N]) [--json] [-t THREADS] [--device DEV] [-v]",
             "Perplexity of a decoder on a text file, in one of two protocols:\n"
             "  stream (default): the file is one text; windows of --ctx tokens every --stride tokens, every\n"
             "                    position scored once (docs/EVAL.md);\n"

@@ -63,8 +63,7 @@ static GenerateOptions generate_options(const Args& args) {
 
 int cmd_run(int argc, char** argv) {
   Args args("run",
-            "MODEL.zlm [-p PROMPT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [-t THREADS] "
-            "[--device cpu|ref|cuda|cuda:N]",
+            "MODEL.zlm [-p PROMPT] [-n N] [--temp T] [--seed S] [--ctx N] [-t THREADS] [--device DEV] [options]",
             "Decoders: generates text from PROMPT (default: from BOS alone); stops at EOS/BOS, after N new\n"
             "tokens, or at the end of the context; greedy when --temp 0.\n"
             "Encoders: with a classification head prints one line LABEL<TAB>probability per class (best\n"

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "distill/random_init.h"
 #include "distill/throughput.h"
@@ -28,9 +29,9 @@ void add_loop_options(std::vector<Option>& o) {
       {"--batch", "B", "sequences per micro-batch (default 8)"},
       {"--seq", "T", "tokens per sequence (default 128)"},
       {"--accum", "N", "micro-batches per update (gradient accumulation, default 1)"},
-      {"--lr", "LR", "peak learning rate (default 1e-3)"},
+      {"--lr", "LR", "peak learning rate (default: train 1e-3; distill min(1e-3, 0.1/dim of the student))"},
       {"--min-lr", "LR", "final learning rate of the cosine decay (default lr/10)"},
-      {"--warmup", "N", "linear warm-up steps (default 0)"},
+      {"--warmup", "N", "linear warm-up steps (default: train 0; distill 5% of --steps)"},
       {"--wd", "W", "AdamW weight decay on 2-D weights (default 0.1)"},
       {"--clip", "C", "max global gradient norm, 0 = off (default 1)"},
       {"--seed", "N", "seed of the init and the data order (default 1)"},
@@ -39,6 +40,7 @@ void add_loop_options(std::vector<Option>& o) {
       {"--ckpt-every", "N", "checkpoint every N steps (default 0 = off)"},
       {"--ckpt", "DIR", "checkpoint directory (default OUT.ckpt)"},
       {"--resume", "DIR", "continue from DIR's latest checkpoint (same command otherwise)"},
+      {"--overwrite", "", "start over even if --ckpt holds an unfinished run (its checkpoints are deleted)"},
       {"--log", "FILE.jsonl", "per-step telemetry (default OUT.log.jsonl)"},
       {"--sleep-ms", "MS", "pause after each step (for tests)"},
       threads_option(),
@@ -50,6 +52,25 @@ int training_threads(const Args& args) {
   const DeviceArg dev = device_arg(args);
   require_cpu_device(args, dev, "training runs on the CPU (the training kernels have no other implementation)");
   return dev.threads;
+}
+
+// A checkpoint directory of a run that did not finish is the only copy of that work: starting a
+// new run over it needs --resume (continue) or --overwrite (delete it and start over).
+static void guard_unfinished_run(const Args& args, const std::string& ckpt_dir, const std::string& resume_dir) {
+  const bool overwrite = args.has("--overwrite");
+  if (overwrite && !resume_dir.empty())
+    throw UsageError(fmt::format("zip {}: --resume and --overwrite exclude each other", args.command()));
+  if (!resume_dir.empty()) return;
+  auto st = distill::checkpoint_status(ckpt_dir);
+  if (!st || st->finished()) return;
+  if (!overwrite)
+    throw UsageError(fmt::format("zip {}: {} holds the checkpoint of an unfinished run (step {} of {}); continue it "
+                                 "with --resume {} or start over with --overwrite",
+                                 args.command(), ckpt_dir, st->step, st->steps, ckpt_dir));
+  for (const auto& e : std::filesystem::directory_iterator(ckpt_dir)) {
+    const std::string fn = e.path().filename().string();
+    if (fn.rfind("ckpt-", 0) == 0 || fn == "latest") std::filesystem::remove(e.path());
+  }
 }
 
 distill::LoopOptions loop_options(const Args& args, const std::string& out, const std::string& label) {
@@ -71,6 +92,7 @@ distill::LoopOptions loop_options(const Args& args, const std::string& out, cons
   lo.resume_dir = args.str("--resume");
   lo.ckpt_dir = args.str("--ckpt", lo.resume_dir.empty() ? out + ".ckpt" : lo.resume_dir);
   lo.log_path = args.str("--log", out + ".log.jsonl");
+  guard_unfinished_run(args, lo.ckpt_dir, lo.resume_dir);
   lo.sleep_ms = int(args.integer("--sleep-ms", 0, 0, 100000));
   lo.recipe = {{"steps", lo.steps}, {"batch", lo.batch}, {"seq", lo.seq},   {"accum", lo.accum},
                {"lr", lo.lr},       {"min_lr", lo.min_lr}, {"warmup", lo.warmup}, {"weight_decay", lo.weight_decay},
