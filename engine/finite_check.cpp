@@ -10,24 +10,25 @@ namespace zip {
 
 namespace {
 
-// Whether any of n values has all exponent bits set (the IEEE encoding of NaN and ±inf).
-// Branch-free over the block so that it vectorises.
+// A value is NaN or ±inf exactly when its exponent bits are all ones, i.e. when its bits without
+// the sign are >= the bits of +inf. A max over the block is a reduction compilers vectorise
+// (vpmaxud / vpmaxuw); the element is searched for only in a block that has one.
 template <typename Bits>
-bool any_exponent_all_ones(const Bits* v, size_t n, Bits mask) {
-  bool bad = false;
-  for (size_t i = 0; i < n; i++) bad |= (v[i] & mask) == mask;
-  return bad;
+Bits max_magnitude_bits(const Bits* v, size_t n, Bits no_sign) {
+  Bits m = 0;
+  for (size_t i = 0; i < n; i++) m = std::max(m, Bits(v[i] & no_sign));
+  return m;
 }
 
 template <typename Bits>
-int64_t first_in(const void* data, size_t n, Bits mask) {
+int64_t first_in(const void* data, size_t n, Bits no_sign, Bits inf) {
   const Bits* v = static_cast<const Bits*>(data);
   constexpr size_t kBlock = 4096;
   for (size_t at = 0; at < n; at += kBlock) {
     size_t len = std::min(kBlock, n - at);
-    if (!any_exponent_all_ones(v + at, len, mask)) continue;
+    if (max_magnitude_bits(v + at, len, no_sign) < inf) continue;
     for (size_t i = at; i < at + len; i++)
-      if ((v[i] & mask) == mask) return int64_t(i);
+      if (Bits(v[i] & no_sign) >= inf) return int64_t(i);
   }
   return -1;
 }
@@ -38,9 +39,9 @@ int64_t first_non_finite(const Tensor& t) {
   if (t.device != Device::CPU || t.empty()) return -1;
   const size_t n = size_t(t.numel());
   switch (t.dtype) {
-    case DType::F32: return first_in<uint32_t>(t.data, n, 0x7f800000u);
-    case DType::F16: return first_in<uint16_t>(t.data, n, uint16_t(0x7c00));
-    case DType::BF16: return first_in<uint16_t>(t.data, n, uint16_t(0x7f80));
+    case DType::F32: return first_in<uint32_t>(t.data, n, 0x7fffffffu, 0x7f800000u);
+    case DType::F16: return first_in<uint16_t>(t.data, n, uint16_t(0x7fff), uint16_t(0x7c00));
+    case DType::BF16: return first_in<uint16_t>(t.data, n, uint16_t(0x7fff), uint16_t(0x7f80));
     default: return -1;
   }
 }

@@ -1,7 +1,7 @@
 // Non-finite weights (NaN, ±inf) caught at load time: a file with a valid checksum can still
 // hold them (a diverged training run, a bad conversion), and they would otherwise make `run`
 // print nothing and `eval` print "perplexity nan". The scan tests the exponent bits only, in
-// blocks the compiler vectorises, and reads every weight once (docs/FORMAT.md: cost).
+// blocks the compiler vectorises (a max reduction), and reads every weight once (docs/FORMAT.md: cost).
 #pragma once
 #include <cstdint>
 #include <optional>
