@@ -64,7 +64,7 @@ decode_tps() {  # median decode tokens/s at batch 1 (bench's table: batch, prefi
 ppl() {
   local ctx=512; [ "$CHAT" = 0 ] && ctx=256
   "$ZIP" eval "$1" --ppl "$PPL_FILE" --ctx $ctx --max-tokens 2048 --json "${TOPT[@]}" 2>/dev/null |
-    sed -n 's/.*"ppl":\([0-9.e+-]*\).*/\1/p'
+    sed -n 's/.*"ppl":\([0-9.e+-]*\).*/\1/p' | awk '{ printf "%.1f", $1 }'
 }
 
 MODELS=("$MODEL"); for m in "$OUT"/family/*.zlm; do [ -f "$m" ] && MODELS+=("$m"); done
@@ -85,7 +85,8 @@ echo
 echo "The members are one-shot: pruned and weight-corrected (OBS) but not retrained. Their"
 echo "perplexity shows what distillation has to recover (zip distill; recovery inside compress lands"
 echo "with the Minitron / gradual-pruning work). The speedup compress measured for each member is in"
-echo "$OUT/family/report.md; the column above is this script's own re-measurement (same threads)."
+echo "$OUT/family/report.md and in its table above; the column here is this script's own quick"
+echo "re-measurement (3 runs of 32 tokens; on a busy machine it varies run to run)."
 echo
 if [ "$CHAT" = 1 ]; then echo "== answers, greedy, through the chat template: \"$QUESTION\""; else echo "== greedy samples"; fi
 for m in "${MODELS[@]}"; do
