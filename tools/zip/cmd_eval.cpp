@@ -159,9 +159,11 @@ int cmd_eval(int argc, char** argv) {
   auto backend = backend_arg(dev);  // before loading: an unusable device fails fast
   Model model = load_zlm(path);
   ZIP_CHECK(model.tokenizer, "{} has no tokenizer", path);
-  fmt::print(stderr, "zip eval: {}\n", backend_label(*backend, dev));  // the threads used, always
-  if (ppl) return eval_ppl(args, model, file, *backend);
-  return format ? eval_zero_shot(args, model, task, *format, file, *backend) : eval_stsb(args, model, file, *backend);
+  const int rc = ppl ? eval_ppl(args, model, file, *backend)
+                 : format ? eval_zero_shot(args, model, task, *format, file, *backend)
+                          : eval_stsb(args, model, file, *backend);
+  fmt::print(stderr, "zip eval: {}\n", backend_label(*backend, dev));  // the threads used, after a success
+  return rc;
 }
 
 }  // namespace zip::cli
