@@ -25,6 +25,13 @@ endif
 CXXFLAGS := -std=c++20 $(OPTFLAGS) $(ARCHFLAGS) -Wall -Wextra -Wno-restrict -pthread -MMD -MP -I. -Iinclude $(EXTRA_CXXFLAGS)
 LDLIBS   := -lfmt -lutf8proc -pthread
 
+# zip --version: the release and the commit (with -dirty for uncommitted changes), compiled into
+# tools/zip/version.cpp only; the stamp file changes when they do, so nothing else rebuilds.
+ZIP_VERSION := 0.1.0
+GIT_COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD 2>/dev/null && echo -dirty)
+VERSION_DEFS := -DZIP_VERSION='"$(ZIP_VERSION)"' -DZIP_GIT_COMMIT='"$(GIT_COMMIT)"'
+$(shell mkdir -p $(BUILD) && (echo '$(VERSION_DEFS)' | cmp -s - $(BUILD)/version.stamp || echo '$(VERSION_DEFS)' > $(BUILD)/version.stamp))
+
 LIB_SRCS  := $(wildcard base/*.cpp engine/*.cpp engine/*/*.cpp kernels/cpu/*.cpp kernels/ref/*.cpp models/*.cpp compress/*.cpp prune/*.cpp prune/*/*.cpp distill/*.cpp)
 CLI_SRCS  := $(wildcard tools/zip/*.cpp)
 TEST_SRCS := $(wildcard tests/*.cpp)
@@ -72,6 +79,9 @@ $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
+$(BUILD)/obj/tools/zip/version.o: CXXFLAGS += $(VERSION_DEFS)
+$(BUILD)/obj/tools/zip/version.o: $(BUILD)/version.stamp
+
 $(BUILD)/libzip.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
@@ -89,7 +99,8 @@ $(BUILD)/embed: examples/embed.cpp include/zip/zip.h $(BUILD)/libzip.a
 test: $(BUILD)/zip $(BUILD)/zip_tests $(BUILD)/embed
 	ZIP_BIN=$(abspath $(BUILD)/zip) ZIP_EMBED_BIN=$(abspath $(BUILD)/embed) $(BUILD)/zip_tests $(TEST_ARGS)
 
-demo: $(BUILD)/zip
+# The demo builds zip itself, in parallel (make -j$(nproc)).
+demo:
 	bash tools/demo.sh $(BUILD)/zip
 
 # libFuzzer target for the .zlm reader. Run: make fuzz && build-fuzz/fuzz_zlm -max_total_time=600 tests/fuzz/corpus

@@ -3,11 +3,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -110,6 +112,29 @@ void save_checkpoint(const std::string& dir, int step, const nlohmann::json& met
     std::string fn = e.path().filename().string();
     if ((fn.rfind("ckpt-", 0) == 0 && fn != name) || fn.rfind("latest.tmp.", 0) == 0) std::filesystem::remove(e.path());
   }
+}
+
+std::optional<CheckpointStatus> checkpoint_status(const std::string& dir) {
+  if (!file_exists(dir + "/latest")) return std::nullopt;
+  std::string name = read_file(dir + "/latest");
+  while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
+  std::ifstream f(dir + "/" + name, std::ios::binary);
+  char head[20];
+  if (name.empty() || name.find('/') != std::string::npos || !f.read(head, sizeof head) ||
+      std::memcmp(head, kCkptMagic, 8) != 0)
+    return std::nullopt;
+  uint32_t step, mlen;
+  std::memcpy(&step, head + 12, 4);
+  std::memcpy(&mlen, head + 16, 4);
+  std::string meta(std::min<uint32_t>(mlen, 1 << 20), '\0');
+  if (!f.read(meta.data(), std::streamsize(meta.size()))) return std::nullopt;
+  CheckpointStatus s;
+  s.step = int(step);
+  auto j = nlohmann::json::parse(meta, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("recipe") && j["recipe"].is_object() && j["recipe"].contains("steps") &&
+      j["recipe"]["steps"].is_number_integer())
+    s.steps = j["recipe"]["steps"].get<int>();
+  return s;
 }
 
 int load_checkpoint(const std::string& dir, nlohmann::json& meta, std::vector<Blob>& blobs) {

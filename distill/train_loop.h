@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,13 @@ void sample_windows(const TokenData& d, uint64_t seed, uint64_t step, uint64_t m
 void save_checkpoint(const std::string& dir, int step, const nlohmann::json& meta, const std::vector<Blob>& blobs);
 // Reads DIR/latest's checkpoint; throws zip::Error when there is none or it is damaged.
 int load_checkpoint(const std::string& dir, nlohmann::json& meta, std::vector<Blob>& blobs);
+// The step of DIR/latest's checkpoint and the steps its run asked for (recipe "steps"; 0 if not
+// recorded), from the checkpoint's header alone; nullopt when DIR holds no readable checkpoint.
+struct CheckpointStatus {
+  int step = 0, steps = 0;
+  bool finished() const { return steps > 0 && step >= steps; }
+};
+std::optional<CheckpointStatus> checkpoint_status(const std::string& dir);
 
 // Device <-> host copies of a model's or optimizer's flat buffers.
 Blob to_blob(train::TrainOps& ops, std::string name, const float* p, size_t n);

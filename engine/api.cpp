@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "base/cpu_topology.h"
 #include "engine/backend_registry.h"
 #include "engine/error.h"
 #include "engine/forward.h"
@@ -25,7 +26,7 @@ Engine::~Engine() = default;
 
 std::unique_ptr<Engine> Engine::load(const std::string& path, const LoadOptions& o) {
   auto impl = std::make_unique<Impl>();
-  int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = o.threads > 0 ? o.threads : default_thread_count();
   impl->device = o.device;
   impl->backend = make_backend(o.device, threads);  // before loading: an unusable device fails fast
   impl->model = load_zlm(path);

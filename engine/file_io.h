@@ -34,7 +34,8 @@ bool file_exists(const std::string& path);
 std::string read_file(const std::string& path);  // whole file as bytes
 
 // Writes to PATH.tmp.<pid>, then fsyncs and renames onto PATH on commit(); the temp file is
-// removed if the writer is destroyed without commit().
+// removed if the writer is destroyed without commit(). Before writing, removes the PATH.tmp.<pid>
+// files that killed writers of PATH left behind (remove_stale_temp_files).
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);
@@ -52,6 +53,10 @@ class AtomicFile {
   uint64_t offset_ = 0;
   bool committed_ = false;
 };
+
+// Removes PATH.tmp.<pid> files of writers that no longer run (kill(pid, 0) fails with ESRCH);
+// files of live processes, this one included, are kept. Returns how many were removed.
+int remove_stale_temp_files(const std::string& path);
 
 // Atomically replaces `path` with `contents`.
 void write_file_atomic(const std::string& path, const std::string& contents);

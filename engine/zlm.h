@@ -43,6 +43,7 @@ void save_zlm(const Model& m, const std::string& path);
 
 struct ZlmLoadOptions {
   bool verify_data = false;  // also check the CRC-32C of the tensor data (reads the whole file)
+  bool check_finite = true;  // refuse NaN / ±inf weights (engine/finite_check.h; reads every weight)
 };
 
 // Loads zero-copy: the tensors are views into a read-only mmap that they keep alive.

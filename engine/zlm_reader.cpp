@@ -10,6 +10,7 @@
 
 #include "engine/checksum.h"
 #include "engine/error.h"
+#include "engine/finite_check.h"
 #include "engine/file_io.h"
 #include "engine/zlm.h"
 
@@ -312,6 +313,7 @@ Model load_zlm_from_memory(const uint8_t* data, size_t size, std::shared_ptr<voi
     if (r.header.contains("tokenizer"))
       m.tokenizer = std::make_shared<const TokenizerData>(tokenizer_from_zlm(r.header["tokenizer"], tok));
     m.validate();
+    if (opts.check_finite) require_finite_weights(m);
     return m;
   });
 }

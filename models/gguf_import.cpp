@@ -366,7 +366,7 @@ Model import_gguf(const std::string& path, const ImportOptions& opt) {
   }
 
   if (!opt.tokenizer_path.empty()) {
-    TokenizerData t = load_tokenizer(opt.tokenizer_path);
+    TokenizerData t = *given_tokenizer(opt);
     if (t.chat_template.empty()) t.chat_template = chat_template(meta);
     m.tokenizer = std::make_shared<const TokenizerData>(std::move(t));
   } else {

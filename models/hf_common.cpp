@@ -246,11 +246,13 @@ std::shared_ptr<const TokenizerData> find_tokenizer(const std::string& dir, cons
       if (file_exists(dir + "/" + f)) from = dir;
   }
   if (from.empty()) return nullptr;
-  std::shared_ptr<const TokenizerData> tok;
-  try {
-    tok = std::make_shared<const TokenizerData>(load_tokenizer(from));
-  } catch (const Error& e) {
-    fail("{}: cannot load the tokenizer ({}); pass --tokenizer FILE to choose one", from, e.what());
+  std::shared_ptr<const TokenizerData> tok = opt.tokenizer;  // --tokenizer, read by import_model
+  if (!tok) {
+    try {
+      tok = std::make_shared<const TokenizerData>(load_tokenizer(from));
+    } catch (const Error& e) {
+      fail("{}: cannot load the tokenizer ({}); pass --tokenizer FILE to choose one", from, e.what());
+    }
   }
   ZIP_CHECK(int64_t(tok->pieces.size()) <= vocab_size, "{}: tokenizer has {} pieces, more than vocab_size {}", from,
             tok->pieces.size(), vocab_size);

@@ -142,7 +142,7 @@ Model import_hf_llama(const std::string& dir, const ImportOptions& opt) {
   src.check_all_used("LlamaForCausalLM with this config.json");
 
   if (!opt.tokenizer_path.empty()) {
-    m.tokenizer = std::make_shared<const TokenizerData>(load_tokenizer(opt.tokenizer_path));
+    m.tokenizer = given_tokenizer(opt);
   } else if (file_exists(dir + "/tokenizer.model")) {
     TokenizerData t = load_sentencepiece_model(dir + "/tokenizer.model");
     t.chat_template = load_chat_template(dir);

@@ -12,6 +12,7 @@
 #include "engine/file_io.h"
 #include "models/gguf.h"
 #include "models/hf_common.h"
+#include "models/tokenizer_fit.h"
 
 namespace zip {
 
@@ -44,11 +45,17 @@ static Model import_dir(const std::string& dir, const ImportOptions& opt) {
   return import_hf(dir, opt);
 }
 
-Model import_model(const std::string& src, const ImportOptions& opt) {
+std::shared_ptr<const TokenizerData> given_tokenizer(const ImportOptions& opt) {
+  return opt.tokenizer ? opt.tokenizer : load_given_tokenizer(opt.tokenizer_path);
+}
+
+Model import_model(const std::string& src, const ImportOptions& given) {
   struct stat st;
   if (::stat(src.c_str(), &st) != 0) fail("cannot open '{}': {}", src, std::strerror(errno));
-  if (opt.dtype_given)
-    ZIP_CHECK(is_float(opt.dtype), "--dtype must be f32, f16 or bf16, got {}", dtype_name(opt.dtype));
+  if (given.dtype_given)
+    ZIP_CHECK(is_float(given.dtype), "--dtype must be f32, f16 or bf16, got {}", dtype_name(given.dtype));
+  ImportOptions opt = given;
+  if (!opt.tokenizer_path.empty() && !opt.tokenizer) opt.tokenizer = load_given_tokenizer(opt.tokenizer_path);
 
   Model m;
   if (S_ISDIR(st.st_mode)) {
@@ -70,6 +77,9 @@ Model import_model(const std::string& src, const ImportOptions& opt) {
            "checkpoint); read as a llama2.c checkpoint: {}", src, e.what());
     }
   }
+
+  if (m.tokenizer)
+    check_tokenizer_fits(*m.tokenizer, m.config, opt.tokenizer_path.empty() ? "found with " + src : opt.tokenizer_path);
 
   // Default f32; convert_weights keeps norms f32 whatever the target.
   m.convert_weights(opt.dtype_given ? opt.dtype : DType::F32);

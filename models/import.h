@@ -4,6 +4,7 @@
 // Weight dtype: every weight is f32 after import unless --dtype is given (norms stay f32 in any
 // case, see Model::convert_weights). Sources in bf16/f16 are converted exactly (widening).
 #pragma once
+#include <memory>
 #include <string>
 
 #include "engine/dtype.h"
@@ -15,6 +16,8 @@ struct ImportOptions {
   std::string tokenizer_path;  // --tokenizer FILE_OR_DIR; empty = look beside the checkpoint
   DType dtype = DType::F32;    // target weight dtype
   bool dtype_given = false;    // --dtype was passed (otherwise f32)
+  // The tokenizer of tokenizer_path, read by import_model before the weights (the importers use it).
+  std::shared_ptr<const TokenizerData> tokenizer;
 };
 
 // Dispatch on the source: a directory with modules.json is a sentence-transformers folder; a
@@ -24,6 +27,9 @@ struct ImportOptions {
 // regular file is read as a llama2.c checkpoint, whose header must be plausible and whose size
 // must match it exactly. The result is validated.
 Model import_model(const std::string& src, const ImportOptions& opt);
+
+// opt.tokenizer, else the tokenizer of opt.tokenizer_path (for importers called directly).
+std::shared_ptr<const TokenizerData> given_tokenizer(const ImportOptions& opt);
 
 // The individual importers (import_model adds the dtype conversion and validation).
 // llama2.c legacy v0 checkpoint (karpathy/llama2.c export.py `legacy_export`).

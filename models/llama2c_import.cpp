@@ -157,7 +157,7 @@ Model import_llama2c(const std::string& path, const ImportOptions& opt) {
   if (!tied) m.tensors["output"] = take({V, D});
 
   if (!opt.tokenizer_path.empty()) {
-    auto t = std::make_shared<const TokenizerData>(load_tokenizer(opt.tokenizer_path));
+    auto t = given_tokenizer(opt);
     ZIP_CHECK(int64_t(t->pieces.size()) <= V, "tokenizer {} has {} pieces, more than the model's vocabulary {}",
               opt.tokenizer_path, t->pieces.size(), V);
     m.tokenizer = std::move(t);

@@ -23,8 +23,7 @@ namespace {
 #define CUDA_OR_SKIP()                                          \
   std::string why_no_cuda;                                      \
   if (!cuda_available(&why_no_cuda)) {                          \
-    MESSAGE("skipped: no CUDA GPU (" << why_no_cuda << ")");    \
-    return;                                                     \
+    SKIP_TEST("no CUDA GPU (" << why_no_cuda << ")");           \
   }
 
 std::vector<float> randv(size_t n, std::mt19937& rng, float scale = 1.0f) {
@@ -89,14 +88,12 @@ static std::string sibling_zip() {
 
 TEST_CASE("cuda: a CUDA build without a GPU says no CUDA device or driver was found, in one line, exit 1") {
 #ifndef ZIP_CUDA
-  MESSAGE("skipped: this build has no CUDA backend (make CUDA=1 BUILD=build-cuda); the CPU build's message is "
-          "checked by 'cli: --device is parsed the same way by run, bench and eval'");
-  return;
+  SKIP_TEST("this build has no CUDA backend (make CUDA=1 BUILD=build-cuda); the CPU build's message is "
+            "checked by 'cli: --device is parsed the same way by run, bench and eval'");
 #endif
   std::string why;
   if (cuda_available(&why)) {
-    MESSAGE("skipped: a CUDA GPU is present, so there is no missing-device message to check");
-    return;
+    SKIP_TEST("a CUDA GPU is present, so there is no missing-device message to check");
   }
   CHECK(why.find("no CUDA device") != std::string::npos);
   CHECK(why.find('\n') == std::string::npos);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "distill/distill_defaults.h"
 #include "distill/distill_loop.h"
 #include "engine/train/train_model.h"
 #include "tests/fixtures.h"
@@ -164,4 +165,14 @@ TEST_CASE("distill: loss terms (KL at tau, CE weight, cosine and MSE hidden loss
     CHECK(got.at("loss") == got.at("kl"));
     CHECK(got.count("hidden") == 0);
   }
+}
+
+TEST_CASE("distill: default learning rate scales with 1/dim, warm-up is 5% of the steps") {
+  CHECK(default_distill_lr(576) == doctest::Approx(0.1 / 576));  // SmolLM2-135M
+  CHECK(default_distill_lr(64) == 1e-3);                         // capped: stories260K
+  CHECK(default_distill_lr(2048) < default_distill_lr(576));
+  CHECK(default_distill_warmup(1000) == 50);
+  CHECK(default_distill_warmup(30) == 2);
+  CHECK(default_distill_warmup(20) == 1);
+  CHECK(default_distill_warmup(5) == 0);
 }

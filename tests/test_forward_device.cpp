@@ -221,8 +221,7 @@ TEST_CASE("forward: on a device backend every buffer is the backend's and every 
 TEST_CASE("cuda: the forward pass on the GPU matches the CPU") {
   std::string why;
   if (!cuda_available(&why)) {
-    MESSAGE("skipped: no CUDA GPU (" << why << ")");
-    return;
+    SKIP_TEST("no CUDA GPU (" << why << ")");
   }
   auto cpu = make_cpu_backend(2);
   auto gpu = make_cuda_backend(0);

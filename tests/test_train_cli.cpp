@@ -188,6 +188,25 @@ TEST_CASE("train cli: SIGKILL then --resume reproduces the uninterrupted per-ste
   size_t done = read_log(dir() + "/k2.jsonl").size();
   MESSAGE("killed after " << done << " logged steps; resuming from " << read_file(c2 + "/latest"));
   CHECK(done < 30);
+  // The same command again without --resume is refused (exit 2): the checkpoints stay as they are.
+  const std::string latest = read_file(c2 + "/latest");
+  auto again = ztest::run_cmd(cmd2);
+  CHECK(again.status == 2);
+  CHECK(ztest::count_lines(again.err) == 1);
+  CHECK_HAS(again.err, "holds the checkpoint of an unfinished run");
+  CHECK_HAS(again.err, "--resume " + c2);
+  CHECK(read_file(c2 + "/latest") == latest);
+  CHECK(ztest::run_cmd(cmd2 + " --resume " + q(c2) + " --overwrite").status == 2);
+  // --overwrite starts over in a copy of the killed run's directory.
+  std::string c3 = dir() + "/c3";
+  REQUIRE(ztest::run_cmd("cp -r " + q(c2) + " " + q(c3)).status == 0);
+  auto over = ztest::run_zip(train_args(dir() + "/k3.zlm") + " --ckpt-every 5 --ckpt " + q(c3) + " --overwrite");
+  REQUIRE_MESSAGE(over.status == 0, over.err);
+  CHECK(read_file(c3 + "/latest") == "ckpt-00000030.bin\n");
+  CHECK(read_file(dir() + "/k3.zlm") == read_file(dir() + "/k1.zlm"));
+  // A finished run's directory may be reused without either flag.
+  auto reuse = ztest::run_zip(train_args(dir() + "/k4.zlm") + " --ckpt-every 5 --ckpt " + q(c1));
+  CHECK_MESSAGE(reuse.status == 0, reuse.err);
   auto r3 = ztest::run_cmd(cmd2 + " --resume " + q(c2));
   REQUIRE_MESSAGE(r3.status == 0, r3.err);
   auto a = read_log(dir() + "/k1.jsonl"), b = read_log(dir() + "/k2.jsonl");
@@ -218,6 +237,9 @@ TEST_CASE("train cli: distill the sliced stories260K from stories260K on synthet
   Model m = load_zlm(out);
   CHECK(m.config == load_zlm(sliced).config);
   CHECK(m.provenance["recipe"]["method"] == "distill");
+  CHECK(m.provenance["recipe"]["lr"] == 3e-3);  // given
+  CHECK(m.provenance["recipe"]["warmup"] == 1);  // the default: 5% of 20 steps
+  CHECK(log.front()["lr"].get<double>() == doctest::Approx(3e-3));  // a one-step warm-up starts at the peak
 }
 
 TEST_CASE("train cli: distill killed then --resume reproduces the uninterrupted per-step losses bit for bit") {

@@ -40,6 +40,17 @@ CmdResult run_cmd(const std::string& cmdline);
 std::string shell_quote(const std::string& s);
 std::string zip_bin();
 
+// Marks the running test case as skipped (no GPU, no network): the summary line counts it as
+// skipped, not passed (tests/main.cpp). Use through SKIP_TEST, which also prints why and returns.
+void mark_skipped();
+int skipped_count();
+#define SKIP_TEST(why)                 \
+  do {                                 \
+    MESSAGE("skipped: " << why);       \
+    ztest::mark_skipped();             \
+    return;                            \
+  } while (0)
+
 inline int count_lines(const std::string& s) {
   int n = 0;
   for (char c : s) n += c == '\n';

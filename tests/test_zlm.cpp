@@ -1,12 +1,15 @@
 // The .zlm format: CRC-32C, round trips, atomic writes, and a reader that rejects truncated,
 // mutated and garbage files with a zip::Error (the "corrupt" cases also run under ASan+UBSan).
 #include <dirent.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include <csignal>
 #include <filesystem>
 
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -14,6 +17,7 @@
 #include "engine/checksum.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "engine/finite_check.h"
 #include "engine/zlm.h"
 #include "tests/test_util.h"
 
@@ -493,4 +497,87 @@ TEST_CASE("zlm: write fuzz corpus seeds") {
     flat.tensors.emplace(spec.name, Tensor::zeros(DType::F16, spec.shape));
   flat.provenance = {{"parent", "0123456789abcdef0123456789abcdef"}, {"speedups", {1.5, 2.0}}};
   save_zlm(flat, std::string(out) + "/seed_uniform");
+}
+
+TEST_CASE("zlm: non-finite weights are refused at load, named with their first index") {
+  // The scan against a plain std::isfinite loop, for each float type and each kind of bad value.
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    std::vector<float> v(10000, 0.25f);
+    Tensor ok = Tensor::from_floats(v, {100, 100}, dt);
+    CHECK(first_non_finite(ok) == -1);
+    for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+      for (size_t at : {size_t(0), size_t(4095), size_t(4096), size_t(9999)}) {
+        std::vector<float> w = v;
+        w[at] = bad;
+        w[9999 - at / 2] = bad;  // a later one too: the first is reported
+        Tensor t = Tensor::from_floats(w, {100, 100}, dt);
+        std::vector<float> back = t.to_floats();
+        int64_t expect = -1;
+        for (size_t i = 0; i < back.size() && expect < 0; i++)
+          if (!std::isfinite(back[i])) expect = int64_t(i);
+        CHECK(first_non_finite(t) == expect);
+        CHECK(expect == int64_t(std::min(at, 9999 - at / 2)));
+      }
+    }
+  }
+  // A model whose weight holds a NaN, written through the writer API: the checksum is valid.
+  TempDir tmp;
+  std::string path = tmp.path + "/nan.zlm";
+  Model m = make_model(5, DType::F32);
+  Tensor& w = m.tensors.at("blk.1.ffn_up");
+  w.ptr<float>()[37] = std::nanf("");
+  save_zlm(m, path);
+  CHECK(inspect_zlm(path, true).data_crc_ok);
+  std::string err = error_of([&] { load_zlm(path); });
+  CHECK_HAS(err, path + ": tensor 'blk.1.ffn_up' holds a non-finite value (nan) at index 37");
+  ZlmLoadOptions no_check;
+  no_check.check_finite = false;
+  CHECK(std::isnan(load_zlm(path, no_check).get("blk.1.ffn_up").to_floats()[37]));
+  // The CLI: run and eval fail with that one line (exit 1); inspect --verify reports it.
+  std::string text = tmp.path + "/t.txt";
+  write_bytes(text, "a b c d e f g h\n");
+  for (std::string cmd : {"run " + path + " -n 2", "eval " + path + " --ppl " + text}) {
+    auto r = ztest::run_zip(cmd);
+    INFO(cmd);
+    CHECK(r.status == 1);
+    CHECK(ztest::count_lines(r.err) == 1);
+    CHECK_HAS(r.err, "'blk.1.ffn_up' holds a non-finite value (nan) at index 37");
+  }
+  auto plain = ztest::run_zip("inspect " + path);
+  CHECK(plain.status == 0);
+  CHECK_HAS(plain.out, "weights:      not verified");
+  auto v = ztest::run_zip("inspect --verify " + path);
+  CHECK(v.status == 1);
+  CHECK_HAS(v.out, "weights:      NON-FINITE (nan in blk.1.ffn_up at index 37)");
+  CHECK_HAS(v.err, "'blk.1.ffn_up' holds a non-finite value (nan) at index 37");
+  save_zlm(make_model(5, DType::BF16), path);
+  auto good = ztest::run_zip("inspect --verify " + path);
+  CHECK(good.status == 0);
+  CHECK_HAS(good.out, "weights:      all finite");
+}
+
+TEST_CASE("zlm: a writer removes the temp files that killed writers of the same output left") {
+  TempDir tmp;
+  std::string path = tmp.path + "/m.zlm";
+  // A process that has exited: its pid is free (not reused within this test in practice).
+  pid_t dead = fork();
+  REQUIRE(dead >= 0);
+  if (dead == 0) _exit(0);
+  REQUIRE(waitpid(dead, nullptr, 0) == dead);
+  pid_t alive = getppid();  // runs as long as we do
+  std::string stale = path + ".tmp." + std::to_string(dead), live = path + ".tmp." + std::to_string(alive);
+  std::string other = tmp.path + "/other.zlm.tmp." + std::to_string(dead), odd = path + ".tmp.12x";
+  for (auto& f : {stale, live, other, odd}) write_bytes(f, "half-written");
+  save_zlm(make_model(1, DType::F16), path);
+  CHECK(!file_exists(stale));   // its writer is dead
+  CHECK(file_exists(live));     // its writer may still be writing
+  CHECK(file_exists(other));    // another output's
+  CHECK(file_exists(odd));      // not a pid
+  CHECK(remove_stale_temp_files(path) == 0);
+  // The same through the CLI, and an empty output path is a usage error.
+  write_bytes(stale, "half-written");
+  auto r = ztest::run_zip("convert " + ztest::shell_quote(ztest::shared("models/stories260K/stories260K.bin")) + " -o " +
+                          ztest::shell_quote(path));
+  CHECK(r.status == 0);
+  CHECK(!file_exists(stale));
 }

@@ -11,7 +11,7 @@
 namespace zip {
 
 struct LoadOptions {
-  int threads = 0;             // CPU threads; 0 = all hardware threads
+  int threads = 0;             // CPU threads; 0 = the physical cores this process may use
   int context = 0;             // context length; 0 = the model's maximum
   std::string device = "cpu";  // "cpu", "ref" (scalar reference), "cuda" or "cuda:N" (CUDA builds)
 };

@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
-#include <thread>
 
+#include "base/cpu_topology.h"
 #include "engine/backend.h"
 #include "engine/backend_registry.h"
 #include "engine/error.h"
@@ -69,6 +69,9 @@ bool Args::parse(int argc, char** argv) {
           if (i + 1 >= argc) throw UsageError(fmt::format("zip {}: option '{}' needs a value {}", command_, a, o->value));
           value = argv[++i];
         }
+        // An empty path, number or name is never meant; only free text (-p '') may be empty.
+        if (value.empty() && o->value != "TEXT")
+          throw UsageError(fmt::format("zip {}: option '{}' needs a non-empty {}", command_, a, o->value));
         values_[canonical(*o)] = value;
         all_values_[canonical(*o)].push_back(value);
       }
@@ -137,10 +140,7 @@ std::vector<std::string> split_list(const std::string& s) {
   }
 }
 
-int default_threads() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : int(n);
-}
+int default_threads() { return default_thread_count(); }
 
 Option device_option() { return {"--device", "DEV", "cpu (default), ref, cuda or cuda:N (cuda: make CUDA=1 builds)"}; }
 

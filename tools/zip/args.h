@@ -14,7 +14,8 @@ namespace zip::cli {
 
 struct Option {
   std::string names;     // "-n,--n-predict" (comma-separated spellings; the first is canonical)
-  std::string value;     // metavariable, e.g. "N"; empty for a flag
+  std::string value;     // metavariable, e.g. "N"; empty for a flag. An empty value given is a usage
+                         // error unless the metavariable is "TEXT" (free text such as a prompt).
   std::string help;
 };
 
@@ -45,14 +46,14 @@ class Args {
   std::vector<std::string> positional_;
 };
 
-// Threads by default: the machine's hardware threads.
+// Threads by default: the physical cores this process may run on (base/cpu_topology.h).
 int default_threads();
 
 // ---- --device and -t, spelled and checked the same way by every command ----------------------------
 // The two options, for a command's option list.
 Option device_option();
-Option threads_option(const char* help = "CPU threads (default: all)");
-// The device and thread count given (defaults: "cpu", all hardware threads). An unknown device
+Option threads_option(const char* help = "CPU threads (default: the physical cores this process may use)");
+// The device and thread count given (defaults: "cpu", default_threads()). An unknown device
 // name is a UsageError ("zip CMD: --device: unknown device ..."; exit 2), raised before any file
 // is read.
 struct DeviceArg {

@@ -30,11 +30,11 @@ int cmd_bench(int argc, char** argv) {
   for (int i = 0; i < argc; i++)
     if (std::string(argv[i]) == "--train") return cmd_bench_train(argc, argv);
   Args args("bench",
-            "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [-t THREADS] [--device cpu|ref|cuda|cuda:N] "
-            "[--json]\n       zip bench --train ... (training/distillation throughput; zip bench --train --help)",
+            "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [--warmup N] [-t THREADS] [--device DEV] [--json]",
             "Measures prefill tokens/s (a prompt of --prompt tokens per sequence) and decode tokens/s (--gen\n"
             "tokens after it) with real forward passes: warm-up first, then the median and min-max of --reps\n"
-            "runs, for each batch size (independent sequences decoded together). Encoders: prefill only.",
+            "runs, for each batch size (independent sequences decoded together). Encoders: prefill only.\n"
+            "zip bench --train measures training/distillation throughput instead (zip bench --train --help).",
             {{"--batch", "B1,B2", "batch sizes (default 1)"},
              {"--prompt", "N", "prompt tokens per sequence (default 128)"},
              {"--gen", "N", "decode steps (default 64)"},

@@ -1,5 +1,6 @@
 // zip compress: a family of pruned models that meet speedup targets measured on this engine.
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -22,8 +23,13 @@ static std::vector<double> parse_targets(const std::string& s) {
   for (const std::string& item : split_list(s)) {
     char* end = nullptr;
     double v = std::strtod(item.c_str(), &end);
-    if (item.empty() || *end != '\0' || !(v >= 1.0) || v > 100)
-      throw UsageError(fmt::format("zip compress: --speedup: '{}' is not a target >= 1 (e.g. 1.5,2)", item));
+    if (item.empty() || *end != '\0' || !std::isfinite(v))
+      throw UsageError(fmt::format("zip compress: --speedup: '{}' is not a number (targets are speedup factors "
+                                   "over the dense model, e.g. 1.5,2)", item));
+    if (v < 1.0 || v > 100)
+      throw UsageError(fmt::format("zip compress: --speedup: {} is outside [1, 100]: a target is a speedup factor "
+                                   "over the dense model (e.g. 1.5,2); pruning keeps the embeddings and LM head, so "
+                                   "real models reach a few x at most", item));
     out.push_back(v);
   }
   return out;

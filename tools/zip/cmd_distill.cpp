@@ -1,6 +1,7 @@
 // zip distill: distill a teacher .zlm into a student .zlm (distill/distill_loop.h).
 #include <fmt/format.h>
 
+#include "distill/distill_defaults.h"
 #include "distill/distill_loop.h"
 #include "distill/throughput.h"
 #include "distill/token_data.h"
@@ -89,6 +90,11 @@ int cmd_distill(int argc, char** argv) {
       (teacher.tokenizer && student.tokenizer &&
        tokenizer_hash(*teacher.tokenizer) != tokenizer_hash(*student.tokenizer)))
     fail("the teacher and the student do not share a vocabulary");
+  // Defaults for retraining a pruned pretrained student (distill/distill_defaults.h).
+  if (!args.has("--lr")) lo.lr = default_distill_lr(student.config.dim);
+  if (!args.has("--min-lr")) lo.min_lr = lo.lr / 10;
+  if (!args.has("--warmup")) lo.warmup = default_distill_warmup(lo.steps);
+  lo.recipe["lr"] = lo.lr, lo.recipe["min_lr"] = lo.min_lr, lo.recipe["warmup"] = lo.warmup;
   if (lo.seq > std::min(teacher.config.max_seq_len, student.config.max_seq_len))
     fail("--seq {} exceeds the models' context length", lo.seq);
   TokenData data, val;
@@ -123,7 +129,7 @@ int cmd_distill(int argc, char** argv) {
   m.provenance["recipe"]["data_hash"] = data_hash;
   if (d.hidden != HiddenLoss::None) m.provenance["recipe"]["hidden"] = args.str("--hidden");
   save_zlm(m, out);
-  print_summary("distill", lo, r, out);
+  print_summary("distill", lo, r, out, threads);
   return 0;
 }
 

@@ -96,8 +96,8 @@ static int eval_zero_shot(const Args& args, const Model& model, const std::strin
 
 int cmd_eval(int argc, char** argv) {
   Args args("eval",
-            "MODEL.zlm (--ppl FILE [--ctx N --stride S | --lines] [--ref BASE.zlm] | --task NAME FILE [--format F] "
-            "[--labels FILE] [--limit N]) [-t THREADS] [--device cpu|ref|cuda|cuda:N]",
+            "MODEL.zlm (--ppl FILE [--ctx N --stride S | --lines] [--max-tokens N] [--ref BASE.zlm] | --task NAME FILE "
+            "[--format F] [--labels FILE] [--limit N]) [--json] [-t THREADS] [--device DEV] [-v]",
             "Perplexity of a decoder on a text file, in one of two protocols:\n"
             "  stream (default): the file is one text; windows of --ctx tokens every --stride tokens, every\n"
             "                    position scored once (docs/EVAL.md);\n"
@@ -122,7 +122,7 @@ int cmd_eval(int argc, char** argv) {
              {"--labels", "FILE", "piqa: the labels file (default: beside FILE, its stem + -labels.lst)"},
              {"--limit", "N", "tasks: score only the first N items"},
              {"--json", "", "print the result as JSON"},
-             {"-v,--verbose", "", "print the backend that ran to stderr"},
+             {"-v,--verbose", "", "accepted for compatibility (the backend line is always on stderr)"},
              threads_option(),
              device_option()});
   if (!args.parse(argc, argv)) return 0;
@@ -159,9 +159,11 @@ int cmd_eval(int argc, char** argv) {
   auto backend = backend_arg(dev);  // before loading: an unusable device fails fast
   Model model = load_zlm(path);
   ZIP_CHECK(model.tokenizer, "{} has no tokenizer", path);
-  if (args.has("-v")) fmt::print(stderr, "zip eval: {}\n", backend_label(*backend, dev));
-  if (ppl) return eval_ppl(args, model, file, *backend);
-  return format ? eval_zero_shot(args, model, task, *format, file, *backend) : eval_stsb(args, model, file, *backend);
+  const int rc = ppl ? eval_ppl(args, model, file, *backend)
+                 : format ? eval_zero_shot(args, model, task, *format, file, *backend)
+                          : eval_stsb(args, model, file, *backend);
+  fmt::print(stderr, "zip eval: {}\n", backend_label(*backend, dev));  // the threads used, after a success
+  return rc;
 }
 
 }  // namespace zip::cli

@@ -4,6 +4,7 @@
 
 #include "engine/chat/chat_template.h"
 #include "engine/error.h"
+#include "engine/finite_check.h"
 #include "engine/zlm.h"
 #include "compress/provenance_summary.h"
 #include "tools/zip/args.h"
@@ -20,14 +21,21 @@ static std::string join(const std::vector<int>& v) {
 int cmd_inspect(int argc, char** argv) {
   Args args("inspect", "MODEL.zlm [--verify] [--json]",
             "Shows the architecture, per-layer shapes, parameter count, dtypes, tokenizer and provenance.\n"
-            "The header and index are always validated; --verify also checks the tensor data checksum.",
-            {{"--verify", "", "check the CRC-32C of all tensor data"}, {"--json", "", "print JSON"}});
+            "The header and index are always validated; --verify also checks the tensor data checksum and\n"
+            "that every weight is finite (no NaN or inf).",
+            {{"--verify", "", "check the CRC-32C of all tensor data and that every weight is finite"}, {"--json", "", "print JSON"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
   std::string path = args.positional()[0];
   bool verify = args.has("--verify");
   ZlmInfo info = inspect_zlm(path, verify);
-  Model m = load_zlm(path);  // full structural validation (tensors against the config)
+  ZlmLoadOptions lo;
+  lo.check_finite = false;  // --verify reports non-finite weights below instead of refusing the file
+  Model m = load_zlm(path, lo);  // full structural validation (tensors against the config)
+  std::optional<NonFiniteValue> bad;
+  if (verify) bad = find_non_finite(m);
+  const std::string weights = !verify ? "not verified" : bad ? fmt::format("NON-FINITE ({} in {} at index {})",
+      bad->what, bad->tensor, bad->index) : "all finite";
   const ModelConfig& c = m.config;
   std::map<std::string, int64_t> dtype_params;
   for (auto& [name, t] : m.tensors) dtype_params[dtype_name(t.dtype)] += t.numel();
@@ -35,7 +43,8 @@ int cmd_inspect(int argc, char** argv) {
   if (args.has("--json")) {
     nlohmann::json j = info.header;
     j["file"] = {{"path", path}, {"bytes", info.file_size}, {"version", info.version},
-                 {"data_checksum", verify ? (info.data_crc_ok ? "ok" : "mismatch") : "not verified"}};
+                 {"data_checksum", verify ? (info.data_crc_ok ? "ok" : "mismatch") : "not verified"},
+                 {"weights", weights}};
     j["n_params"] = c.n_params();
     j["dtypes"] = dtype_params;
     nlohmann::json ts = nlohmann::json::array();
@@ -85,8 +94,10 @@ int cmd_inspect(int argc, char** argv) {
     for (size_t i = 0; i < prov.size(); i++) fmt::print("{}{}\n", i ? "              " : "provenance:   ", prov[i]);
     fmt::print("checksums:    header ok; data {}\n",
                verify ? (info.data_crc_ok ? "ok" : "MISMATCH") : "not verified (use --verify)");
+    fmt::print("weights:      {}\n", weights);
   }
   if (verify && !info.data_crc_ok) fail("{}: tensor data checksum mismatch (the file is corrupt)", path);
+  if (bad) fail("{}: tensor '{}' holds a non-finite value ({}) at index {}", path, bad->tensor, bad->what, bad->index);
   return 0;
 }
 

@@ -94,8 +94,7 @@ static int run_plain(const Args& args, const Model& model, const Tokenizer& tok,
 
 int cmd_run(int argc, char** argv) {
   Args args("run",
-            "MODEL.zlm [-p PROMPT] [-i] [--system TEXT] [--raw] [--chat-format NAME] [-n N] [--temp T] [--top-k K] "
-            "[--top-p P] [--seed S] [--ctx N] [-t THREADS] [--device cpu|ref|cuda|cuda:N]",
+            "MODEL.zlm [-p PROMPT] [-i] [--system TEXT] [--raw] [-n N] [--temp T] [--seed S] [--ctx N] [-t THREADS] [--device DEV] [options]",
             "Decoders: generates text from PROMPT (default: from BOS alone); stops at EOS/BOS, after N new\n"
             "tokens, or at the end of the context; greedy when --temp 0.\n"
             "Chat models (a chat template in the file): PROMPT is one user turn rendered through the\n"

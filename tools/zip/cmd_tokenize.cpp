@@ -62,7 +62,7 @@ int write_corpus(const Args& args, const TokenizerData& tok, size_t first_file) 
 }  // namespace
 
 int cmd_tokenize(int argc, char** argv) {
-  Args args("tokenize", "(MODEL.zlm | --tokenizer FILE_OR_DIR) (-p TEXT | FILE | -o TOKENS.bin FILE...) [--raw]",
+  Args args("tokenize", "(MODEL.zlm | --tokenizer FILE_OR_DIR) (-p TEXT | FILE | -o TOKENS.bin FILE... [--lines] [--val-fraction F]) [--raw]",
             "Prints the token ids of TEXT (or of FILE, read as bytes, one text) on one line. With -o, writes\n"
             "a tokens.bin corpus (docs/TRAINING.md): each FILE (or each non-empty line, --lines) is a document.",
             {{"--tokenizer", "FILE_OR_DIR", "tokenizer.model / tokenizer.bin, or a directory holding one"},

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "distill/random_init.h"
 #include "distill/throughput.h"
@@ -28,9 +29,9 @@ void add_loop_options(std::vector<Option>& o) {
       {"--batch", "B", "sequences per micro-batch (default 8)"},
       {"--seq", "T", "tokens per sequence (default 128)"},
       {"--accum", "N", "micro-batches per update (gradient accumulation, default 1)"},
-      {"--lr", "LR", "peak learning rate (default 1e-3)"},
+      {"--lr", "LR", "peak learning rate (default: train 1e-3; distill min(1e-3, 0.1/dim of the student))"},
       {"--min-lr", "LR", "final learning rate of the cosine decay (default lr/10)"},
-      {"--warmup", "N", "linear warm-up steps (default 0)"},
+      {"--warmup", "N", "linear warm-up steps (default: train 0; distill 5% of --steps)"},
       {"--wd", "W", "AdamW weight decay on 2-D weights (default 0.1)"},
       {"--clip", "C", "max global gradient norm, 0 = off (default 1)"},
       {"--seed", "N", "seed of the init and the data order (default 1)"},
@@ -39,6 +40,7 @@ void add_loop_options(std::vector<Option>& o) {
       {"--ckpt-every", "N", "checkpoint every N steps (default 0 = off)"},
       {"--ckpt", "DIR", "checkpoint directory (default OUT.ckpt)"},
       {"--resume", "DIR", "continue from DIR's latest checkpoint (same command otherwise)"},
+      {"--overwrite", "", "start over even if --ckpt holds an unfinished run (its checkpoints are deleted)"},
       {"--log", "FILE.jsonl", "per-step telemetry (default OUT.log.jsonl)"},
       {"--sleep-ms", "MS", "pause after each step (for tests)"},
       threads_option(),
@@ -65,6 +67,25 @@ train::Precision precision_arg(const Args& args) {
   throw UsageError(fmt::format("--precision {}: expected f32 or bf16", printable(p)));
 }
 
+// A checkpoint directory of a run that did not finish is the only copy of that work: starting a
+// new run over it needs --resume (continue) or --overwrite (delete it and start over).
+static void guard_unfinished_run(const Args& args, const std::string& ckpt_dir, const std::string& resume_dir) {
+  const bool overwrite = args.has("--overwrite");
+  if (overwrite && !resume_dir.empty())
+    throw UsageError(fmt::format("zip {}: --resume and --overwrite exclude each other", args.command()));
+  if (!resume_dir.empty()) return;
+  auto st = distill::checkpoint_status(ckpt_dir);
+  if (!st || st->finished()) return;
+  if (!overwrite)
+    throw UsageError(fmt::format("zip {}: {} holds the checkpoint of an unfinished run (step {} of {}); continue it "
+                                 "with --resume {} or start over with --overwrite",
+                                 args.command(), ckpt_dir, st->step, st->steps, ckpt_dir));
+  for (const auto& e : std::filesystem::directory_iterator(ckpt_dir)) {
+    const std::string fn = e.path().filename().string();
+    if (fn.rfind("ckpt-", 0) == 0 || fn == "latest") std::filesystem::remove(e.path());
+  }
+}
+
 distill::LoopOptions loop_options(const Args& args, const std::string& out, const std::string& label) {
   distill::LoopOptions lo;
   lo.label = label;
@@ -84,6 +105,7 @@ distill::LoopOptions loop_options(const Args& args, const std::string& out, cons
   lo.resume_dir = args.str("--resume");
   lo.ckpt_dir = args.str("--ckpt", lo.resume_dir.empty() ? out + ".ckpt" : lo.resume_dir);
   lo.log_path = args.str("--log", out + ".log.jsonl");
+  guard_unfinished_run(args, lo.ckpt_dir, lo.resume_dir);
   lo.sleep_ms = int(args.integer("--sleep-ms", 0, 0, 100000));
   lo.recipe = {{"steps", lo.steps}, {"batch", lo.batch}, {"seq", lo.seq},   {"accum", lo.accum},
                {"lr", lo.lr},       {"min_lr", lo.min_lr}, {"warmup", lo.warmup}, {"weight_decay", lo.weight_decay},
@@ -116,11 +138,11 @@ void set_mfu_inputs(distill::LoopOptions& lo, double flops_per_token, int thread
 }
 
 void print_summary(const std::string& cmd, const distill::LoopOptions& lo, const distill::LoopResult& r,
-                   const std::string& out) {
+                   const std::string& out, int threads) {
   std::string val = r.val_loss >= 0 ? fmt::format(", val loss {:.4f}", r.val_loss) : "";
-  std::fprintf(stderr, "zip %s: steps %d-%d, loss %.4f -> %.4f%s, %lld tokens seen, %.1f s; wrote %s\n", cmd.c_str(),
-               r.first_step + 1, lo.steps, r.first_loss, r.last_loss, val.c_str(), (long long)r.tokens_seen,
-               r.seconds, out.c_str());
+  std::fprintf(stderr, "zip %s: steps %d-%d, loss %.4f -> %.4f%s, %lld tokens seen, %.1f s on %d thread%s; wrote %s\n",
+               cmd.c_str(), r.first_step + 1, lo.steps, r.first_loss, r.last_loss, val.c_str(),
+               (long long)r.tokens_seen, r.seconds, threads, threads == 1 ? "" : "s", out.c_str());
 }
 
 int cmd_train(int argc, char** argv) {
@@ -182,7 +204,7 @@ int cmd_train(int argc, char** argv) {
   m.provenance["recipe"]["tokens_seen"] = r.tokens_seen;
   m.provenance["recipe"]["data_hash"] = fmt::format("{:08x}", data.file_crc);
   save_zlm(m, out);
-  print_summary("train", lo, r, out);
+  print_summary("train", lo, r, out, threads);
   return 0;
 }
 

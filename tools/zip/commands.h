@@ -33,10 +33,11 @@ int cmd_bench_train(int argc, char** argv);  // zip bench --train (cmd_bench_tra
 int cmd_train(int argc, char** argv);
 int cmd_distill(int argc, char** argv);
 int cmd_compress(int argc, char** argv);
+void print_version();  // zip --version (tools/zip/version.cpp)
 
 // Shared by train and distill (tools/zip/cmd_train.cpp): the loop's flags, their values, a
 // tokenizer from a .zlm or a tokenizer file, a tokens.bin checked against that tokenizer, and
-// the final one-line summary on stderr.
+// the final one-line summary on stderr (with the threads used).
 void add_loop_options(std::vector<Option>& o);
 // -t, after refusing any --device but cpu (usage error: the training ops run on the CPU only).
 int training_threads(const Args& args);
@@ -50,6 +51,6 @@ distill::TokenData load_tokens_for(const std::string& path, const TokenizerData&
 // (kernels/cpu/peak_flops.h, ~0.1 s).
 void set_mfu_inputs(distill::LoopOptions& lo, double flops_per_token, int threads);
 void print_summary(const std::string& cmd, const distill::LoopOptions& lo, const distill::LoopResult& r,
-                   const std::string& out);
+                   const std::string& out, int threads);
 
 }  // namespace zip::cli

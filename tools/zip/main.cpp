@@ -30,7 +30,7 @@ const Command kCommands[] = {
 };
 
 void usage(FILE* f) {
-  std::fprintf(f, "usage: zip COMMAND [options]   (zip COMMAND --help for details)\n\ncommands:\n");
+  std::fprintf(f, "usage: zip COMMAND [options]   (zip COMMAND --help for details; zip --version)\n\ncommands:\n");
   for (auto& c : kCommands) std::fprintf(f, "  %-10s %s\n", c.name, c.summary);
 }
 
@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string cmd = argv[1];
+  if (cmd == "--version" || cmd == "-V") {
+    zip::cli::print_version();
+    return 0;
+  }
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     usage(stdout);
     list_devices(stdout);
