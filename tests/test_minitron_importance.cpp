@@ -220,3 +220,26 @@ TEST_CASE("minitron importance: layer-drop losses are the held-out loss increase
   CHECK_HAS(summary, "importance from 4 windows (128 tokens)");
   CHECK_HAS(summary, "dropping 2 consecutive layers");
 }
+
+TEST_CASE("cli: zip importance prints the per-layer table, or every score as JSON") {
+  std::string model = ztest::shell_quote(ztest::stories260K_zlm());
+  std::string calib = ztest::shell_quote(ztest::shared("data/tinystories"));
+  auto r = ztest::run_zip("importance " + model + " --calib " + calib + " --windows 4 --len 32 --loss-windows 2 -t 1 --json");
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  const ModelConfig& c = ztest::stories260K().config;
+  CHECK(j["windows"] == 4);
+  CHECK(j["tokens"] == 128);
+  CHECK(j["heads"].size() == size_t(c.n_layers()));
+  CHECK(j["heads"][0].size() == size_t(c.layers[0].n_heads()));
+  CHECK(j["kv_groups"][0].size() == size_t(c.layers[0].n_kv_heads()));
+  CHECK(j["neurons"][0].size() == size_t(c.layers[0].ffn_dim));
+  CHECK(j["channels"].size() == size_t(c.dim));
+  CHECK(j["drop_loss"].size() == size_t(c.n_layers()));
+  auto t = ztest::run_zip("importance " + model + " --calib " + calib + " --windows 4 --len 32 --loss-windows 0 -t 1");
+  REQUIRE_MESSAGE(t.status == 0, t.err);
+  CHECK_HAS(t.out, "importance from 4 windows (128 tokens)");
+  CHECK(t.out.find("dense held-out loss") == std::string::npos);  // --loss-windows 0: no drop losses
+  CHECK(ztest::count_lines(t.out) == c.n_layers() + 3);
+  ztest::check_clean_failure(ztest::run_zip("importance " + model));  // no --calib
+}
