@@ -10,6 +10,7 @@
 #include "compress/slice_axes.h"
 #include "engine/forward.h"
 #include "engine/zlm.h"
+#include "prune/minitron/importance.h"
 #include "prune/minitron/shape.h"
 #include "tests/fixtures.h"
 #include "tests/test_util.h"
@@ -276,4 +277,24 @@ TEST_CASE("minitron slice: uniform heads within KV groups, FFN width, hidden siz
   CHECK(p.get("blk.2.ffn_down").to_floats() ==
         take_rows(wide.get("blk.3.ffn_down"), minitron::top_k(imp.channels, t.dim)).to_floats());
   CHECK_THROWS(minitron::prune_uniform(m, imp, t, minitron::DepthScore::DropLoss));  // no drop losses computed
+}
+
+TEST_CASE("minitron slice: models with removed modules and uneven KV groups: importance, hidden size and depth") {
+  const Model& m = ztest::stories260K_sliced();
+  std::vector<int> tokens = window(m, 9);
+  minitron::Importance imp = minitron::compute_importance(m, {tokens}, {}, {});
+  for (int l = 0; l < m.config.n_layers(); l++) {
+    const LayerShape& s = m.config.layers[size_t(l)];
+    CHECK(imp.heads[size_t(l)].size() == size_t(s.n_heads()));
+    CHECK(imp.kv_groups[size_t(l)].size() == size_t(s.n_kv_heads()));
+    CHECK(imp.neurons[size_t(l)].size() == size_t(s.ffn_dim));
+  }
+  std::vector<int> keep = minitron::top_k(imp.channels, m.config.dim / 2);
+  Model p = keep_layers(slice_hidden(m, keep), {0, 2});
+  CHECK(p.config.layers[1] == m.config.layers[2]);
+  std::unique_ptr<Backend> cpu = make_cpu_backend(1);
+  KeptChannelNorms masked(keep, m.config.dim);
+  CHECK(ztest::max_rel_err(outputs(slice_hidden(m, keep), *cpu, tokens),
+                           outputs(zero_dropped_channels(m, keep), masked, tokens)) <= 1e-5);
+  CHECK(outputs(p, *cpu, tokens).size() == tokens.size() * size_t(m.config.vocab_size));
 }
