@@ -216,6 +216,14 @@ TEST_CASE("minitron importance: layer-drop losses are the held-out loss increase
   CHECK(imp.drop_loss[2] == doctest::Approx(loss.loss(keep_layers(m, {0, 1, 3, 4})) - loss.dense_loss()));
   CHECK(imp.block_drop_loss[1] == doctest::Approx(loss.loss(keep_layers(m, {0, 3, 4})) - loss.dense_loss()));
   for (double d : imp.drop_loss) CHECK(d > 0);  // every layer of a trained model matters
+  // Encoders: 1 − cos to the dense final hidden states, per token (resumed, as for decoders).
+  const Model& bert = ztest::tiny_bert();
+  std::vector<std::vector<int>> bw = test_windows(bert);
+  Importance bi = compute_importance(bert, bw, bw, {});
+  HeldoutLoss bl(bert, bw, 1, EncoderLoss::Tokens, false);
+  CHECK(bi.dense_loss == doctest::Approx(0.0));
+  for (int l = 0; l < bert.config.n_layers(); l++)
+    CHECK(bi.drop_loss[size_t(l)] == doctest::Approx(bl.loss(keep_layers(bert, layers_except(bert.config.n_layers(), {l})))));
   std::string summary = importance_summary(imp);
   CHECK_HAS(summary, "importance from 4 windows (128 tokens)");
   CHECK_HAS(summary, "dropping 2 consecutive layers");

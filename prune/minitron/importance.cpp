@@ -2,10 +2,9 @@
 
 #include <algorithm>
 
-#include "compress/heldout_loss.h"
 #include "compress/host_backend.h"
-#include "compress/slice_axes.h"
 #include "engine/error.h"
+#include "prune/minitron/drop_loss.h"
 
 namespace zip::minitron {
 
@@ -86,13 +85,11 @@ Importance ImportanceCollector::result() const {
 }
 
 // The held-out loss increase with each run of `k` consecutive layers removed, by first layer.
-static std::vector<double> drop_losses(const Model& m, HeldoutLoss& loss, int k, const ImportanceOptions& opt) {
+static std::vector<double> drop_losses(const Model& m, DropLoss& loss, int k, const ImportanceOptions& opt) {
   const int L = m.config.n_layers();
   std::vector<double> out;
   for (int first = 0; first + k <= L; first++) {
-    std::vector<int> drop;
-    for (int l = first; l < first + k; l++) drop.push_back(l);
-    out.push_back(loss.loss(keep_layers(m, layers_except(L, drop))) - loss.dense_loss());
+    out.push_back(loss.loss_without(first, k) - loss.dense_loss());
     if (opt.progress) opt.progress("drop", first + 1, L - k + 1);
   }
   return out;
@@ -119,7 +116,7 @@ Importance compute_importance(const Model& m, const std::vector<std::vector<int>
   }
   Importance imp = collector.result();
   if (!loss_windows.empty() && m.config.n_layers() > 1) {
-    HeldoutLoss loss(m, loss_windows, opt.threads, EncoderLoss::Tokens, false);
+    DropLoss loss(m, loss_windows, opt.threads);
     imp.dense_loss = loss.dense_loss();
     imp.drop_loss = drop_losses(m, loss, 1, opt);
     if (opt.block > 1 && opt.block < m.config.n_layers()) {

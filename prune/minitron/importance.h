@@ -61,8 +61,8 @@ struct ImportanceOptions {
 };
 
 // Scores `windows` through the model; with loss_windows non-empty, also the held-out loss
-// (compress/heldout_loss.h: next-token NLL, encoders 1 − cos to the dense output) with each
-// layer, and each block of opt.block layers, removed.
+// (drop_loss.h: next-token NLL, encoders 1 − cos to the dense output; the loss of
+// compress/heldout_loss.h) with each layer, and each block of opt.block layers, removed.
 Importance compute_importance(const Model& m, const std::vector<std::vector<int>>& windows,
                               const std::vector<std::vector<int>>& loss_windows, const ImportanceOptions& opt);
 
