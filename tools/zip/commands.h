@@ -33,6 +33,7 @@ int cmd_bench_train(int argc, char** argv);  // zip bench --train (cmd_bench_tra
 int cmd_train(int argc, char** argv);
 int cmd_distill(int argc, char** argv);
 int cmd_compress(int argc, char** argv);
+int cmd_importance(int argc, char** argv);
 void print_version();  // zip --version (tools/zip/version.cpp)
 
 // Shared by train and distill (tools/zip/cmd_train.cpp): the loop's flags, their values, a

@@ -27,6 +27,7 @@ const Command kCommands[] = {
     {"distill", zip::cli::cmd_distill, "distill a teacher into a student (KL, CE, hidden-state losses)"},
     {"slice", zip::cli::cmd_slice, "keep chosen heads and FFN neurons per layer (structured pruning by hand)"},
     {"compress", zip::cli::cmd_compress, "prune to speedup targets measured on this engine (ZipLM and baselines)"},
+    {"importance", zip::cli::cmd_importance, "Minitron activation importance of heads, neurons, hidden channels, layers"},
 };
 
 void usage(FILE* f) {
