@@ -45,6 +45,37 @@ int quantize_model(Model& m, QuantMix mix, int threads) {
   return fell_back;
 }
 
+std::vector<WeightTypeStats> weight_type_stats(const std::vector<TensorSize>& tensors) {
+  std::vector<WeightTypeStats> out;
+  for (const TensorSize& t : tensors) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const WeightTypeStats& s) { return s.type == t.type; });
+    if (it == out.end()) it = out.insert(out.end(), WeightTypeStats{t.type});
+    it->tensors++;
+    it->params += t.numel;
+    it->bytes += t.bytes;
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
+  return out;
+}
+
+std::vector<WeightTypeStats> weight_type_stats(const Model& m) {
+  std::vector<TensorSize> sizes;
+  for (const auto& [name, t] : m.tensors) sizes.push_back({t.dtype, t.numel(), t.nbytes()});
+  return weight_type_stats(sizes);
+}
+
+double bits_per_weight(const std::vector<WeightTypeStats>& stats) {
+  double bytes = 0, params = 0;
+  for (const auto& s : stats) bytes += double(s.bytes), params += double(s.params);
+  return params > 0 ? 8.0 * bytes / params : 0.0;
+}
+
+std::string weight_type_summary(const Model& m) {
+  std::string s;
+  for (const auto& w : weight_type_stats(m)) s += (s.empty() ? "" : "+") + std::string(dtype_name(w.type));
+  return s;
+}
+
 bool has_block_weights(const Model& m) {
   for (const auto& [name, t] : m.tensors)
     if (is_quantized(t.dtype)) return true;

@@ -2,6 +2,7 @@
 // is quantised on its own, so the bytes do not depend on the thread count.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "engine/model.h"
 #include "engine/quant/quant_mix.h"
@@ -11,6 +12,25 @@ namespace zip::quant {
 // Converts every weight of `m` to its type under `mix` (block weights are dequantised first when
 // their type changes). Returns how many tensors fell back to another type (quant_mix.h).
 int quantize_model(Model& m, QuantMix mix, int threads);
+
+// Weights by type, for zip inspect / bench: count, parameters, bytes; most bytes first.
+struct WeightTypeStats {
+  DType type;
+  int tensors = 0;
+  int64_t params = 0;
+  uint64_t bytes = 0;
+};
+struct TensorSize {
+  DType type;
+  int64_t numel;
+  uint64_t bytes;
+};
+std::vector<WeightTypeStats> weight_type_stats(const std::vector<TensorSize>& tensors);
+std::vector<WeightTypeStats> weight_type_stats(const Model& m);  // its weights (not the tokenizer)
+// Bits per weight over all of them: 8 · bytes / params.
+double bits_per_weight(const std::vector<WeightTypeStats>& stats);
+// "q4_k+q6_k+f32": the weight types present, most bytes first.
+std::string weight_type_summary(const Model& m);
 
 // Whether any weight of `m` has a block type.
 bool has_block_weights(const Model& m);
