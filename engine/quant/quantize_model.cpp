@@ -71,8 +71,11 @@ double bits_per_weight(const std::vector<WeightTypeStats>& stats) {
 }
 
 std::string weight_type_summary(const Model& m) {
+  std::vector<TensorSize> sizes;
+  for (const auto& [name, t] : m.tensors)
+    if (t.ndim() == 2) sizes.push_back({t.dtype, t.numel(), t.nbytes()});
   std::string s;
-  for (const auto& w : weight_type_stats(m)) s += (s.empty() ? "" : "+") + std::string(dtype_name(w.type));
+  for (const auto& w : weight_type_stats(sizes)) s += (s.empty() ? "" : "+") + std::string(dtype_name(w.type));
   return s;
 }
 

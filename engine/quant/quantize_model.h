@@ -29,7 +29,8 @@ std::vector<WeightTypeStats> weight_type_stats(const std::vector<TensorSize>& te
 std::vector<WeightTypeStats> weight_type_stats(const Model& m);  // its weights (not the tokenizer)
 // Bits per weight over all of them: 8 · bytes / params.
 double bits_per_weight(const std::vector<WeightTypeStats>& stats);
-// "q4_k+q6_k+f32": the weight types present, most bytes first.
+// "q4_k+q6_k+q8_0": the types of the weight matrices (2-D tensors: norms and biases, always f32,
+// left out), most bytes first; "f32" for an f32 model, "bf16" for a bf16 one.
 std::string weight_type_summary(const Model& m);
 
 // Whether any weight of `m` has a block type.
