@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 
+#include "engine/quant/quantize_model.h"
 #include "engine/checksum.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
@@ -493,4 +494,8 @@ TEST_CASE("zlm: write fuzz corpus seeds") {
     flat.tensors.emplace(spec.name, Tensor::zeros(DType::F16, spec.shape));
   flat.provenance = {{"parent", "0123456789abcdef0123456789abcdef"}, {"speedups", {1.5, 2.0}}};
   save_zlm(flat, std::string(out) + "/seed_uniform");
+  // Version 2: block types (and their fallbacks to f16 where a row is not whole blocks).
+  Model q8 = make_model(5, DType::F32, true, ModelSize{32, 8, 8});
+  quant::quantize_model(q8, quant::QuantMix::Q8_0, 1);
+  save_zlm(q8, std::string(out) + "/seed_v2_q8_0");
 }
