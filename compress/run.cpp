@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "compress/rank.h"
+#include "engine/quant/quantize_model.h"
 #include "engine/error.h"
 #include "engine/eval/perplexity.h"
 #include "engine/eval/similarity.h"
@@ -44,6 +45,7 @@ std::optional<DType> weight_type(const Model& m) {
 void open_dense(CompressRun& r, const std::string& model_path) {
   r.model_path = model_path;
   r.dense = load_zlm(model_path);
+  quant::require_float_weights(r.dense, "zip compress");  // prunes with OBS in float (issue 25 item 4)
   r.model_hash = zlm_content_hash(model_path);
   if (r.opt.dtype && weight_type(r.dense) != r.opt.dtype) {
     // Converted before anything is measured: the database, the table and the guarantee see the

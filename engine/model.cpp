@@ -81,7 +81,9 @@ void Model::validate() const {
     ZIP_CHECK(t, "missing tensor '{}'", s.name);
     ZIP_CHECK(t->shape == s.shape, "tensor '{}' has shape {}, the config implies {}", s.name, t->shape_str(),
               shape_to_string(s.shape));
-    ZIP_CHECK(is_float(t->dtype), "tensor '{}' has dtype {}, expected a float type", s.name, dtype_name(t->dtype));
+    ZIP_CHECK(is_float(t->dtype) || (is_quantized(t->dtype) && t->ndim() == 2),
+              "tensor '{}' has dtype {}, expected a float type{}", s.name, dtype_name(t->dtype),
+              t->ndim() == 2 ? " or a block type" : "");
     ZIP_CHECK(t->data != nullptr, "tensor '{}' has no data", s.name);
   }
   ZIP_CHECK(tensors.size() == specs.size(), "model has {} tensors, the config implies {}", tensors.size(),

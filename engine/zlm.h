@@ -1,4 +1,4 @@
-// The .zlm model file, version 1 (docs/FORMAT.md is the byte-level specification): a 64-byte
+// The .zlm model file, versions 1 and 2 (docs/FORMAT.md is the byte-level specification): a 64-byte
 // little-endian preamble, a JSON header (config, tokenizer metadata, provenance), a binary tensor
 // index, then tensor data with every tensor 64-byte aligned so it loads zero-copy from an mmap.
 // The reader checks every byte before the tensor data (a CRC-32C plus structural validation
@@ -16,7 +16,12 @@
 
 namespace zip {
 
-inline constexpr uint32_t kZlmVersion = 1;
+// Version 2 adds the block-quantized dtypes (Q8_0, Q4_0, Q4_K, Q6_K); the writer writes version 1
+// when no tensor has a block type, so float models stay readable by older builds.
+inline constexpr uint32_t kZlmVersion = 2;
+inline constexpr uint32_t kZlmMinVersion = 1;
+// The version a model needs: 2 if any tensor has a block type, else 1.
+uint32_t zlm_version_for(const Model& m);
 inline constexpr size_t kZlmPreambleBytes = 64;
 inline constexpr size_t kZlmAlign = 64;  // data section and every tensor start
 inline constexpr size_t kZlmMaxNameBytes = 256;

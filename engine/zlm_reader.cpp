@@ -22,7 +22,8 @@ namespace P = zlm_preamble;
 namespace {
 
 static_assert(uint8_t(DType::F32) == 0 && uint8_t(DType::F16) == 1 && uint8_t(DType::BF16) == 2 &&
-                  uint8_t(DType::I32) == 3 && uint8_t(DType::U8) == 4,
+                  uint8_t(DType::I32) == 3 && uint8_t(DType::U8) == 4 && uint8_t(DType::Q8_0) == 5 &&
+                  uint8_t(DType::Q4_0) == 6 && uint8_t(DType::Q4_K) == 7 && uint8_t(DType::Q6_K) == 8,
               "the dtype codes are part of the .zlm format");
 
 constexpr uint64_t kMaxHeaderBytes = uint64_t(1) << 30;
@@ -116,8 +117,8 @@ void parse_preamble(const uint8_t* d, size_t size, Parsed& r) {
   }
   r.version = rd32(d + P::kVersion);
   // Checked before anything else is interpreted: another version may lay the rest out differently.
-  ZIP_CHECK(r.version == kZlmVersion, "unsupported .zlm version {} (this build reads version {})", r.version,
-            kZlmVersion);
+  ZIP_CHECK(r.version >= kZlmMinVersion && r.version <= kZlmVersion,
+            "unsupported .zlm version {} (this build reads versions {} to {})", r.version, kZlmMinVersion, kZlmVersion);
   r.header_bytes = rd64(d + P::kHeaderBytes);
   r.index_bytes = rd64(d + P::kIndexBytes);
   r.data_offset = rd64(d + P::kDataOffset);
@@ -166,6 +167,22 @@ void parse_header(const uint8_t* d, Parsed& r) {
 
 bool is_tokenizer_tensor(const std::string& name) { return name.rfind("tokenizer.", 0) == 0; }
 
+// Bytes a tensor of `numel` elements takes: rows of whole blocks for a block type.
+uint64_t stored_bytes(const ZlmTensorInfo& e, uint64_t numel) {
+  uint64_t n;
+  if (!is_quantized(e.dtype)) {
+    ZIP_CHECK(!__builtin_mul_overflow(numel, uint64_t(dtype_size(e.dtype)), &n), "tensor '{}': too many bytes", e.name);
+    return n;
+  }
+  const uint64_t be = uint64_t(dtype_block_elems(e.dtype));
+  ZIP_CHECK(!e.shape.empty() && uint64_t(e.shape.back()) % be == 0,
+            "tensor '{}': {} rows of {} elements are not a whole number of {}-element blocks", e.name,
+            dtype_name(e.dtype), e.shape.empty() ? 0 : e.shape.back(), be);
+  ZIP_CHECK(!__builtin_mul_overflow(numel / be, uint64_t(dtype_block_bytes(e.dtype)), &n), "tensor '{}': too many bytes",
+            e.name);
+  return n;
+}
+
 void parse_index(const uint8_t* d, Parsed& r) {
   Cursor cur(d + kZlmPreambleBytes + r.header_bytes, size_t(r.index_bytes));
   uint32_t count = cur.u32("the tensor count");
@@ -183,7 +200,8 @@ void parse_index(const uint8_t* d, Parsed& r) {
     ZIP_CHECK(zlm_name_ok(e.name), "index entry {}: the name has bytes outside printable ASCII", i);
     ZIP_CHECK(names.insert(e.name).second, "tensor '{}' appears twice in the index", e.name);
     uint8_t dt = cur.u8("a dtype");
-    ZIP_CHECK(dt <= uint8_t(DType::U8), "tensor '{}': unknown dtype code {}", e.name, dt);
+    const uint8_t last_code = r.version >= 2 ? uint8_t(DType::Q6_K) : uint8_t(DType::U8);
+    ZIP_CHECK(dt <= last_code, "tensor '{}': unknown dtype code {} in a version {} file", e.name, dt, r.version);
     e.dtype = DType(dt);
     uint8_t ndim = cur.u8("a rank");
     ZIP_CHECK(ndim <= kZlmMaxDims, "tensor '{}': {} dimensions (at most {})", e.name, ndim, kZlmMaxDims);
@@ -196,10 +214,9 @@ void parse_index(const uint8_t* d, Parsed& r) {
     }
     e.offset = cur.u64("an offset");
     e.nbytes = cur.u64("a byte count");
-    uint64_t want;
-    ZIP_CHECK(!__builtin_mul_overflow(numel, uint64_t(dtype_size(e.dtype)), &want) && e.nbytes == want,
-              "tensor '{}': {} bytes, but shape {} of {} needs {}", e.name, e.nbytes, shape_to_string(e.shape),
-              dtype_name(e.dtype), numel * dtype_size(e.dtype));
+    const uint64_t want = stored_bytes(e, numel);
+    ZIP_CHECK(e.nbytes == want, "tensor '{}': {} bytes, but shape {} of {} needs {}", e.name, e.nbytes,
+              shape_to_string(e.shape), dtype_name(e.dtype), want);
     ZIP_CHECK(e.offset % kZlmAlign == 0, "tensor '{}': offset {} is not 64-byte aligned", e.name, e.offset);
     ZIP_CHECK(e.offset <= r.data_bytes && e.nbytes <= r.data_bytes - e.offset,
               "tensor '{}' (offset {}, {} bytes) lies outside the {}-byte data section", e.name, e.offset, e.nbytes,
@@ -234,8 +251,8 @@ void check_tensor_set(Parsed& r) {
     ZIP_CHECK(it != want.end(), "unexpected tensor '{}' (not implied by the config)", e.name);
     ZIP_CHECK(e.shape == it->second->shape, "tensor '{}' has shape {}, the config implies {}", e.name,
               shape_to_string(e.shape), shape_to_string(it->second->shape));
-    ZIP_CHECK(is_float(e.dtype), "tensor '{}' has dtype {}, expected f32, f16 or bf16", e.name,
-              dtype_name(e.dtype));
+    ZIP_CHECK(is_float(e.dtype) || (is_quantized(e.dtype) && e.shape.size() == 2), "tensor '{}' has dtype {}, expected {}",
+              e.name, dtype_name(e.dtype), e.shape.size() == 2 ? "f32, f16, bf16 or a block type" : "f32, f16 or bf16");
     matched++;
   }
   if (matched != specs.size()) {

@@ -58,7 +58,8 @@ std::string build_index(const std::vector<Entry>& entries) {
 void save(const Model& m, const std::string& path) {
   m.validate();
   ZIP_CHECK(m.provenance.is_object(), "provenance must be a JSON object");
-  json header = {{"format", "zlm"}, {"version", kZlmVersion}, {"config", config_to_json(m.config)}};
+  const uint32_t version = zlm_version_for(m);
+  json header = {{"format", "zlm"}, {"version", version}, {"config", config_to_json(m.config)}};
   std::map<std::string, Tensor> tok;
   if (m.tokenizer) {
     json meta = json::object();
@@ -101,7 +102,7 @@ void save(const Model& m, const std::string& path) {
   uint64_t data_offset = align_up(meta_end);
   uint8_t pre[kZlmPreambleBytes] = {};
   std::memcpy(pre + P::kMagic, P::kMagicBytes, 8);
-  store(pre + P::kVersion, kZlmVersion, 4);
+  store(pre + P::kVersion, version, 4);
   store(pre + P::kHeaderBytes, hdr.size(), 8);
   store(pre + P::kIndexBytes, idx.size(), 8);
   store(pre + P::kDataOffset, data_offset, 8);
@@ -126,6 +127,12 @@ void save(const Model& m, const std::string& path) {
 }
 
 }  // namespace
+
+uint32_t zlm_version_for(const Model& m) {
+  for (const auto& [name, t] : m.tensors)
+    if (is_quantized(t.dtype)) return 2;
+  return 1;
+}
 
 void save_zlm(const Model& m, const std::string& path) {
   try {

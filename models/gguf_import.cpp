@@ -1,13 +1,15 @@
 // GGUF import for Llama-family models (general.architecture "llama"; SmolLM2 and TinyLlama are
 // "llama" too). llama.cpp's canonical tensor names are the engine's (plus ".weight"), its weights
 // are [out, in] (ggml lists ne = [in, out], fastest first) and its converter already permuted q/k
-// rows to adjacent RoPE pairs, so tensors only need dequantising. Metadata is read strictly:
+// rows to adjacent RoPE pairs, so tensors need no permutation: block tensors are kept whole. Metadata is read strictly:
 // a setting that would make llama.cpp compute something the engine does not (scaled RoPE, partial
 // rotary, experts, ALiBi, biases, ...) is an error naming it, never ignored.
 #include <cstdio>
 #include <optional>
 #include <set>
 #include <unordered_map>
+
+#include <cstring>
 
 #include "engine/error.h"
 #include "engine/tokenizer/byte_level.h"
@@ -307,8 +309,27 @@ std::string type_summary(const gguf::File& f) {
   return s;
 }
 
+// The engine's block type for a ggml type it keeps as is; F32 (none) for the others.
+DType kept_block_type(uint32_t ggml_type) {
+  switch (ggml_type) {
+    case 2: return DType::Q4_0;
+    case 8: return DType::Q8_0;
+    case 12: return DType::Q4_K;
+    case 14: return DType::Q6_K;
+    default: return DType::F32;
+  }
+}
+
 Tensor load_tensor(const gguf::File& f, const gguf::TensorInfo& t, const std::vector<int64_t>& shape,
                    const ImportOptions& opt) {
+  // Kept as they are (the layouts are GGUF's; the rows need no permutation: see the top).
+  if (const DType kept = kept_block_type(t.type); kept != DType::F32 && !opt.dtype_given && shape.size() == 2) {
+    Tensor out = Tensor::zeros(kept, shape);
+    ZIP_CHECK(out.nbytes() == dtype_row_bytes(kept, int64_t(t.n_elems)), "{}: tensor '{}' size mismatch", f.path,
+              t.name);
+    std::memcpy(out.data, t.data, out.nbytes());
+    return out;
+  }
   ZIP_CHECK(gguf::can_dequantize(t.type),
             "{}: tensor '{}' has ggml type {}, which this engine cannot dequantise (supported: F32, F16, BF16, Q8_0, "
             "Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)",

@@ -10,6 +10,7 @@
 
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "engine/quant/quantize_model.h"
 #include "models/gguf.h"
 #include "models/hf_common.h"
 #include "models/tokenizer_fit.h"
@@ -81,9 +82,18 @@ Model import_model(const std::string& src, const ImportOptions& given) {
   if (m.tokenizer)
     check_tokenizer_fits(*m.tokenizer, m.config, opt.tokenizer_path.empty() ? "found with " + src : opt.tokenizer_path);
 
-  // Default f32; convert_weights keeps norms f32 whatever the target.
-  m.convert_weights(opt.dtype_given ? opt.dtype : DType::F32);
-  m.provenance["dtype"] = dtype_name(opt.dtype_given ? opt.dtype : DType::F32);
+  // Default f32 (block weights a GGUF brought are kept); convert_weights keeps norms f32.
+  if (opt.quant_mix) {
+    quant::quantize_model(m, *opt.quant_mix, opt.threads);
+    m.provenance["dtype"] = quant::quant_mix_name(*opt.quant_mix);
+  } else if (opt.dtype_given || !quant::has_block_weights(m)) {
+    m.convert_weights(opt.dtype_given ? opt.dtype : DType::F32);
+    m.provenance["dtype"] = dtype_name(opt.dtype_given ? opt.dtype : DType::F32);
+  } else {
+    for (auto& [name, t] : m.tensors)
+      if (is_float(t.dtype) && t.dtype != DType::F32) t = t.converted(DType::F32);
+    m.provenance["dtype"] = quant::weight_type_summary(m);
+  }
   m.validate();
   return m;
 }

@@ -2,13 +2,18 @@
 // and layouts (see engine/model.h), a tokenizer when one is found, and provenance metadata.
 //
 // Weight dtype: every weight is f32 after import unless --dtype is given (norms stay f32 in any
-// case, see Model::convert_weights). Sources in bf16/f16 are converted exactly (widening).
+// case, see Model::convert_weights). Sources in bf16/f16 are converted exactly (widening). GGUF
+// tensors of a block type the engine has (Q8_0, Q4_0, Q4_K, Q6_K) are kept as they are unless
+// --dtype is given; other GGUF block types are dequantised to f32. A --dtype naming a block mix
+// (engine/quant/quant_mix.h) imports in f32, then quantises to the mix.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "engine/dtype.h"
 #include "engine/model.h"
+#include "engine/quant/quant_mix.h"
 
 namespace zip {
 
@@ -18,6 +23,8 @@ struct ImportOptions {
   bool dtype_given = false;    // --dtype was passed (otherwise f32)
   // The tokenizer of tokenizer_path, read by import_model before the weights (the importers use it).
   std::shared_ptr<const TokenizerData> tokenizer;
+  std::optional<quant::QuantMix> quant_mix;  // --dtype named a block mix (then dtype_given, dtype f32)
+  int threads = 1;                           // for quantising to quant_mix
 };
 
 // Dispatch on the source: a directory with modules.json is a sentence-transformers folder; a
@@ -34,7 +41,7 @@ std::shared_ptr<const TokenizerData> given_tokenizer(const ImportOptions& opt);
 // The individual importers (import_model adds the dtype conversion and validation).
 // llama2.c legacy v0 checkpoint (karpathy/llama2.c export.py `legacy_export`).
 Model import_llama2c(const std::string& path, const ImportOptions& opt);
-// GGUF (llama.cpp) file of a Llama-family model; quantised tensors are dequantised.
+// GGUF (llama.cpp) file of a Llama-family model; block tensors kept or dequantised (see above).
 Model import_gguf(const std::string& path, const ImportOptions& opt);
 // Hugging Face directories: config.json + model.safetensors (or shards).
 Model import_hf_llama(const std::string& dir, const ImportOptions& opt);  // LlamaForCausalLM

@@ -108,7 +108,9 @@ TEST_CASE("gguf import: tiny-llama.gguf (config, per-layer KV heads, dequantised
   const auto index = ztest::load_json(kData + "index.json");
   const auto& tiny = index["tiny"];
   const auto& want = tiny["config"];
-  const zip::Model m = zip::import_model(kData + tiny["file"].get<std::string>(), {});
+  zip::ImportOptions as_f32;  // dequantise every block type (by default Q8_0/Q4_0/Q4_K/Q6_K are kept)
+  as_f32.dtype_given = true;
+  const zip::Model m = zip::import_model(kData + tiny["file"].get<std::string>(), as_f32);
   const zip::ModelConfig& c = m.config;
   CHECK(c.arch == zip::Arch::Llama);
   CHECK(c.dim == want["dim"]);
@@ -239,7 +241,11 @@ TEST_CASE("gguf import: the real SmolLM2-135M-Instruct (tools/fetch-models.sh)")
   INFO("fetch-models.sh: " << r.err);
   REQUIRE(r.status == 0);
   const std::string path = r.out.substr(0, r.out.find('\n')) + "/SmolLM2-135M-Instruct.Q4_1.gguf";
-  const zip::Model m = zip::import_model(path, {});
+  // Q8_0 tensors (the token embedding) are kept by default; the CPU backend runs float weights.
+  CHECK(zip::import_model(path, {}).get("tok_embd").dtype == zip::DType::Q8_0);
+  zip::ImportOptions as_f32;
+  as_f32.dtype_given = true;
+  const zip::Model m = zip::import_model(path, as_f32);
   const zip::ModelConfig& c = m.config;
   CHECK(c.dim == 576);
   CHECK(c.head_dim == 64);

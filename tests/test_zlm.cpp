@@ -14,6 +14,7 @@
 #include <fstream>
 #include <random>
 
+#include "engine/quant/quantize_model.h"
 #include "engine/checksum.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
@@ -368,8 +369,8 @@ TEST_CASE("zlm: corrupt — every preamble field is checked") {
     error_of([&] { img.load(true); });
   }
   Image v(s.bytes);
-  v.data()[zlm_preamble::kVersion] = 2;
-  CHECK(error_of([&] { v.load(); }).find("unsupported .zlm version 2") != std::string::npos);
+  v.data()[zlm_preamble::kVersion] = 3;
+  CHECK(error_of([&] { v.load(); }).find("unsupported .zlm version 3") != std::string::npos);
 }
 
 TEST_CASE("zlm: corrupt — mutations without resealing fail the header checksum") {
@@ -497,6 +498,10 @@ TEST_CASE("zlm: write fuzz corpus seeds") {
     flat.tensors.emplace(spec.name, Tensor::zeros(DType::F16, spec.shape));
   flat.provenance = {{"parent", "0123456789abcdef0123456789abcdef"}, {"speedups", {1.5, 2.0}}};
   save_zlm(flat, std::string(out) + "/seed_uniform");
+  // Version 2: block types (and their fallbacks to f16 where a row is not whole blocks).
+  Model q8 = make_model(5, DType::F32, true, ModelSize{32, 8, 8});
+  quant::quantize_model(q8, quant::QuantMix::Q8_0, 1);
+  save_zlm(q8, std::string(out) + "/seed_v2_q8_0");
 }
 
 TEST_CASE("zlm: non-finite weights are refused at load, named with their first index") {

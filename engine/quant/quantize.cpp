@@ -2,11 +2,15 @@
 // roundings, no fused multiply-adds) so Q8_0 and Q4_0 results are bit-identical to it.
 #include "engine/quant/quantize.h"
 
+// The reference rounds after every operation: no fused multiply-adds in this file.
+#pragma GCC optimize("fp-contract=off")
+
 #include <cmath>
 #include <cstring>
 
 #include "engine/error.h"
 #include "engine/quant/blocks.h"
+#include "engine/quant/quantize_k.h"
 
 namespace zip::quant {
 
@@ -65,7 +69,13 @@ void quantize(DType t, const float* src, void* dst, int64_t n) {
     case DType::Q4_0:
       for (int64_t i = 0; i < nb; i++) quantize_q4_0(src + i * be, static_cast<BlockQ4_0*>(dst) + i);
       return;
-    default: fail("quantize: no quantiser for {} yet", dtype_name(t));
+    case DType::Q4_K:
+      for (int64_t i = 0; i < nb; i++) quantize_block_q4_k(src + i * be, static_cast<BlockQ4_K*>(dst) + i);
+      return;
+    case DType::Q6_K:
+      for (int64_t i = 0; i < nb; i++) quantize_block_q6_k(src + i * be, static_cast<BlockQ6_K*>(dst) + i);
+      return;
+    default: fail("quantize: no quantiser for {}", dtype_name(t));
   }
 }
 

@@ -5,6 +5,7 @@
 #include "engine/backend.h"
 #include "engine/bench.h"
 #include "engine/error.h"
+#include "engine/quant/quantize_model.h"
 #include "engine/zlm.h"
 #include "tools/zip/args.h"
 #include "tools/zip/commands.h"
@@ -56,9 +57,7 @@ int cmd_bench(int argc, char** argv) {
   auto backend = backend_arg(dev);  // before loading: an unusable device fails fast
   Model model = load_zlm(path);
   std::vector<BenchResult> res = run_bench(model, *backend, opt);
-  std::map<std::string, int64_t> dtypes;
-  for (auto& [n, t] : model.tensors) dtypes[dtype_name(t.dtype)] += t.numel();
-  std::string weights = dtypes.count("bf16") ? "bf16" : dtypes.count("f16") ? "f16" : "f32";
+  const std::string weights = quant::weight_type_summary(model);  // "f32", "bf16", "q4_k+q6_k+q8_0", ...
   int64_t rss = peak_rss_bytes();
   if (args.has("--json")) {
     nlohmann::json rows = nlohmann::json::array();

@@ -8,6 +8,7 @@
 #include "distill/random_init.h"
 #include "distill/throughput.h"
 #include "distill/train_hooks.h"
+#include "engine/quant/quantize_model.h"
 #include "engine/bench.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
@@ -56,6 +57,8 @@ TokenData data_arg(const Args& args, const TokenizerData* tok, int vocab, const 
 
 Setup bench_distill(const Args& args, int threads, const ThroughputOptions& o) {
   Model teacher = load_zlm(args.str("--teacher")), student = load_zlm(args.str("--student"));
+  quant::require_float_weights(teacher, "zip bench --train (--teacher)");
+  quant::require_float_weights(student, "zip bench --train (--student)");
   if (o.seq > std::min(teacher.config.max_seq_len, student.config.max_seq_len))
     fail("--seq {} exceeds the models' context length", o.seq);
   TokenData data = data_arg(args, teacher.tokenizer.get(), teacher.config.vocab_size, o);

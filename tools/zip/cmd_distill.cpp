@@ -6,6 +6,7 @@
 #include "distill/throughput.h"
 #include "distill/token_data.h"
 #include "distill/train_loop.h"
+#include "engine/quant/quantize_model.h"
 #include "engine/error.h"
 #include "engine/zlm.h"
 #include "tools/zip/args.h"
@@ -86,6 +87,8 @@ int cmd_distill(int argc, char** argv) {
   lo.recipe["temperature"] = d.temperature, lo.recipe["ce_weight"] = d.ce_weight;
 
   Model teacher = load_zlm(args.str("--teacher")), student = load_zlm(args.str("--student"));
+  quant::require_float_weights(teacher, "zip distill (--teacher)");
+  quant::require_float_weights(student, "zip distill (--student)");
   if (teacher.config.vocab_size != student.config.vocab_size ||
       (teacher.tokenizer && student.tokenizer &&
        tokenizer_hash(*teacher.tokenizer) != tokenizer_hash(*student.tokenizer)))

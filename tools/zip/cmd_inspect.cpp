@@ -5,6 +5,7 @@
 #include "engine/chat/chat_template.h"
 #include "engine/error.h"
 #include "engine/finite_check.h"
+#include "engine/quant/quantize_model.h"
 #include "engine/zlm.h"
 #include "compress/provenance_summary.h"
 #include "tools/zip/args.h"
@@ -19,11 +20,13 @@ static std::string join(const std::vector<int>& v) {
 }
 
 int cmd_inspect(int argc, char** argv) {
-  Args args("inspect", "MODEL.zlm [--verify] [--json]",
+  Args args("inspect", "MODEL.zlm [--verify] [--json] [--tensors]",
             "Shows the architecture, per-layer shapes, parameter count, dtypes, tokenizer and provenance.\n"
             "The header and index are always validated; --verify also checks the tensor data checksum and\n"
             "that every weight is finite (no NaN or inf).",
-            {{"--verify", "", "check the CRC-32C of all tensor data and that every weight is finite"}, {"--json", "", "print JSON"}});
+            {{"--verify", "", "check the CRC-32C of all tensor data and that every weight is finite"},
+             {"--json", "", "print JSON"},
+             {"--tensors", "", "list every tensor: name, type, shape, bytes"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
   std::string path = args.positional()[0];
@@ -39,6 +42,7 @@ int cmd_inspect(int argc, char** argv) {
   const ModelConfig& c = m.config;
   std::map<std::string, int64_t> dtype_params;
   for (auto& [name, t] : m.tensors) dtype_params[dtype_name(t.dtype)] += t.numel();
+  const std::vector<quant::WeightTypeStats> weight_types = quant::weight_type_stats(m);
 
   if (args.has("--json")) {
     nlohmann::json j = info.header;
@@ -47,9 +51,15 @@ int cmd_inspect(int argc, char** argv) {
                  {"weights", weights}};
     j["n_params"] = c.n_params();
     j["dtypes"] = dtype_params;
+    nlohmann::json wt = nlohmann::json::array();
+    for (const auto& w : weight_types)
+      wt.push_back({{"dtype", dtype_name(w.type)}, {"tensors", w.tensors}, {"params", w.params}, {"bytes", w.bytes}});
+    j["weight_types"] = wt;
+    j["bits_per_weight"] = quant::bits_per_weight(weight_types);
     nlohmann::json ts = nlohmann::json::array();
     for (auto& t : info.tensors)
-      ts.push_back({{"name", t.name}, {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"offset", t.offset}});
+      ts.push_back({{"name", t.name}, {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"offset", t.offset},
+                    {"bytes", t.nbytes}});
     j["tensors"] = ts;
     fmt::print("{}\n", j.dump(1));
   } else {
@@ -69,8 +79,15 @@ int cmd_inspect(int argc, char** argv) {
     }
     fmt::print("parameters:   {}\n", c.n_params());
     std::string dts;
-    for (auto& [d, n] : dtype_params) dts += fmt::format("{}{} ({} params)", dts.empty() ? "" : ", ", d, n);
+    for (const auto& w : weight_types)
+      dts += fmt::format("{}{} ({} tensors, {} params, {:.2f} MB)", dts.empty() ? "" : ", ", dtype_name(w.type),
+                         w.tensors, w.params, double(w.bytes) / 1e6);
     fmt::print("dtypes:       {}\n", dts);
+    fmt::print("weights:      {:.2f} bits per weight\n", quant::bits_per_weight(weight_types));
+    if (args.has("--tensors"))
+      for (auto& t : info.tensors)
+        fmt::print("  {:<28} {:<5} {:<14} {:>12} bytes\n", t.name, dtype_name(t.dtype), shape_to_string(t.shape),
+                   t.nbytes);
     // A compressed member: what it kept of its parent's heads and neurons, per layer.
     std::vector<ParentLayer> parent = parent_layers(m.provenance);
     if (parent.size() != size_t(c.n_layers())) parent.clear();

@@ -1,4 +1,5 @@
 // zip slice: structured pruning by explicit index lists.
+#include "engine/quant/quantize_model.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/zlm.h"
@@ -29,6 +30,7 @@ int cmd_slice(int argc, char** argv) {
   if (j.is_object() && j.contains("slice")) j = j["slice"];
   std::string in = args.positional()[0];
   Model m = load_zlm(in);
+  quant::require_float_weights(m, "zip slice");
   SliceSpec spec = parse_slice_spec(j, m.config);
   Model s = slice_model(m, spec);
   s.provenance["parent"] = {{"file", in}, {"hash", zlm_content_hash(in)}};

@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {"bench", zip::cli::cmd_bench, "measure prefill and decode throughput (--train: training/distillation)"},
     {"train", zip::cli::cmd_train, "train a model from scratch on a tokens.bin corpus"},
     {"distill", zip::cli::cmd_distill, "distill a teacher into a student (KL, CE, hidden-state losses)"},
+    {"quantize", zip::cli::cmd_quantize, "store the weights as q8_0, q4_0, q4_k_m, q6_k, ... (or back to f32)"},
     {"slice", zip::cli::cmd_slice, "keep chosen heads and FFN neurons per layer (structured pruning by hand)"},
     {"compress", zip::cli::cmd_compress, "prune to speedup targets measured on this engine (ZipLM and baselines)"},
     {"importance", zip::cli::cmd_importance, "Minitron activation importance of heads, neurons, hidden channels, layers"},
