@@ -26,12 +26,25 @@ static std::vector<int> parse_int_list(const std::string& s, const char* what) {
   return out;
 }
 
+// --quantize: every 2-D float weight whose rows are whole blocks of `t` is quantised in memory
+// through the reference quantiser (the rest stay as they are), so the quantized kernels can be
+// timed on any .zlm. Returns how many tensors were quantised.
+static int quantize_weights(Model& model, DType t) {
+  int n = 0;
+  for (auto& [name, w] : model.tensors)
+    if (w.ndim() == 2 && is_float(w.dtype) && w.dim(1) % dtype_block_elems(t) == 0) {
+      w = w.converted(t);
+      n++;
+    }
+  return n;
+}
+
 int cmd_bench(int argc, char** argv) {
   for (int i = 0; i < argc; i++)
     if (std::string(argv[i]) == "--train") return cmd_bench_train(argc, argv);
   Args args("bench",
             "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [-t THREADS] [--device cpu|ref|cuda|cuda:N] "
-            "[--json]\n       zip bench --train ... (training/distillation throughput; zip bench --train --help)",
+            "[--quantize q8_0|q4_0|q4_k|q6_k] [--json]\n       zip bench --train ... (training/distillation throughput; zip bench --train --help)",
             "Measures prefill tokens/s (a prompt of --prompt tokens per sequence) and decode tokens/s (--gen\n"
             "tokens after it) with real forward passes: warm-up first, then the median and min-max of --reps\n"
             "runs, for each batch size (independent sequences decoded together). Encoders: prefill only.",
@@ -42,6 +55,8 @@ int cmd_bench(int argc, char** argv) {
              {"--warmup", "N", "untimed warm-up runs (default 1)"},
              threads_option(),
              device_option(),
+             {"--quantize", "TYPE", "quantise the matmul weights to TYPE in memory before timing (q8_0, q4_0; "
+                                    "q4_k, q6_k once their quantisers exist)"},
              {"--json", "", "print JSON"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
@@ -55,10 +70,24 @@ int cmd_bench(int argc, char** argv) {
   std::string path = args.positional()[0];
   auto backend = backend_arg(dev);  // before loading: an unusable device fails fast
   Model model = load_zlm(path);
+  if (args.has("--quantize")) {
+    DType qt;
+    const std::string q = args.str("--quantize", "");
+    if (!parse_dtype(q, &qt) || !is_quantized(qt))
+      throw UsageError(fmt::format("zip bench: --quantize must be q8_0, q4_0, q4_k or q6_k, got '{}'", printable(q)));
+    if (quantize_weights(model, qt) == 0)
+      throw UsageError(fmt::format("zip bench: no weight of {} has rows that are whole {} blocks", printable(path), q));
+  }
   std::vector<BenchResult> res = run_bench(model, *backend, opt);
   std::map<std::string, int64_t> dtypes;
-  for (auto& [n, t] : model.tensors) dtypes[dtype_name(t.dtype)] += t.numel();
+  size_t weight_bytes = 0;
+  for (auto& [n, t] : model.tensors) {
+    dtypes[dtype_name(t.dtype)] += t.numel();
+    weight_bytes += t.nbytes();
+  }
   std::string weights = dtypes.count("bf16") ? "bf16" : dtypes.count("f16") ? "f16" : "f32";
+  for (DType qt : {DType::Q6_K, DType::Q4_K, DType::Q4_0, DType::Q8_0})  // block types first: "q8_0+f32"
+    if (dtypes.count(dtype_name(qt))) weights = std::string(dtype_name(qt)) + "+" + weights;
   int64_t rss = peak_rss_bytes();
   if (args.has("--json")) {
     nlohmann::json rows = nlohmann::json::array();
@@ -70,7 +99,7 @@ int cmd_bench(int argc, char** argv) {
       rows.push_back(row);
     }
     fmt::print("{}\n", nlohmann::json{{"model", path}, {"arch", model.config.info().name}, {"params", model.config.n_params()},
-                                      {"weights", weights}, {"device", dev.device}, {"backend", backend->name()},
+                                      {"weights", weights}, {"weight_bytes", weight_bytes}, {"device", dev.device}, {"backend", backend->name()},
                                       {"threads", backend->threads()},
                                       {"prompt", opt.prompt}, {"gen", opt.gen}, {"reps", opt.reps},
                                       {"peak_rss_bytes", rss}, {"results", rows}}
