@@ -104,3 +104,22 @@ TEST_CASE("quant kernels: matmul dispatches block weights to the widest path") {
     CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
   }
 }
+
+TEST_CASE("quant kernels: zip bench --quantize names the weight type; a bad type is a usage error") {
+  const std::string dir = ztest::temp_dir(), m = dir + "/s.zlm";
+  auto c = ztest::run_zip("convert " + ztest::shell_quote(ztest::shared("models/stories260K/stories260K.bin")) + " -o " +
+                          ztest::shell_quote(m));
+  REQUIRE_MESSAGE(c.status == 0, c.err);
+  auto b = ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --quantize q8_0");
+  REQUIRE_MESSAGE(b.status == 0, b.err);
+  CHECK_HAS(b.out, "q8_0+f32 weights");
+  auto j = ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --quantize q4_0 --json");
+  REQUIRE_MESSAGE(j.status == 0, j.err);
+  auto jj = nlohmann::json::parse(j.out);
+  CHECK(jj["weights"] == "q4_0+f32");
+  auto plain = nlohmann::json::parse(ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --json").out);
+  CHECK(jj["weight_bytes"].get<int64_t>() < plain["weight_bytes"].get<int64_t>() / 2);  // ffn down (K = 172) stays f32
+  auto bad = ztest::run_zip("bench " + ztest::shell_quote(m) + " --quantize q3_x");
+  CHECK(bad.status == 2);
+  CHECK_HAS(bad.err, "--quantize must be");
+}
