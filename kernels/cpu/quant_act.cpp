@@ -2,7 +2,9 @@
 // paths see the same integers.
 #include "kernels/cpu/quant_act.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace zip::cpu {
 namespace {
@@ -23,12 +25,17 @@ float quantize_block(const float* x, int8_t* q) {
 
 }  // namespace
 
-void quantize_act32(const float* x, int64_t n, ActBlock32* out) {
-  for (int64_t b = 0; b < n / 32; b++, x += 32) {
-    out[b].d = quantize_block<32>(x, out[b].q);
+void quantize_act32(const float* x, int64_t n, uint8_t* row) {
+  const int nb = int(n / 32), nb4 = act32_padded_blocks(nb);
+  std::memset(row, 0, act32_row_bytes(nb));
+  float* d = reinterpret_cast<float*>(row);
+  int32_t* sum = reinterpret_cast<int32_t*>(row + size_t(nb4) * 4);
+  int8_t* q = reinterpret_cast<int8_t*>(row + size_t(nb4) * 8);
+  for (int b = 0; b < nb; b++, x += 32) {
+    d[b] = quantize_block<32>(x, q + 32 * b);
     int s = 0;
-    for (int i = 0; i < 32; i++) s += out[b].q[i];
-    out[b].sum = s;
+    for (int i = 0; i < 32; i++) s += q[32 * b + i];
+    sum[b] = s;
   }
 }
 

@@ -7,7 +7,7 @@
 namespace zip::cpu::qdot {
 
 // One product: W has N rows of nb blocks (w_row_bytes each); x is M rows of activation blocks
-// (ActBlock32 or ActBlock256, x_row_bytes each); y[M, ldy].
+// (ActRow32 or ActBlock256 rows, x_row_bytes each); y[M, ldy].
 struct Job {
   const uint8_t* w;
   size_t w_row_bytes;

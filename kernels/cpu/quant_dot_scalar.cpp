@@ -17,31 +17,35 @@ using namespace zip::quant;
 float half(const uint16_t& h) { return f16_to_f32(h); }
 
 
-float row_q8_0(const uint8_t* w, const ActBlock32* x, int nb) {
-  float acc = 0.0f;
+// Q8_0 / Q4_0: four float accumulators, block b into acc[b % 4], summed (acc0 + acc2) + (acc1 + acc3).
+float sum4(const float* acc) { return (acc[0] + acc[2]) + (acc[1] + acc[3]); }
+
+float row_q8_0(const uint8_t* w, const ActRow32& x, int nb) {
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   for (int b = 0; b < nb; b++) {
     BlockQ8_0 blk;
     std::memcpy(&blk, w + size_t(b) * sizeof(BlockQ8_0), sizeof blk);
     int32_t isum = 0;
-    for (int k = 0; k < 32; k++) isum += int32_t(blk.qs[k]) * x[b].q[k];
-    const float s = half(blk.d) * x[b].d;
-    acc = std::fma(s, float(isum), acc);
+    for (int k = 0; k < 32; k++) isum += int32_t(blk.qs[k]) * x.q[32 * b + k];
+    const float s = half(blk.d) * x.d[b];
+    acc[b % 4] = std::fma(s, float(isum), acc[b % 4]);
   }
-  return acc;
+  return sum4(acc);
 }
 
-float row_q4_0(const uint8_t* w, const ActBlock32* x, int nb) {
-  float acc = 0.0f;
+float row_q4_0(const uint8_t* w, const ActRow32& x, int nb) {
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   for (int b = 0; b < nb; b++) {
     BlockQ4_0 blk;
     std::memcpy(&blk, w + size_t(b) * sizeof(BlockQ4_0), sizeof blk);
+    const int8_t* xq = x.q + 32 * b;
     int32_t isum = 0;
     for (int k = 0; k < 16; k++)
-      isum += (int32_t(blk.qs[k] & 0x0f) - 8) * x[b].q[k] + (int32_t(blk.qs[k] >> 4) - 8) * x[b].q[k + 16];
-    const float s = half(blk.d) * x[b].d;
-    acc = std::fma(s, float(isum), acc);
+      isum += (int32_t(blk.qs[k] & 0x0f) - 8) * xq[k] + (int32_t(blk.qs[k] >> 4) - 8) * xq[k + 16];
+    const float s = half(blk.d) * x.d[b];
+    acc[b % 4] = std::fma(s, float(isum), acc[b % 4]);
   }
-  return acc;
+  return sum4(acc);
 }
 
 void scale_min(int j, const uint8_t* s, int* sc, int* mn) {
@@ -102,12 +106,22 @@ float row_q6_k(const uint8_t* w, const ActBlock256* x, int nb) {
   return acc;
 }
 
-template <class Act, float (*row)(const uint8_t*, const Act*, int)>
-struct ScalarTile {
+template <float (*row)(const uint8_t*, const ActRow32&, int)>
+struct ScalarTile32 {
   static constexpr int kMaxMR = 1;
   template <int MR>
   static void tile(const Job& J, int m, const uint8_t* const* wr, float (*out)[kNR]) {
-    const Act* x = reinterpret_cast<const Act*>(J.x + size_t(m) * J.x_row_bytes);
+    const ActRow32 x = act32_row(J.x + size_t(m) * J.x_row_bytes, J.nb);
+    for (int j = 0; j < kNR; j++) out[0][j] = row(wr[j], x, J.nb);
+  }
+};
+
+template <float (*row)(const uint8_t*, const ActBlock256*, int)>
+struct ScalarTile256 {
+  static constexpr int kMaxMR = 1;
+  template <int MR>
+  static void tile(const Job& J, int m, const uint8_t* const* wr, float (*out)[kNR]) {
+    const ActBlock256* x = reinterpret_cast<const ActBlock256*>(J.x + size_t(m) * J.x_row_bytes);
     for (int j = 0; j < kNR; j++) out[0][j] = row(wr[j], x, J.nb);
   }
 };
@@ -115,8 +129,8 @@ struct ScalarTile {
 }  // namespace
 
 const Kernels& scalar_kernels() {
-  static const Kernels k = make_kernels<ScalarTile<ActBlock32, row_q8_0>, ScalarTile<ActBlock32, row_q4_0>,
-                                        ScalarTile<ActBlock256, row_q4_k>, ScalarTile<ActBlock256, row_q6_k>>();
+  static const Kernels k = make_kernels<ScalarTile32<row_q8_0>, ScalarTile32<row_q4_0>, ScalarTile256<row_q4_k>,
+                                        ScalarTile256<row_q6_k>>();
   return k;
 }
 

@@ -3,7 +3,8 @@
 // (quant_act.h), then each (x block, W block) pair is an integer dot product; the float work per
 // pair is fixed (below), so every path gives the same bits:
 //
-//   Q8_0, Q4_0  acc = fma(dw·dx, float(isum), acc)                    isum = Σ q_w·q_x (Q4_0: q_w − 8)
+//   Q8_0, Q4_0  acc[b mod 4] = fma(dw·dx, float(isum), acc[b mod 4])  isum = Σ q_w·q_x (Q4_0: q_w − 8)
+//               (four accumulators, then (acc0 + acc2) + (acc1 + acc3))
 //   Q6_K        acc = fma(d·dx, float(isum), acc)                      isum = Σ_sub sc·Σ (q_w − 32)·q_x
 //   Q4_K        acc = fma(d·dx, float(isum), acc); acc = fma(−(dmin·dx), float(msum), acc)
 //                                                                     isum = Σ_sub sc·Σ q_w·q_x, msum = Σ_sub mn·Σ q_x

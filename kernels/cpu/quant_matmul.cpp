@@ -61,7 +61,7 @@ void quant_matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, c
   ZIP_CHECK(is_quantized(t), "quant_matmul: {} is not a block type", dtype_name(t));
   ZIP_CHECK(K % be == 0, "matmul: K = {} is not a whole number of {} blocks", K, dtype_name(t));
   const bool k_quant = be == 256;
-  const size_t x_row_bytes = size_t(K / be) * (k_quant ? sizeof(ActBlock256) : sizeof(ActBlock32));
+  const size_t x_row_bytes = k_quant ? size_t(K / be) * sizeof(ActBlock256) : act32_row_bytes(K / be);
   thread_local std::vector<uint8_t> xq;
   if (xq.size() < x_row_bytes * size_t(M)) xq.resize(x_row_bytes * size_t(M));
   for (int m = 0; m < M; m++) {
@@ -69,7 +69,7 @@ void quant_matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, c
     if (k_quant)
       quantize_act256(x + size_t(m) * K, K, reinterpret_cast<ActBlock256*>(row));
     else
-      quantize_act32(x + size_t(m) * K, K, reinterpret_cast<ActBlock32*>(row));
+      quantize_act32(x + size_t(m) * K, K, row);
   }
   const qdot::Kernels& ks = kernels_of(path);
   const qdot::RangeFn fn = t == DType::Q8_0 ? ks.q8_0 : t == DType::Q4_0 ? ks.q4_0 : t == DType::Q4_K ? ks.q4_k : ks.q6_k;
