@@ -105,7 +105,7 @@ TEST_CASE("quant kernels: matmul dispatches block weights to the widest path") {
   }
 }
 
-TEST_CASE("quant kernels: zip bench --quantize names the weight type; a bad type is a usage error") {
+TEST_CASE("quant kernels: zip bench --quantize (and --quantize-output) names the weight types; bad use exits 2") {
   const std::string dir = ztest::temp_dir(), m = dir + "/s.zlm";
   auto c = ztest::run_zip("convert " + ztest::shell_quote(ztest::shared("models/stories260K/stories260K.bin")) + " -o " +
                           ztest::shell_quote(m));
@@ -119,6 +119,11 @@ TEST_CASE("quant kernels: zip bench --quantize names the weight type; a bad type
   CHECK(jj["weights"] == "q4_0+f32");
   auto plain = nlohmann::json::parse(ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --json").out);
   CHECK(jj["weight_bytes"].get<int64_t>() < plain["weight_bytes"].get<int64_t>() / 2);  // ffn down (K = 172) stays f32
+  auto mixed = nlohmann::json::parse(
+      ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --quantize q4_0 --quantize-output q8_0 --json").out);
+  CHECK(mixed["weights"] == "q8_0+q4_0+f32");  // tok_embd (tied output) at q8_0, the rest at q4_0
+  CHECK(mixed["weight_bytes"].get<int64_t>() > jj["weight_bytes"].get<int64_t>());
+  CHECK(ztest::run_zip("bench " + ztest::shell_quote(m) + " --quantize-output q8_0").status == 2);
   auto bad = ztest::run_zip("bench " + ztest::shell_quote(m) + " --quantize q3_x");
   CHECK(bad.status == 2);
   CHECK_HAS(bad.err, "--quantize must be");
