@@ -15,7 +15,7 @@
 
 namespace zip::cpu::qdot {
 namespace {
-constexpr int kTileMR = 2;  // 16 vector registers: 2×4 integer accumulators, operands
+constexpr int kTileMR = 2;  // x rows per tile: 16 vector registers
 inline __m256i dot(__m256i acc, __m256i u, __m256i s) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }

@@ -1,5 +1,5 @@
 // AVX512-VNNI dot products (quant_dot_simd.inc): vpdpbusd, EVEX-encoded at 256 bits (AVX512VL),
-// with 32 vector registers for 4×4 tiles. 256 bits because a Q8_0/Q4_0 block is 32 bytes; the
+// with 32 vector registers for tiles of 4 x rows. 256 bits because a Q8_0/Q4_0 block is 32 bytes; the
 // K-quants would gain from 512 bits (left for later).
 #include <immintrin.h>
 
@@ -15,7 +15,7 @@
 
 namespace zip::cpu::qdot {
 namespace {
-constexpr int kTileMR = 4;  // 32 vector registers: 4×4 integer accumulators, operands
+constexpr int kTileMR = 4;  // x rows per tile: 32 vector registers hold their accumulators and operands
 inline __m256i dot(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
 inline __m256i scale_vec(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16(short(hi)), _mm_set1_epi16(short(lo))); }
 // Scaled: maddubs + madd against the scales (one instruction fewer than vpdpbusd + vpmulld).

@@ -16,7 +16,7 @@
 
 namespace zip::cpu::qdot {
 namespace {
-constexpr int kTileMR = 2;  // 16 vector registers
+constexpr int kTileMR = 2;  // x rows per tile: 16 vector registers
 inline __m256i dot(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
 inline __m256i scale_vec(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16(short(hi)), _mm_set1_epi16(short(lo))); }
 // Scaled: maddubs + madd against the scales (one instruction fewer than vpdpbusd + vpmulld).

@@ -1,5 +1,5 @@
 // The loop over MR×4 output tiles shared by every dot-product path (quant_dot.h). A kernel type
-// provides kMaxMR and template <int MR> tile(job, m, w_rows[4], b0?) filling out[MR][4] with the
+// provides kMaxMR and template <int MR> tile(job, m, w_rows[4], out) filling out[MR][4] with the
 // per-row float accumulators; this loop adds the bias and stores. With several rows of x, W is
 // walked in panels that stay in L2 while every x tile passes over them.
 // Included after a `#pragma GCC target` in the SIMD files: it uses no standard library.
