@@ -17,6 +17,7 @@
 
 #include "engine/backend.h"
 #include "engine/backend_registry.h"
+#include "tests/quant_test_util.h"
 #include "tests/test_util.h"
 
 using namespace zip;
@@ -68,6 +69,8 @@ struct OpCase {
   // The same op in float64 on the host (empty: none), and the reference backend's bound against it.
   std::function<std::vector<double>()> f64;
   double tol_f64 = 1e-6;
+  // Block-type weights: the CUDA backend refuses them (CPU-only kernels), checked by name below.
+  bool cpu_only = false;
 };
 
 double max_rel(const std::vector<float>& a, const std::vector<float>& ref) {
@@ -95,6 +98,46 @@ double rel_l2(const std::vector<float>& a, const std::vector<float>& ref) {
 std::vector<float> rounded(const std::vector<double>& v) { return {v.begin(), v.end()}; }
 
 // ---- the cases, one builder per op ---------------------------------------------------------------
+
+// Block-type weights (random blocks): CPU backends quantise x to 8-bit blocks, so they differ from
+// the reference (dequantise, then f32) by at most the activation-quantisation bound
+// (tests/quant_test_util.h); the tolerance is that bound relative to max |y|.
+void quant_matmul_cases(std::vector<OpCase>& cases, std::mt19937& rng) {
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    const int be = dtype_block_elems(dt);
+    for (int M : {1, 2, 3, 7, 33})
+      for (int N : {5, 70})
+        for (int K : {be, 3 * be}) {
+          auto W = std::make_shared<Tensor>(ztest::random_block_tensor(dt, N, K, rng));
+          auto x = randv(size_t(M) * K, rng), bias = randv(size_t(N), rng);
+          const std::vector<float> w = W->to_floats();
+          std::vector<double> want(size_t(M) * N);
+          for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+              double acc = bias[size_t(n)];
+              for (int k = 0; k < K; k++) acc += double(x[size_t(m) * K + k]) * w[size_t(n) * K + k];
+              want[size_t(m) * N + n] = acc;
+            }
+          const auto bound = ztest::quant_matmul_bound(x, w, M, N, K, be);
+          double ymax = 0;
+          for (double v : want) ymax = std::max(ymax, std::fabs(v));
+          OpCase c;
+          c.name = fmt::format("matmul {} M={} N={} K={} bias", dtype_name(dt), M, N, K);
+          c.run = [=](Backend& be) {
+            Bufs b(be);
+            Tensor Wd = be.upload(*W);
+            float* y = b.out(size_t(M) * N);
+            be.matmul(y, b.in(x), Wd, b.in(bias), M);
+            return b.host(y, size_t(M) * N);
+          };
+          c.tol_cpu = *std::max_element(bound.begin(), bound.end()) / ymax;
+          c.cpu_only = true;
+          c.f64 = [=] { return want; };
+          c.tol_f64 = 2e-6 * std::sqrt(double(K)) + 1e-6;
+          cases.push_back(c);
+        }
+  }
+}
 
 void matmul_cases(std::vector<OpCase>& cases, std::mt19937& rng) {
   struct Shape {
@@ -439,9 +482,11 @@ void softmax_embedding_cases(std::vector<OpCase>& cases, std::mt19937& rng) {
       cases.push_back(c);
     }
   const int V = 50;
-  for (DType dt : {DType::F32, DType::F16, DType::BF16})
-    for (int D : {1, 7, 9, 64, 300}) {
-      auto table = std::make_shared<Tensor>(Tensor::from_floats(randv(size_t(V) * D, rng), {V, D}, dt));
+  for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
+    for (int D : !is_quantized(dt) ? std::vector<int>{1, 7, 9, 64, 300}
+                 : dtype_block_elems(dt) == 32 ? std::vector<int>{32, 96} : std::vector<int>{256, 512}) {
+      auto table = std::make_shared<Tensor>(is_quantized(dt) ? ztest::random_block_tensor(dt, V, D, rng)
+                                                             : Tensor::from_floats(randv(size_t(V) * D, rng), {V, D}, dt));
       const std::vector<int> ids = {3, 0, 49, 3, 17, 17, 8};
       const int M = int(ids.size());
       OpCase c;
@@ -453,7 +498,8 @@ void softmax_embedding_cases(std::vector<OpCase>& cases, std::mt19937& rng) {
         be.embedding(y, td, ids.data(), M);
         return b.host(y, size_t(M) * D);
       };
-      c.tol_cpu = c.tol_cuda = 0;  // a gather and a widening: exact
+      c.tol_cpu = c.tol_cuda = 0;  // a gather and a widening (or the reference dequantiser): exact
+      c.cpu_only = is_quantized(dt);
       c.f64 = [=] {
         std::vector<float> t = table->to_floats();
         std::vector<double> y(size_t(M) * D);
@@ -471,6 +517,8 @@ const std::vector<OpCase>& op_table() {
     std::vector<OpCase> v;
     std::mt19937 rng(21);
     matmul_cases(v, rng);
+    std::mt19937 quant_rng(25);  // its own stream: the other cases keep their inputs
+    quant_matmul_cases(v, quant_rng);
     norm_cases(v, rng);
     rope_cases(v, rng);
     attention_cases(v, rng);
@@ -499,6 +547,11 @@ size_t check_backend(Backend& be, bool is_cuda) {
   for (size_t i = 0; i < op_table().size(); i++) {
     const OpCase& c = op_table()[i];
     INFO(std::string(be.name()) << " (" << be.threads() << " threads): " << c.name);
+    if (is_cuda && c.cpu_only) {  // block weights: refused in one line, counted as checked
+      CHECK_THROWS_WITH_AS(c.run(be), doctest::Contains("not supported on the GPU"), zip::Error);
+      ran++;
+      continue;
+    }
     std::vector<float> got = c.run(be);
     if (is_cuda)
       CHECK(rel_l2(got, refs[i]) <= c.tol_cuda);

@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/quant_kernels.h"
 #include "base/simd.h"
 
 namespace zip::cpu {
@@ -100,6 +101,10 @@ void matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, const f
     case DType::F32: return matmul_typed(pool, y, x, W.ptr<float>(), bias, M, N, K);
     case DType::F16: return matmul_typed(pool, y, x, static_cast<const f16*>(W.data), bias, M, N, K);
     case DType::BF16: return matmul_typed(pool, y, x, static_cast<const bf16*>(W.data), bias, M, N, K);
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q6_K: return quant_matmul(pool, y, x, W, bias, M, best_quant_path());
     default: fail("matmul: unsupported weight dtype {}", dtype_name(W.dtype));
   }
 }

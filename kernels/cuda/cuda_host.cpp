@@ -58,6 +58,10 @@ void cuda_to_host(void* host_dst, const void* src, size_t bytes) {
 
 Tensor cuda_upload(const Tensor& t) {
   if (t.device == Device::CUDA) return t;
+  // The quantized kernels are CPU-only (kernels/cpu/quant_kernels.h); refuse rather than misread blocks.
+  if (is_quantized(t.dtype))
+    fail("cuda: {} weights are not supported on the GPU yet; use --device cpu, or convert with --dtype f16",
+         dtype_name(t.dtype));
   Tensor d;
   d.dtype = t.dtype;
   d.device = Device::CUDA;

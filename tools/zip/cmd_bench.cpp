@@ -27,11 +27,35 @@ static std::vector<int> parse_int_list(const std::string& s, const char* what) {
   return out;
 }
 
+// --quantize: every 2-D float weight whose rows are whole blocks of `t` is quantised in memory
+// through the reference quantiser (the rest stay as they are), so the quantized kernels can be
+// timed on any .zlm. Returns how many tensors were quantised.
+// --quantize-output puts the token embedding and output head (tok_embd, output) at their own type,
+// as llama.cpp's mixes do (its Q4_0 keeps them at Q6_K, or Q8_0 where rows are not whole 256-blocks).
+static int quantize_weights(Model& model, DType t, DType t_output) {
+  int n = 0;
+  for (auto& [name, w] : model.tensors) {
+    const DType to = name == "tok_embd" || name == "output" ? t_output : t;
+    if (w.ndim() == 2 && is_float(w.dtype) && w.dim(1) % dtype_block_elems(to) == 0) {
+      w = w.converted(to);
+      n++;
+    }
+  }
+  return n;
+}
+
+static DType parse_block_type(const std::string& flag, const std::string& s) {
+  DType t;
+  if (!parse_dtype(s, &t) || !is_quantized(t))
+    throw UsageError(fmt::format("zip bench: {} must be q8_0, q4_0, q4_k or q6_k, got '{}'", flag, printable(s)));
+  return t;
+}
+
 int cmd_bench(int argc, char** argv) {
   for (int i = 0; i < argc; i++)
     if (std::string(argv[i]) == "--train") return cmd_bench_train(argc, argv);
   Args args("bench",
-            "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [--warmup N] [-t THREADS] [--device DEV] [--json]",
+            "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [--warmup N] [-t THREADS] [--device DEV] [--quantize TYPE] [--json]",
             "Measures prefill tokens/s (a prompt of --prompt tokens per sequence) and decode tokens/s (--gen\n"
             "tokens after it) with real forward passes: warm-up first, then the median and min-max of --reps\n"
             "runs, for each batch size (independent sequences decoded together). Encoders: prefill only.\n"
@@ -43,6 +67,9 @@ int cmd_bench(int argc, char** argv) {
              {"--warmup", "N", "untimed warm-up runs (default 1)"},
              threads_option(),
              device_option(),
+             {"--quantize", "TYPE", "quantise the matmul weights to TYPE in memory before timing (q8_0, q4_0; "
+                                    "q4_k, q6_k once their quantisers exist)"},
+             {"--quantize-output", "TYPE", "with --quantize: the token embedding and output head at TYPE instead"},
              {"--json", "", "print JSON"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
@@ -56,8 +83,19 @@ int cmd_bench(int argc, char** argv) {
   std::string path = args.positional()[0];
   auto backend = backend_arg(dev);  // before loading: an unusable device fails fast
   Model model = load_zlm(path);
+  if (args.has("--quantize")) {
+    const std::string q = args.str("--quantize", "");
+    const DType qt = parse_block_type("--quantize", q);
+    const DType qo = args.has("--quantize-output") ? parse_block_type("--quantize-output", args.str("--quantize-output", "")) : qt;
+    if (quantize_weights(model, qt, qo) == 0)
+      throw UsageError(fmt::format("zip bench: no weight of {} has rows that are whole {} blocks", printable(path), q));
+  } else if (args.has("--quantize-output")) {
+    throw UsageError("zip bench: --quantize-output needs --quantize");
+  }
   std::vector<BenchResult> res = run_bench(model, *backend, opt);
   const std::string weights = quant::weight_type_summary(model);  // "f32", "bf16", "q4_k+q6_k+q8_0", ...
+  size_t weight_bytes = 0;
+  for (auto& [n, t] : model.tensors) weight_bytes += t.nbytes();
   int64_t rss = peak_rss_bytes();
   if (args.has("--json")) {
     nlohmann::json rows = nlohmann::json::array();
@@ -69,7 +107,7 @@ int cmd_bench(int argc, char** argv) {
       rows.push_back(row);
     }
     fmt::print("{}\n", nlohmann::json{{"model", path}, {"arch", model.config.info().name}, {"params", model.config.n_params()},
-                                      {"weights", weights}, {"device", dev.device}, {"backend", backend->name()},
+                                      {"weights", weights}, {"weight_bytes", weight_bytes}, {"device", dev.device}, {"backend", backend->name()},
                                       {"threads", backend->threads()},
                                       {"prompt", opt.prompt}, {"gen", opt.gen}, {"reps", opt.reps},
                                       {"peak_rss_bytes", rss}, {"results", rows}}

@@ -1,0 +1,38 @@
+// Internal to the quantized matmul: one table of range kernels per dot-product path
+// (quant_kernels.h), and the tile loop they share (quant_tile_loop.h).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace zip::cpu::qdot {
+
+// One product: W has N rows of nb blocks (w_row_bytes each); x is M rows of activation blocks
+// (ActRow32 or ActBlock256 rows, x_row_bytes each); y[M, ldy].
+struct Job {
+  const uint8_t* w;
+  size_t w_row_bytes;
+  int nb;
+  const uint8_t* x;
+  size_t x_row_bytes;
+  float* y;
+  int ldy;
+  const float* bias;
+  int M;
+};
+
+// Computes y columns [n0, n1) for all M rows of x.
+using RangeFn = void (*)(const Job& job, int n0, int n1);
+
+struct Kernels {
+  RangeFn q8_0, q4_0, q4_k, q6_k;
+};
+
+const Kernels& scalar_kernels();
+const Kernels& avx2_kernels();
+const Kernels& avxvnni_kernels();
+const Kernels& avx512vnni_kernels();
+
+// Tiles: NR = 4 rows of W at a time (a missing row repeats the last real one and is not stored).
+constexpr int kNR = 4;
+
+}  // namespace zip::cpu::qdot

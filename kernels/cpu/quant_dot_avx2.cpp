@@ -1,0 +1,35 @@
+// AVX2 dot products (quant_dot_simd.inc): maddubs (u8·s8 → s16 pairs) then madd against ones, or
+// against the scales (which fuses the sub-block scaling). Compiled with a target attribute, not
+// the build's -march, so PORTABLE builds keep it and pick it by cpuid (quant_matmul.cpp).
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/quant_act.h"
+#include "kernels/cpu/quant_dot.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#include "kernels/cpu/quant_tile_loop.h"
+
+namespace zip::cpu::qdot {
+namespace {
+constexpr int kTileMR = 2;  // x rows per tile: 16 vector registers
+inline __m256i dot(__m256i acc, __m256i u, __m256i s) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+inline __m256i scale_vec(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16(short(hi)), _mm_set1_epi16(short(lo))); }
+inline __m256i dot_scaled(__m256i acc, __m256i u, __m256i s, __m256i c) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), c));
+}
+}  // namespace
+#include "kernels/cpu/quant_dot_simd.inc"
+
+const Kernels& avx2_kernels() {
+  static const Kernels k = make_kernels<Tile32<false>, Tile32<true>, TileQ4K, TileQ6K>();
+  return k;
+}
+
+}  // namespace zip::cpu::qdot
+#pragma GCC pop_options

@@ -1,0 +1,34 @@
+// AVX512-VNNI dot products (quant_dot_simd.inc): vpdpbusd, EVEX-encoded at 256 bits (AVX512VL),
+// with 32 vector registers for tiles of 4 x rows. 256 bits because a Q8_0/Q4_0 block is 32 bytes; the
+// K-quants would gain from 512 bits (left for later).
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/quant_act.h"
+#include "kernels/cpu/quant_dot.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+#include "kernels/cpu/quant_tile_loop.h"
+
+namespace zip::cpu::qdot {
+namespace {
+constexpr int kTileMR = 4;  // x rows per tile: 32 vector registers hold their accumulators and operands
+inline __m256i dot(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+inline __m256i scale_vec(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16(short(hi)), _mm_set1_epi16(short(lo))); }
+// Scaled: maddubs + madd against the scales (one instruction fewer than vpdpbusd + vpmulld).
+inline __m256i dot_scaled(__m256i acc, __m256i u, __m256i s, __m256i c) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), c));
+}
+}  // namespace
+#include "kernels/cpu/quant_dot_simd.inc"
+
+const Kernels& avx512vnni_kernels() {
+  static const Kernels k = make_kernels<Tile32<false>, Tile32<true>, TileQ4K, TileQ6K>();
+  return k;
+}
+
+}  // namespace zip::cpu::qdot
+#pragma GCC pop_options

@@ -1,0 +1,35 @@
+// AVX-VNNI dot products (quant_dot_simd.inc): vpdpbusd, VEX-encoded 256-bit (Alder Lake and later
+// without AVX-512). A CPU with only AVX512-VNNI cannot run this file's code: its tests run where
+// cpuid reports avxvnni; the same source is tested here through quant_dot_avx512vnni.cpp, which
+// differs only in the encoding of the one instruction.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/quant_act.h"
+#include "kernels/cpu/quant_dot.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avxvnni")
+#include "kernels/cpu/quant_tile_loop.h"
+
+namespace zip::cpu::qdot {
+namespace {
+constexpr int kTileMR = 2;  // x rows per tile: 16 vector registers
+inline __m256i dot(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
+inline __m256i scale_vec(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16(short(hi)), _mm_set1_epi16(short(lo))); }
+// Scaled: maddubs + madd against the scales (one instruction fewer than vpdpbusd + vpmulld).
+inline __m256i dot_scaled(__m256i acc, __m256i u, __m256i s, __m256i c) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), c));
+}
+}  // namespace
+#include "kernels/cpu/quant_dot_simd.inc"
+
+const Kernels& avxvnni_kernels() {
+  static const Kernels k = make_kernels<Tile32<false>, Tile32<true>, TileQ4K, TileQ6K>();
+  return k;
+}
+
+}  // namespace zip::cpu::qdot
+#pragma GCC pop_options

@@ -1,0 +1,91 @@
+// The quantized matmul (quant_kernels.h): quantises x once per call (shared by all threads), then
+// threads split W's rows in multiples of the 4-row tile, each running the path's range kernel.
+#include <algorithm>
+#include <vector>
+
+#include "engine/error.h"
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/quant_act.h"
+#include "kernels/cpu/quant_dot.h"
+#include "kernels/cpu/quant_kernels.h"
+
+namespace zip::cpu {
+
+const char* quant_path_name(QuantPath p) {
+  switch (p) {
+    case QuantPath::Scalar: return "scalar";
+    case QuantPath::Avx2: return "avx2";
+    case QuantPath::AvxVnni: return "avx-vnni";
+    case QuantPath::Avx512Vnni: return "avx512-vnni";
+  }
+  return "?";
+}
+
+std::vector<QuantPath> supported_quant_paths() {
+  std::vector<QuantPath> paths{QuantPath::Scalar};
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2) paths.push_back(QuantPath::Avx2);
+  if (avx2 && __builtin_cpu_supports("avxvnni")) paths.push_back(QuantPath::AvxVnni);
+  if (avx2 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw"))
+    paths.push_back(QuantPath::Avx512Vnni);
+#endif
+  return paths;
+}
+
+QuantPath best_quant_path() {
+  static const QuantPath best = supported_quant_paths().back();
+  return best;
+}
+
+namespace {
+
+const qdot::Kernels& kernels_of(QuantPath p) {
+  switch (p) {
+    case QuantPath::Avx2: return qdot::avx2_kernels();
+    case QuantPath::AvxVnni: return qdot::avxvnni_kernels();
+    case QuantPath::Avx512Vnni: return qdot::avx512vnni_kernels();
+    default: return qdot::scalar_kernels();
+  }
+}
+
+}  // namespace
+
+void quant_matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, const float* bias, int M,
+                  QuantPath path) {
+  const int N = int(W.dim(0)), K = int(W.dim(1));
+  const DType t = W.dtype;
+  const int be = dtype_block_elems(t);
+  ZIP_CHECK(is_quantized(t), "quant_matmul: {} is not a block type", dtype_name(t));
+  ZIP_CHECK(K % be == 0, "matmul: K = {} is not a whole number of {} blocks", K, dtype_name(t));
+  const bool k_quant = be == 256;
+  const size_t x_row_bytes = k_quant ? size_t(K / be) * sizeof(ActBlock256) : act32_row_bytes(K / be);
+  thread_local std::vector<uint8_t> xq;
+  if (xq.size() < x_row_bytes * size_t(M)) xq.resize(x_row_bytes * size_t(M));
+  for (int m = 0; m < M; m++) {
+    uint8_t* row = xq.data() + size_t(m) * x_row_bytes;
+    if (k_quant)
+      quantize_act256(x + size_t(m) * K, K, reinterpret_cast<ActBlock256*>(row));
+    else
+      quantize_act32(x + size_t(m) * K, K, row);
+  }
+  const qdot::Kernels& ks = kernels_of(path);
+  const qdot::RangeFn fn = t == DType::Q8_0 ? ks.q8_0 : t == DType::Q4_0 ? ks.q4_0 : t == DType::Q4_K ? ks.q4_k : ks.q6_k;
+  const qdot::Job job{static_cast<const uint8_t*>(W.data), dtype_row_bytes(t, K), K / be, xq.data(), x_row_bytes,
+                      y, N, bias, M};
+  const int tiles = (N + qdot::kNR - 1) / qdot::kNR;
+  if (pool.size() == 1 || double(M) * N * K < kParallelMinFlops || tiles < 2) {
+    fn(job, 0, N);
+    return;
+  }
+  pool.run([&](int i, int n) {
+    size_t b, e;
+    ThreadPool::split(size_t(tiles), i, n, &b, &e);
+    const int n0 = int(b) * qdot::kNR, n1 = std::min(N, int(e) * qdot::kNR);
+    if (n0 < n1) fn(job, n0, n1);
+  });
+}
+
+}  // namespace zip::cpu

@@ -1,0 +1,130 @@
+// The quantized matmul kernels (kernels/cpu/quant_kernels.h): every dot-product path this CPU
+// runs, each block type, odd shapes, against x · dequant(W)ᵀ in float64 within the bound of the
+// activation quantisation (tests/quant_test_util.h); the SIMD paths bit-identical to the scalar
+// path (integer sums, then the same float operations in the same order); threads change nothing.
+#include <cstring>
+#include <random>
+
+#include "base/thread_pool.h"
+#include "engine/quant/dequantize.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/quant_kernels.h"
+#include "tests/quant_test_util.h"
+#include "tests/test_util.h"
+
+using namespace zip;
+
+namespace {
+
+std::vector<float> randn(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+std::vector<float> run_path(ThreadPool& pool, cpu::QuantPath path, const std::vector<float>& x, const Tensor& W,
+                            const std::vector<float>* bias, int M) {
+  std::vector<float> y(size_t(M) * W.dim(0), -1.0f);
+  cpu::quant_matmul(pool, y.data(), x.data(), W, bias ? bias->data() : nullptr, M, path);
+  return y;
+}
+
+const DType kTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+
+}  // namespace
+
+TEST_CASE("quant kernels: every path and type against float64 within the activation-quantisation bound") {
+  std::mt19937 rng(25);
+  ThreadPool pool1(1);
+  const auto paths = cpu::supported_quant_paths();
+  std::string names;
+  for (auto p : paths) names += std::string(names.empty() ? "" : ", ") + cpu::quant_path_name(p);
+  MESSAGE("quant paths on this CPU: " << names);
+  size_t checked = 0;
+  for (DType t : kTypes) {
+    const int be = dtype_block_elems(t);
+    for (int K : {be, 3 * be})
+      for (int N : {1, 5, 13, 70})
+        for (int M : {1, 2, 3, 7, 33}) {
+          Tensor W = ztest::random_block_tensor(t, N, K, rng);
+          const std::vector<float> w = W.to_floats();
+          const std::vector<float> x = randn(size_t(M) * K, rng), bias = randn(size_t(N), rng);
+          const auto bound = ztest::quant_matmul_bound(x, w, M, N, K, be);
+          for (cpu::QuantPath path : paths) {
+            INFO(dtype_name(t) << " " << cpu::quant_path_name(path) << " M=" << M << " N=" << N << " K=" << K);
+            const std::vector<float> y = run_path(pool1, path, x, W, &bias, M);
+            double worst = 0;
+            for (int m = 0; m < M; m++)
+              for (int n = 0; n < N; n++) {
+                double want = bias[size_t(n)];
+                for (int k = 0; k < K; k++) want += double(x[size_t(m) * K + k]) * w[size_t(n) * K + k];
+                const size_t i = size_t(m) * N + n;
+                worst = std::max(worst, std::fabs(y[i] - want) / bound[i]);
+              }
+            CHECK(worst <= 1.0);
+            checked++;
+          }
+        }
+  }
+  CHECK(checked == 4 * 2 * 4 * 5 * paths.size());
+}
+
+TEST_CASE("quant kernels: SIMD paths bit-identical to the scalar path, 1 and 2 threads") {
+  std::mt19937 rng(7);
+  ThreadPool pool1(1), pool2(2);
+  const auto paths = cpu::supported_quant_paths();
+  if (paths.size() == 1) MESSAGE("skipped: no SIMD quant path on this CPU (scalar only)");
+  for (DType t : kTypes) {
+    const int be = dtype_block_elems(t);
+    for (auto [M, N, K] : {std::tuple{1, 77, 2 * be}, std::tuple{33, 45, be}, std::tuple{7, 300, 6 * be}}) {
+      Tensor W = ztest::random_block_tensor(t, N, K, rng);
+      const std::vector<float> x = randn(size_t(M) * K, rng);
+      const std::vector<float> want = run_path(pool1, cpu::QuantPath::Scalar, x, W, nullptr, M);
+      for (cpu::QuantPath path : paths)
+        for (ThreadPool* pool : {&pool1, &pool2}) {
+          INFO(dtype_name(t) << " " << cpu::quant_path_name(path) << " threads=" << pool->size() << " M=" << M);
+          const std::vector<float> y = run_path(*pool, path, x, W, nullptr, M);
+          CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
+        }
+    }
+  }
+}
+
+TEST_CASE("quant kernels: matmul dispatches block weights to the widest path") {
+  std::mt19937 rng(3);
+  ThreadPool pool(2);
+  for (DType t : kTypes) {
+    const int K = 2 * dtype_block_elems(t), N = 37, M = 5;
+    Tensor W = ztest::random_block_tensor(t, N, K, rng);
+    const std::vector<float> x = randn(size_t(M) * K, rng);
+    std::vector<float> y(size_t(M) * N);
+    cpu::matmul(pool, y.data(), x.data(), W, nullptr, M);
+    const std::vector<float> want = run_path(pool, cpu::best_quant_path(), x, W, nullptr, M);
+    CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("quant kernels: zip bench --quantize (and --quantize-output) names the weight types; bad use exits 2") {
+  const std::string dir = ztest::temp_dir(), m = dir + "/s.zlm";
+  auto c = ztest::run_zip("convert " + ztest::shell_quote(ztest::shared("models/stories260K/stories260K.bin")) + " -o " +
+                          ztest::shell_quote(m));
+  REQUIRE_MESSAGE(c.status == 0, c.err);
+  auto b = ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --quantize q8_0");
+  REQUIRE_MESSAGE(b.status == 0, b.err);
+  CHECK_HAS(b.out, "q8_0+f32 weights");
+  auto j = ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --quantize q4_0 --json");
+  REQUIRE_MESSAGE(j.status == 0, j.err);
+  auto jj = nlohmann::json::parse(j.out);
+  CHECK(jj["weights"] == "q4_0+f32");
+  auto plain = nlohmann::json::parse(ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --json").out);
+  CHECK(jj["weight_bytes"].get<int64_t>() < plain["weight_bytes"].get<int64_t>() / 2);  // ffn down (K = 172) stays f32
+  auto mixed = nlohmann::json::parse(
+      ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --quantize q4_0 --quantize-output q8_0 --json").out);
+  CHECK(mixed["weights"] == "q8_0+q4_0+f32");  // tok_embd (tied output) at q8_0, the rest at q4_0
+  CHECK(mixed["weight_bytes"].get<int64_t>() > jj["weight_bytes"].get<int64_t>());
+  CHECK(ztest::run_zip("bench " + ztest::shell_quote(m) + " --quantize-output q8_0").status == 2);
+  auto bad = ztest::run_zip("bench " + ztest::shell_quote(m) + " --quantize q3_x");
+  CHECK(bad.status == 2);
+  CHECK_HAS(bad.err, "--quantize must be");
+}
