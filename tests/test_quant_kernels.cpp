@@ -112,16 +112,16 @@ TEST_CASE("quant kernels: zip bench --quantize (and --quantize-output) names the
   REQUIRE_MESSAGE(c.status == 0, c.err);
   auto b = ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --quantize q8_0");
   REQUIRE_MESSAGE(b.status == 0, b.err);
-  CHECK_HAS(b.out, "q8_0+f32 weights");
+  CHECK_HAS(b.out, "f32+q8_0 weights");
   auto j = ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --quantize q4_0 --json");
   REQUIRE_MESSAGE(j.status == 0, j.err);
   auto jj = nlohmann::json::parse(j.out);
-  CHECK(jj["weights"] == "q4_0+f32");
+  CHECK(jj["weights"] == "f32+q4_0");
   auto plain = nlohmann::json::parse(ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --json").out);
   CHECK(jj["weight_bytes"].get<int64_t>() < plain["weight_bytes"].get<int64_t>() / 2);  // ffn down (K = 172) stays f32
   auto mixed = nlohmann::json::parse(
       ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --quantize q4_0 --quantize-output q8_0 --json").out);
-  CHECK(mixed["weights"] == "q8_0+q4_0+f32");  // tok_embd (tied output) at q8_0, the rest at q4_0
+  CHECK(mixed["weights"] == "f32+q4_0+q8_0");  // tok_embd (tied output) at q8_0, the rest at q4_0
   CHECK(mixed["weight_bytes"].get<int64_t>() > jj["weight_bytes"].get<int64_t>());
   CHECK(ztest::run_zip("bench " + ztest::shell_quote(m) + " --quantize-output q8_0").status == 2);
   auto bad = ztest::run_zip("bench " + ztest::shell_quote(m) + " --quantize q3_x");

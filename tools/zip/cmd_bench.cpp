@@ -55,7 +55,7 @@ int cmd_bench(int argc, char** argv) {
   for (int i = 0; i < argc; i++)
     if (std::string(argv[i]) == "--train") return cmd_bench_train(argc, argv);
   Args args("bench",
-            "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [--warmup N] [-t THREADS] [--device DEV] [--quantize TYPE] [--json]",
+            "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [--warmup N] [-t THREADS] [--device DEV] [--quantize TYPE [--quantize-output TYPE]] [--json]",
             "Measures prefill tokens/s (a prompt of --prompt tokens per sequence) and decode tokens/s (--gen\n"
             "tokens after it) with real forward passes: warm-up first, then the median and min-max of --reps\n"
             "runs, for each batch size (independent sequences decoded together). Encoders: prefill only.\n"

@@ -12,7 +12,7 @@
 namespace zip::cli {
 
 int cmd_convert(int argc, char** argv) {
-  Args args("convert", "SRC -o OUT.zlm [--tokenizer FILE] [--dtype TYPE]",
+  Args args("convert", "SRC -o OUT.zlm [--tokenizer FILE] [--dtype TYPE] [-t THREADS]",
             "Imports a llama2.c checkpoint (legacy v0), a llama.cpp GGUF file (Llama family; Q8_0, Q4_0,\n"
             "Q4_K and Q6_K tensors are kept as they are, other quantised types are dequantised, unless\n"
             "--dtype is given), or a Hugging Face directory (Llama, GPT-2, BERT, sentence-transformers;\n"

@@ -12,7 +12,7 @@
 namespace zip::cli {
 
 int cmd_quantize(int argc, char** argv) {
-  Args args("quantize", "MODEL.zlm -o OUT.zlm --type q8_0|q4_0|q4_k_m|q4_k_s|q6_k|f16|bf16|f32 [-t N]",
+  Args args("quantize", "MODEL.zlm -o OUT.zlm --type q8_0|q4_0|q4_k_m|q4_k_s|q6_k|f16|bf16|f32 [-t THREADS]",
             "Writes the model with its weights in the given type or mix (docs/MODELS.md says which\n"
             "tensor gets which type: as llama.cpp's llama-quantize for the same name). Norms, biases\n"
             "and position embeddings stay f32. --type f32 turns a quantized model back into floats.\n"
