@@ -15,6 +15,7 @@
 #include "engine/tokenizer/unicode.h"
 #include "models/gguf.h"
 #include "models/gguf_dequant.h"
+#include "models/gguf_unpad.h"
 #include "models/import.h"
 
 namespace zip {
@@ -327,7 +328,9 @@ Model import_gguf(const std::string& path, const ImportOptions& opt) {
   const Meta meta(f);
   const std::string arch = meta.get_str_or("general.architecture", "");
   ZIP_CHECK(!arch.empty(), "{}: missing metadata 'general.architecture'", path);
-  ZIP_CHECK(arch == "llama", "{}: unsupported architecture '{}' (GGUF import supports: llama)", path, arch);
+  // deci: llama.cpp's Llama with per-layer head counts and FFN widths (Nemotron-NAS; zip export).
+  ZIP_CHECK(arch == "llama" || arch == "deci", "{}: unsupported architecture '{}' (GGUF import supports: llama, deci)",
+            path, arch);
 
   Model m;
   m.config = parse_config(meta, arch);
@@ -363,6 +366,10 @@ Model import_gguf(const std::string& path, const ImportOptions& opt) {
     ZIP_CHECK(t.name != "rope_freqs.weight",
               "{}: RoPE frequency factors ('rope_freqs.weight', Llama 3.1-style scaling) are not supported", path);
     fail("{}: unexpected tensor '{}' for a Llama model with this metadata", path, t.name);
+  }
+  if (const gguf::Value* shapes = f.find("zip.layer_shapes")) {
+    ZIP_CHECK(shapes->type == gguf::ValueType::String, "{}: 'zip.layer_shapes' must be a string", path);
+    remove_gguf_export_padding(m, std::string(shapes->s), path);
   }
 
   if (!opt.tokenizer_path.empty()) {

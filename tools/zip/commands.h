@@ -30,6 +30,7 @@ int cmd_bench_train(int argc, char** argv);  // zip bench --train (cmd_bench_tra
 int cmd_train(int argc, char** argv);
 int cmd_distill(int argc, char** argv);
 int cmd_compress(int argc, char** argv);
+int cmd_export(int argc, char** argv);
 
 // Shared by train and distill (tools/zip/cmd_train.cpp): the loop's flags, their values, a
 // tokenizer from a .zlm or a tokenizer file, a tokens.bin checked against that tokenizer, and

@@ -1,0 +1,168 @@
+// GGUF export: round trips through the GGUF importer (tensor for tensor, identical logits), the
+// deci padding (exact in the engine, removed again on import), tokenizer metadata, the CLI.
+#include <fstream>
+
+#include "distill/random_init.h"
+#include "engine/file_io.h"
+#include "engine/error.h"
+#include "engine/zlm.h"
+#include "models/export.h"
+#include "models/gguf.h"
+#include "models/import.h"
+#include "tests/export_util.h"
+#include "tests/fixtures.h"
+
+using namespace zip;
+
+namespace {
+
+Model gguf_round_trip(const Model& m, ExportResult* r = nullptr, const std::string& name = "m.gguf") {
+  const std::string path = ztest::temp_dir() + "/" + name;
+  ExportResult res = export_gguf(m, path);
+  if (r) *r = res;
+  return import_model(path, {});
+}
+
+// stories260K with FFN-free layers (one in the middle, the last), an attention-free layer and
+// uneven query groups: every case llama.cpp's deci cannot run as it is.
+Model awkward_llama() {
+  Model m = ztest::stories260K_sliced();
+  ModelConfig& c = m.config;
+  REQUIRE(c.n_layers() >= 4);
+  auto drop_ffn = [&](int l) {
+    c.layers[size_t(l)].ffn_dim = 0;
+    for (const char* w : {"ffn_norm", "ffn_gate", "ffn_up", "ffn_down"}) m.tensors.erase(layer_tensor(l, w));
+  };
+  drop_ffn(1);
+  drop_ffn(c.n_layers() - 1);
+  c.layers[2].q_per_kv.clear();
+  for (const char* w : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output"}) m.tensors.erase(layer_tensor(2, w));
+  m.validate();
+  return m;
+}
+
+bool uneven_groups(const ModelConfig& c) {
+  for (const LayerShape& s : c.layers)
+    for (int g : s.q_per_kv)
+      if (g != s.q_per_kv[0]) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("gguf export: uniform Llama models round-trip as 'llama' tensor for tensor") {
+  for (const Model* m : {&ztest::tiny_llama(), &ztest::stories260K()}) {
+    ExportResult r;
+    const Model back = gguf_round_trip(*m, &r);
+    CHECK(r.arch == "llama");
+    CHECK(r.padded_params == 0);
+    ztest::check_same_model(*m, back);
+    const std::vector<int> ids = {1, 5, 9, 2, 7, 3};
+    CHECK(ztest::all_logits(*m, ids) == ztest::all_logits(back, ids));
+  }
+}
+
+TEST_CASE("gguf export: per-layer shapes as 'deci', padded for llama.cpp, unpadded on import") {
+  const Model m = awkward_llama();
+  REQUIRE(uneven_groups(m.config));
+  ExportResult r;
+  const std::string path = ztest::temp_dir() + "/awkward.gguf";
+  r = export_gguf(m, path);
+  CHECK(r.arch == "deci");
+  CHECK(r.padded_params > 0);
+  CHECK(r.notes.size() == 2);
+
+  // What llama.cpp sees: per-layer arrays, a zero FFN where it needs one, even groups.
+  const gguf::File f = gguf::read_file(path);
+  const gguf::Value* ffn = f.find("deci.feed_forward_length");
+  const gguf::Value* heads = f.find("deci.attention.head_count");
+  const gguf::Value* kv = f.find("deci.attention.head_count_kv");
+  REQUIRE((ffn && heads && kv && ffn->count == uint64_t(m.config.n_layers())));
+  for (int l = 0; l < m.config.n_layers(); l++) {
+    const LayerShape& s = m.config.layers[size_t(l)];
+    CAPTURE(l);
+    const bool needs_ffn = !s.has_ffn() && (s.has_attention() || l + 1 == m.config.n_layers());
+    CHECK(ffn->int_at(uint64_t(l)) == (needs_ffn ? 1 : s.ffn_dim));
+    CHECK(kv->int_at(uint64_t(l)) == s.n_kv_heads());
+    if (s.has_attention()) CHECK(heads->int_at(uint64_t(l)) % kv->int_at(uint64_t(l)) == 0);
+    CHECK(heads->int_at(uint64_t(l)) >= s.n_heads());
+  }
+  CHECK(f.find("deci.attention.key_length")->u == uint64_t(m.config.head_dim));
+
+  const Model back = import_model(path, {});
+  ztest::check_same_model(m, back);
+  const std::vector<int> ids = {1, 50, 90, 20, 70, 30, 11};
+  CHECK(ztest::all_logits(m, ids) == ztest::all_logits(back, ids));
+
+  // The padded model itself (the key renamed, so the importer keeps the padding) computes the
+  // same logits: the padding is exact, up to the order of float sums.
+  std::string bytes = read_file(path);
+  const size_t at = bytes.find("zip.layer_shapes");
+  REQUIRE(at != std::string::npos);
+  bytes[at + 15] = 'z';
+  const std::string padded_path = ztest::temp_dir() + "/awkward-padded.gguf";
+  ztest::write_file_bytes(padded_path, bytes);
+  const Model padded = import_model(padded_path, {});
+  CHECK(padded.config != m.config);
+  CHECK(ztest::max_rel_err(ztest::all_logits(padded, ids), ztest::all_logits(m, ids)) < 1e-5);
+}
+
+TEST_CASE("gguf export: padding that is not zero is refused on import") {
+  const std::string path = ztest::temp_dir() + "/awkward-bad.gguf";
+  export_gguf(awkward_llama(), path);
+  std::string bytes = read_file(path);
+  const gguf::File f = gguf::read_file(path);
+  const gguf::TensorInfo* down = f.find_tensor("blk.1.ffn_down.weight");
+  REQUIRE(down);
+  // The writer ends the file with the last tensor, so the data section starts this far from the end.
+  const size_t data_start = bytes.size() - size_t(f.tensors.back().offset + f.tensors.back().n_bytes);
+  const float one = 1.0f;
+  std::memcpy(bytes.data() + data_start + down->offset, &one, 4);
+  const std::string bad = ztest::temp_dir() + "/awkward-bad2.gguf";
+  ztest::write_file_bytes(bad, bytes);
+  CHECK_THROWS_WITH_AS(import_model(bad, {}), doctest::Contains("ffn_down is not zero"), Error);
+}
+
+TEST_CASE("gguf export: tokenizers round-trip (SentencePiece, byte-level BPE with merges, chat template)") {
+  // stories260K: SentencePiece. A one-layer model around the GPT-2 vocabulary: byte-level BPE.
+  Model bpe_model = ztest::tiny_llama();
+  TokenizerData gpt2 = load_tokenizer(ztest::shared("models/gpt2-tokenizer"));
+  gpt2.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
+  for (Model* m : {&bpe_model}) {
+    ModelConfig c = m->config;
+    c.vocab_size = int(gpt2.pieces.size()) + 3;  // three rows more than pieces: padded vocabulary
+    Model big = distill::random_init(c, 7);
+    big.tokenizer = std::make_shared<const TokenizerData>(gpt2);
+    const Model back = gguf_round_trip(big, nullptr, "bpe.gguf");
+    REQUIRE(back.tokenizer);
+    const TokenizerData& t = *back.tokenizer;
+    CHECK(t.pieces.size() == gpt2.pieces.size() + 3);
+    CHECK(t.types.back() == kUnused);
+    TokenizerData trimmed = t;
+    trimmed.pieces.resize(gpt2.pieces.size());
+    trimmed.types.resize(gpt2.pieces.size());
+    trimmed.scores.resize(gpt2.pieces.size());
+    CHECK(trimmed == gpt2);
+  }
+  const Model sp = gguf_round_trip(ztest::stories260K(), nullptr, "sp.gguf");
+  CHECK(*sp.tokenizer == *ztest::stories260K().tokenizer);
+}
+
+TEST_CASE("gguf export: families other than Llama are refused with a clear message") {
+  CHECK_THROWS_WITH_AS(export_gguf(ztest::tiny_bert(), ztest::temp_dir() + "/b.gguf"),
+                       doctest::Contains("not supported"), Error);
+}
+
+TEST_CASE("gguf export: zip export --to gguf, then zip convert gives the same .zlm model") {
+  const std::string dir = ztest::temp_dir(), gguf = dir + "/cli.gguf", zlm = dir + "/cli.zlm";
+  auto r = ztest::run_zip("export " + ztest::shell_quote(ztest::stories260K_zlm()) + " --to gguf -o " +
+                          ztest::shell_quote(gguf));
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  CHECK(r.err.find("llama") != std::string::npos);
+  r = ztest::run_zip("convert " + ztest::shell_quote(gguf) + " -o " + ztest::shell_quote(zlm));
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  ztest::check_same_model(load_zlm(ztest::stories260K_zlm()), load_zlm(zlm));
+  r = ztest::run_zip("export " + ztest::shell_quote(ztest::stories260K_zlm()) + " --to onnx -o x");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--to must be gguf or hf") != std::string::npos);
+}
