@@ -162,6 +162,8 @@ json bert_tensors(const Model& m, Entries& out) {
   ZIP_CHECK(c.layers[0].q_per_kv[0] == 1 && c.head_dim * c.layers[0].n_heads() == c.dim,
             "HF export: BERT needs one KV head per query head and head_dim × heads = hidden size");
   const bool cls = !c.labels.empty();
+  ZIP_CHECK(!cls || c.pooling.empty(),
+            "HF export: a BERT with both a classifier and sentence pooling has no Hugging Face form");
   const std::string p = cls ? "bert." : "";
   auto both = [&](const std::string& hf, const std::string& name) {
     out.emplace_back(p + hf + ".weight", m.get(name));
