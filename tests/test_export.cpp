@@ -8,6 +8,7 @@
 #include "engine/zlm.h"
 #include "models/export.h"
 #include "models/gguf.h"
+#include "models/gguf_writer.h"
 #include "models/import.h"
 #include "tests/export_util.h"
 #include "tests/fixtures.h"
@@ -165,4 +166,46 @@ TEST_CASE("gguf export: zip export --to gguf, then zip convert gives the same .z
   r = ztest::run_zip("export " + ztest::shell_quote(ztest::stories260K_zlm()) + " --to onnx -o x");
   CHECK(r.status == 2);
   CHECK(r.err.find("--to must be gguf or hf") != std::string::npos);
+}
+
+TEST_CASE("gguf writer: block types are written as their ggml type, byte for byte; every value type reads back") {
+  gguf::Writer w;
+  w.set_u32("a.u32", 7);
+  w.set_i32("a.i32", -3);
+  w.set_f32("a.f32", 0.5f);
+  w.set_bool("a.bool", true);
+  w.set_str("a.str", "text");
+  w.set_i32_array("a.arr", {1, -2, 3});
+  w.set_u32("a.u32", 8);  // replaced in place
+  const std::vector<std::pair<DType, gguf::GgmlType>> types = {
+      {DType::F32, gguf::GgmlType::F32},   {DType::F16, gguf::GgmlType::F16},   {DType::BF16, gguf::GgmlType::BF16},
+      {DType::Q8_0, gguf::GgmlType::Q8_0}, {DType::Q4_0, gguf::GgmlType::Q4_0}, {DType::Q4_K, gguf::GgmlType::Q4_K},
+      {DType::Q6_K, gguf::GgmlType::Q6_K}};
+  std::vector<Tensor> ts;
+  for (const auto& [dt, gt] : types) {
+    // Arbitrary bytes: the writer copies blocks, it never interprets them.
+    ts.push_back(Tensor::zeros(dt, {2, 256}));
+    for (size_t b = 0; b < ts.back().nbytes(); b++) ts.back().ptr<uint8_t>()[b] = uint8_t(b * 131 + size_t(dt));
+    w.add_tensor(std::string("t.") + dtype_name(dt), ts.back());
+  }
+  const std::string path = ztest::temp_dir() + "/types.gguf";
+  w.write(path);
+  const gguf::File f = gguf::read_file(path);
+  CHECK(f.kv.size() == 6);
+  CHECK(f.find("a.u32")->u == 8);
+  CHECK(f.find("a.i32")->i == -3);
+  CHECK(f.find("a.f32")->f == 0.5);
+  CHECK(f.find("a.bool")->b);
+  CHECK(f.find("a.str")->s == "text");
+  CHECK(f.find("a.arr")->int_at(1) == -2);
+  for (size_t i = 0; i < types.size(); i++) {
+    const gguf::TensorInfo* t = f.find_tensor(std::string("t.") + dtype_name(types[i].first));
+    REQUIRE(t);
+    CHECK(t->type == uint32_t(types[i].second));
+    CHECK(t->ne == std::vector<uint64_t>{256, 2});
+    REQUIRE(t->n_bytes == ts[i].nbytes());
+    CHECK(std::memcmp(t->data, ts[i].data, t->n_bytes) == 0);
+    CHECK(uint64_t(t->data - f.tensors[0].data) % 32 == 0);
+  }
+  CHECK_THROWS_WITH_AS(gguf::ggml_type_of(DType::I32), doctest::Contains("no GGUF equivalent"), Error);
 }
