@@ -10,6 +10,7 @@
 #include "models/export.h"
 #include "models/gguf_export_tokenizer.h"
 #include "models/gguf_writer.h"
+#include "models/tensor_concat.h"
 
 namespace zip {
 
@@ -179,6 +180,47 @@ ExportResult export_llama(const Model& m, gguf::Writer& w) {
   return r;
 }
 
+// gpt2: uniform layers only (llama.cpp's graph has one head count and head_dim = dim / heads);
+// q/k/v fused into attn_qkv as llama.cpp's converter writes c_attn.
+ExportResult export_gpt2(const Model& m, gguf::Writer& w) {
+  const ModelConfig& c = m.config;
+  const LayerShape& s0 = c.layers.at(0);
+  bool uniform = s0.has_attention() && s0.has_ffn() && int64_t(s0.n_heads()) * c.head_dim == c.dim;
+  for (const LayerShape& s : c.layers) uniform = uniform && s == s0;
+  for (int g : s0.q_per_kv) uniform = uniform && g == 1;
+  ZIP_CHECK(uniform,
+            "GGUF export: llama.cpp's gpt2 needs every layer whole (all heads, head_dim × heads = hidden size, an FFN); "
+            "this model is pruned per layer");
+  const std::string a = "gpt2";
+  w.set_str("general.architecture", a);
+  w.set_u32(a + ".vocab_size", uint32_t(c.vocab_size));
+  w.set_u32(a + ".context_length", uint32_t(c.max_seq_len));
+  w.set_u32(a + ".embedding_length", uint32_t(c.dim));
+  w.set_u32(a + ".feed_forward_length", uint32_t(s0.ffn_dim));
+  w.set_u32(a + ".block_count", uint32_t(c.n_layers()));
+  w.set_u32(a + ".attention.head_count", uint32_t(s0.n_heads()));
+  w.set_f32(a + ".attention.layer_norm_epsilon", c.norm_eps);
+  w.add_tensor("token_embd.weight", m.get("tok_embd"));
+  w.add_tensor("position_embd.weight", m.get("pos_embd"));
+  for (int l = 0; l < c.n_layers(); l++) {
+    auto get = [&](const std::string& what) -> const Tensor& { return m.get(layer_tensor(l, what.c_str())); };
+    auto put = [&](const std::string& what, const Tensor& t) {
+      const std::string base = layer_tensor(l, what.c_str());
+      w.add_tensor(what.ends_with(".bias") ? base : base + ".weight", t);
+    };
+    for (const char* n : {"attn_norm", "attn_norm.bias"}) put(n, get(n));
+    put("attn_qkv", concat_rows({get("attn_q"), get("attn_k"), get("attn_v")}));
+    put("attn_qkv.bias", concat_rows({get("attn_q.bias"), get("attn_k.bias"), get("attn_v.bias")}));
+    for (const char* n : {"attn_output", "attn_output.bias", "ffn_norm", "ffn_norm.bias", "ffn_up", "ffn_up.bias",
+                          "ffn_down", "ffn_down.bias"})
+      put(n, get(n));
+  }
+  w.add_tensor("output_norm.weight", m.get("output_norm"));
+  w.add_tensor("output_norm.bias", m.get("output_norm.bias"));
+  if (!c.tied_embeddings) w.add_tensor("output.weight", m.get("output"));
+  return {.arch = a};
+}
+
 }  // namespace
 
 ExportResult export_gguf(const Model& m, const std::string& path) {
@@ -190,7 +232,8 @@ ExportResult export_gguf(const Model& m, const std::string& path) {
   ExportResult r;
   switch (m.config.arch) {
     case Arch::Llama: r = export_llama(m, w); break;
-    default: fail("GGUF export: the {} family is not supported yet (supported: llama)", m.config.info().name);
+    case Arch::GPT2: r = export_gpt2(m, w); break;
+    default: fail("GGUF export: the {} family is not supported yet (supported: llama, gpt2)", m.config.info().name);
   }
   if (m.tokenizer) write_gguf_tokenizer(w, *m.tokenizer, m.config.vocab_size);
   else r.notes.push_back("the model has no tokenizer: llama.cpp needs one to run it");

@@ -5,6 +5,7 @@
 // a setting that would make llama.cpp compute something the engine does not (scaled RoPE, partial
 // rotary, experts, ALiBi, biases, ...) is an error naming it, never ignored.
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -159,6 +160,33 @@ ModelConfig parse_config(const Meta& m, const std::string& a) {
   ZIP_CHECK(c.norm_eps > 0, "{}: '{}.attention.layer_norm_rms_epsilon' must be given and positive", p, a);
   c.rope_theta = float(m.get_float_or(a + ".rope.freq_base", 10000.0));
   return c;
+}
+
+// gpt2: LayerNorm with biases, learned positions, GELU (tanh) MLP, fused q/k/v (attn_qkv).
+ModelConfig parse_config_gpt2(const Meta& m, const std::string& a) {
+  const std::string& p = m.path();
+  ModelConfig c;
+  c.arch = Arch::GPT2;
+  c.dim = int(m.get_int(a + ".embedding_length", 1, 1 << 16));
+  const int L = int(m.get_int(a + ".block_count", 1, 4096));
+  c.max_seq_len = int(m.get_int(a + ".context_length", 1, 1 << 22));
+  const int heads = int(m.get_int(a + ".attention.head_count", 1, 4096));
+  const int kv = int(m.get_int_or(a + ".attention.head_count_kv", heads, 1, 4096));
+  ZIP_CHECK(kv == heads && c.dim % heads == 0, "{}: gpt2 needs head_count_kv = head_count dividing embedding_length",
+            p);
+  c.head_dim = c.dim / heads;
+  const int ffn = int(m.get_int(a + ".feed_forward_length", 1, 1 << 20));
+  c.norm_eps = float(m.get_float_or(a + ".attention.layer_norm_epsilon", 0.0));
+  ZIP_CHECK(c.norm_eps > 0, "{}: '{}.attention.layer_norm_epsilon' must be given and positive", p, a);
+  c.layers.assign(size_t(L), uniform_layer(heads, heads, ffn));
+  return c;
+}
+
+// The GGUF name of an engine tensor: weights get ".weight", biases keep their name.
+std::string gguf_tensor_name(const std::string& name) {
+  if (name == "tok_embd") return "token_embd.weight";
+  if (name == "pos_embd") return "position_embd.weight";
+  return name.ends_with(".bias") ? name : name + ".weight";
 }
 
 // --- tokenizer -------------------------------------------------------------------------------
@@ -321,6 +349,31 @@ Tensor load_tensor(const gguf::File& f, const gguf::TensorInfo& t, const std::ve
   return out;
 }
 
+// gpt2's q, k, v (weights and biases) are row blocks of the fused attn_qkv; false for other tensors.
+bool load_gpt2_qkv_part(const gguf::File& f, const TensorSpec& s, const ImportOptions& opt, Model& m,
+                        std::set<std::string>& used) {
+  const size_t dot = s.name.find('.', 4);  // after "blk.N"
+  const std::string what = s.name.substr(dot + 1);
+  const bool bias = what.ends_with(".bias");
+  const std::string base = bias ? what.substr(0, what.size() - 5) : what;
+  const int part = base == "attn_q" ? 0 : base == "attn_k" ? 1 : base == "attn_v" ? 2 : -1;
+  if (part < 0) return false;
+  const std::string name = s.name.substr(0, dot) + ".attn_qkv" + (bias ? ".bias" : ".weight");
+  const gguf::TensorInfo* t = f.find_tensor(name);
+  ZIP_CHECK(t, "{}: missing tensor '{}'", f.path, name);
+  std::vector<int64_t> fused = s.shape;
+  fused[0] *= 3;
+  ZIP_CHECK(t->shape() == fused, "{}: tensor '{}' has shape {}, the metadata implies {}", f.path, name,
+            shape_to_string(t->shape()), shape_to_string(fused));
+  const Tensor all = load_tensor(f, *t, fused, opt);
+  const size_t bytes = all.nbytes() / 3;
+  Tensor out = Tensor::zeros(all.dtype, s.shape);
+  std::memcpy(out.data, static_cast<const uint8_t*>(all.data) + size_t(part) * bytes, bytes);
+  m.tensors[s.name] = std::move(out);
+  used.insert(name);
+  return true;
+}
+
 }  // namespace
 
 Model import_gguf(const std::string& path, const ImportOptions& opt) {
@@ -329,11 +382,12 @@ Model import_gguf(const std::string& path, const ImportOptions& opt) {
   const std::string arch = meta.get_str_or("general.architecture", "");
   ZIP_CHECK(!arch.empty(), "{}: missing metadata 'general.architecture'", path);
   // deci: llama.cpp's Llama with per-layer head counts and FFN widths (Nemotron-NAS; zip export).
-  ZIP_CHECK(arch == "llama" || arch == "deci", "{}: unsupported architecture '{}' (GGUF import supports: llama, deci)",
-            path, arch);
+  ZIP_CHECK(arch == "llama" || arch == "deci" || arch == "gpt2",
+            "{}: unsupported architecture '{}' (GGUF import supports: llama, deci, gpt2)", path, arch);
+  const bool gpt2 = arch == "gpt2";
 
   Model m;
-  m.config = parse_config(meta, arch);
+  m.config = gpt2 ? parse_config_gpt2(meta, arch) : parse_config(meta, arch);
   ModelConfig& c = m.config;
 
   // Vocabulary: <arch>.vocab_size, else the tokenizer's token count, else the embedding's rows.
@@ -350,7 +404,8 @@ Model import_gguf(const std::string& path, const ImportOptions& opt) {
 
   std::set<std::string> used;
   for (const TensorSpec& s : expected_tensors(c)) {
-    const std::string name = s.name == "tok_embd" ? "token_embd.weight" : s.name + ".weight";
+    if (gpt2 && load_gpt2_qkv_part(f, s, opt, m, used)) continue;
+    const std::string name = gguf_tensor_name(s.name);
     const gguf::TensorInfo* t = f.find_tensor(name);
     ZIP_CHECK(t, "{}: missing tensor '{}'", path, name);
     ZIP_CHECK(t->shape() == s.shape, "{}: tensor '{}' has shape {} (ggml ne {}), the metadata implies {}", path, name,

@@ -16,6 +16,7 @@
 #include "models/export.h"
 #include "models/hf_export_files.h"
 #include "models/safetensors_writer.h"
+#include "models/tensor_concat.h"
 
 namespace zip {
 
@@ -62,20 +63,6 @@ Tensor transpose(const Tensor& t) {
     for (int64_t c = 0; c < t.dim(1); c++)
       std::memcpy(static_cast<uint8_t*>(out.data) + size_t(c * t.dim(0) + r) * e,
                   static_cast<const uint8_t*>(t.data) + size_t(r * t.dim(1) + c) * e, e);
-  return out;
-}
-
-// Rows of several tensors (same dtype and width, or 1-D) stacked.
-Tensor concat_rows(const std::vector<Tensor>& parts) {
-  std::vector<int64_t> shape = parts[0].shape;
-  shape[0] = 0;
-  for (const Tensor& p : parts) shape[0] += p.dim(0);
-  Tensor out = Tensor::zeros(parts[0].dtype, shape);
-  size_t off = 0;
-  for (const Tensor& p : parts) {
-    std::memcpy(static_cast<uint8_t*>(out.data) + off, p.data, p.nbytes());
-    off += p.nbytes();
-  }
   return out;
 }
 

@@ -51,6 +51,16 @@ bool uneven_groups(const ModelConfig& c) {
 
 }  // namespace
 
+TEST_CASE("gguf export: GPT-2 round-trips as 'gpt2' (fused attn_qkv) tensor for tensor") {
+  const Model& m = ztest::tiny_gpt2();
+  ExportResult r;
+  const Model back = gguf_round_trip(m, &r, "gpt2.gguf");
+  CHECK(r.arch == "gpt2");
+  ztest::check_same_model(m, back);
+  const std::vector<int> ids = {1, 5, 9, 2, 7, 3};
+  CHECK(ztest::all_logits(m, ids) == ztest::all_logits(back, ids));
+}
+
 TEST_CASE("gguf export: uniform Llama models round-trip as 'llama' tensor for tensor") {
   for (const Model* m : {&ztest::tiny_llama(), &ztest::stories260K()}) {
     ExportResult r;
