@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# zip export checked against the runtimes it exports to (not CI; run from the repository root).
+#
+# Models: SmolLM2-135M dense (f32), a uniform `zip slice` of it (6 of 9 query heads in every
+# layer, FFN 1024 of 1536) and a per-layer member ($MEMBER: a ZipLM member, default the lead's
+# smollm2-decode/ziplm-1.50x.zlm; when absent a hand-made per-layer slice with uneven query
+# groups, an FFN-free layer with attention, an attention-free layer and an FFN-free last layer).
+#   GGUF → llama.cpp: llama-perplexity on wikitext-2 vs `zip eval --ppl` on the same windows, and
+#     greedy 32-token continuations of three prompts (llama-simple vs `zip run --raw --temp 0`).
+#   HF   → transformers: all-position logits of three prompts vs zip's (bench/export_logits.cpp),
+#     on the same token ids (and whether the exported tokenizer.json gives those ids).
+#
+# Perplexity protocol (aligned exactly): llama-perplexity --ppl-stride S -c C --chunks K scores,
+# in window i = [iS, iS+C), the last S positions (predicting tokens iS+C-S+1 .. iS+C), no BOS
+# (SmolLM2 adds none). zip eval --ppl --ctx C --stride S --max-tokens (K-1)S+C scores the same
+# positions from the same window starts, plus positions 1..C-S-1 of the first window; those are
+# exactly what a second run --ctx C-S --stride C-S --max-tokens C-S scores, so
+#   zip's NLL on llama.cpp's positions = (n_A·nll_A - n_B·nll_B) / (n_A - n_B),  n_A - n_B = K·S.
+#
+# Environment: LLAMA_BIN (default /tmp/llamacpp_build/bin; built from the llama-cpp-python sdist's
+# vendored llama.cpp when it lacks llama-perplexity), EXPORT_VENV (default /tmp/exportvenv: gguf,
+# numpy, transformers, torch), CTX (512), STRIDE (256), CHUNKS (4; FULL=1: every window of the
+# file), MEMBER, DENSE (default the lead's f32 .zlm, copied), THREADS (2).
+set -euo pipefail
+source bench/common.sh
+OUT=$BENCH_DIR/export
+mkdir -p "$OUT"
+LLAMA_BIN=${LLAMA_BIN:-/tmp/llamacpp_build/bin}
+VENV=${EXPORT_VENV:-/tmp/exportvenv}
+CTX=${CTX:-512}
+STRIDE=${STRIDE:-256}
+CHUNKS=${CHUNKS:-4}
+THREADS=${THREADS:-2}
+WIKI=$SHARED/data/wikitext-2-raw/wiki.test.raw
+PROMPTS=("The capital of France is" "Once upon a time, there was a little" "def fibonacci(n):")
+RESULTS=$OUT/results.md
+
+log() { echo "export_check: $*" >&2; }
+
+ensure_llama() {
+  if [ ! -x "$LLAMA_BIN/llama-perplexity" ]; then
+    log "building llama.cpp from the llama-cpp-python sdist (vendor/llama.cpp)"
+    "$VENV/bin/pip" download llama-cpp-python --no-binary :all: --no-deps -d "$OUT/sdist" -q
+    tar -xzf "$OUT"/sdist/llama_cpp_python-*.tar.gz -C "$OUT/sdist"
+    local src
+    src=$(ls -d "$OUT"/sdist/llama_cpp_python-*/vendor/llama.cpp | head -1)
+    cmake -S "$src" -B "$OUT/llamacpp_build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF >/dev/null
+    cmake --build "$OUT/llamacpp_build" -j"$THREADS" --target llama-perplexity llama-simple >/dev/null
+    LLAMA_BIN=$OUT/llamacpp_build/bin
+  fi
+  if [ ! -x "$LLAMA_BIN/llama-simple" ]; then
+    log "building llama-simple in $(dirname "$LLAMA_BIN")"
+    cmake --build "$(dirname "$LLAMA_BIN")" -j"$THREADS" --target llama-simple >/dev/null
+  fi
+}
+
+ensure_venv() {
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q gguf numpy transformers safetensors
+  if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+    "$VENV/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu 2>/dev/null ||
+      "$VENV/bin/pip" install -q torch || true
+  fi
+  "$VENV/bin/python" -c "import torch" 2>/dev/null || { log "torch cannot be installed: HF checks skipped"; return 1; }
+}
+
+# Hand-made slices of SmolLM2-135M (9 query heads in 3 KV groups of 3, FFN 1536, 30 layers).
+write_specs() {
+  python3 - "$OUT" <<'PY'
+import json, sys
+out = sys.argv[1]
+uni = {str(l): {"kv_heads": [0, 1, 2], "q_heads": [0, 1, 3, 4, 6, 7], "ffn_neurons": list(range(1024))}
+       for l in range(30)}
+json.dump(uni, open(f"{out}/uniform.json", "w"))
+per = {str(l): {"kv_heads": [0, 1, 2], "ffn_neurons": list(range(768 if l % 2 else 1536))} for l in range(30)}
+per["3"] = {"kv_heads": [0, 1, 2], "q_heads": [0, 1, 2, 3, 6], "ffn_neurons": list(range(1536))}  # groups 3,1,1
+per["5"]["ffn_neurons"] = []   # attention, no FFN
+per["7"]["kv_heads"] = []      # FFN, no attention
+per["29"]["ffn_neurons"] = []  # last layer without FFN
+json.dump(per, open(f"{out}/perlayer.json", "w"))
+PY
+}
+
+zip_nll_sum() {  # MODEL CTX STRIDE MAX_TOKENS → "n nll"
+  "$ZIP" eval "$1" --ppl "$WIKI" --ctx "$2" --stride "$3" --max-tokens "$4" -t "$THREADS" --json 2>/dev/null |
+    python3 -c "import json,sys; j=json.load(sys.stdin); print(j['tokens'], j['nll'])"
+}
+
+check_ppl() {  # NAME MODEL.zlm FILE.gguf
+  local k=$CHUNKS lout
+  lout=$OUT/$1.llama-ppl.txt
+  "$LLAMA_BIN/llama-perplexity" -m "$3" -f "$WIKI" -c "$CTX" -b "$CTX" --ppl-stride "$STRIDE" \
+    $([ "${FULL:-0}" = 1 ] || echo --chunks "$k") -t "$THREADS" >"$lout" 2>&1
+  [ "${FULL:-0}" = 1 ] && k=$(grep -o 'computing over [0-9]* chunks' "$lout" | grep -o '[0-9]*')
+  local llama_ppl
+  llama_ppl=$(grep -o '\[[0-9]*\][0-9.]*' "$lout" | tail -1 | sed 's/.*\]//')
+  read -r na nlla < <(zip_nll_sum "$2" "$CTX" "$STRIDE" $(((k - 1) * STRIDE + CTX)))
+  read -r nb nllb < <(zip_nll_sum "$2" $((CTX - STRIDE)) $((CTX - STRIDE)) $((CTX - STRIDE)))
+  python3 - "$1" "$llama_ppl" "$na" "$nlla" "$nb" "$nllb" "$k" <<'PY' | tee -a "$RESULTS"
+import math, sys
+name, lp, na, a, nb, b, k = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
+n = na - nb
+zp = math.exp((na * a - nb * b) / n)
+d = abs(zp - lp) / lp
+print(f"| {name} | perplexity, {k} windows, {n} tokens | llama.cpp {lp:.4f} | zip {zp:.4f} | {100*d:.4f} % | {'PASS' if d < 1e-3 else 'FAIL'} |")
+PY
+}
+
+check_greedy() {  # NAME MODEL.zlm FILE.gguf
+  local same=0 i=0
+  for p in "${PROMPTS[@]}"; do
+    "$LLAMA_BIN/llama-simple" -m "$3" -n 32 "$p" 2>/dev/null >"$OUT/$1.llama-gen$i.txt" || true
+    "$ZIP" run "$2" --raw -p "$p" -n 32 --temp 0 -t "$THREADS" 2>/dev/null >"$OUT/$1.zip-gen$i.txt"
+    if python3 -c "import sys; a,b=(open(f).read().strip() for f in sys.argv[1:]); sys.exit(a!=b)" \
+      "$OUT/$1.llama-gen$i.txt" "$OUT/$1.zip-gen$i.txt"; then same=$((same + 1)); fi
+    i=$((i + 1))
+  done
+  echo "| $1 | greedy 32 tokens, 3 prompts | llama-simple | zip run --temp 0 | $same/3 identical | $([ $same = 3 ] && echo PASS || echo FAIL) |" | tee -a "$RESULTS"
+}
+
+check_hf() {  # NAME MODEL.zlm DIR
+  local i=0
+  for p in "${PROMPTS[@]}"; do "$OUT/export_logits" "$2" "$p" "$OUT/$1.p$i"; i=$((i + 1)); done
+  "$VENV/bin/python" - "$1" "$3" "$OUT" <<'PY' | tee -a "$RESULTS"
+import json, sys
+import numpy as np, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+name, d, out = sys.argv[1:]
+model = AutoModelForCausalLM.from_pretrained(d, torch_dtype=torch.float32).eval()
+tok = AutoTokenizer.from_pretrained(d)
+worst, same_ids = 0.0, 0
+prompts = ["The capital of France is", "Once upon a time, there was a little", "def fibonacci(n):"]
+for i, p in enumerate(prompts):
+    ids = json.load(open(f"{out}/{name}.p{i}.ids.json"))
+    same_ids += tok(p)["input_ids"] == ids
+    ref = np.fromfile(f"{out}/{name}.p{i}.logits.f32", dtype=np.float32).reshape(len(ids), -1)
+    with torch.no_grad():
+        got = model(torch.tensor([ids])).logits[0].numpy()
+    worst = max(worst, float(np.abs(got - ref).max() / np.abs(ref).max()))
+print(f"| {name} | HF logits, 3 prompts (tokenizer ids equal: {same_ids}/3) | transformers | zip | max rel {worst:.2e} | {'PASS' if worst <= 1e-4 else 'FAIL'} |")
+PY
+}
+
+main() {
+  have_torch=1
+  ensure_venv || have_torch=0
+  ensure_llama
+  write_specs
+  g++ -std=c++20 -O2 -I. -Iinclude bench/export_logits.cpp build/libzip.a -lfmt -lutf8proc -pthread -o "$OUT/export_logits"
+  local dense=$OUT/smollm2-135m-f32.zlm member=${MEMBER:-/work/main/build/bench/smollm2-decode/ziplm-1.50x.zlm}
+  [ -f "$dense" ] || cp "${DENSE:-/work/main/build/bench/smollm2-135m-f32.zlm}" "$dense"
+  "$ZIP" slice "$dense" --spec "$OUT/uniform.json" -o "$OUT/uniform.zlm" 2>/dev/null
+  if [ -f "$member" ]; then cp "$member" "$OUT/perlayer.zlm"; else
+    log "no ZipLM member at $member: using the hand-made per-layer slice"
+    "$ZIP" slice "$dense" --spec "$OUT/perlayer.json" -o "$OUT/perlayer.zlm" 2>/dev/null
+  fi
+  echo "| model | check | reference | zip | difference | result |" >"$RESULTS"
+  echo "|---|---|---|---|---|---|" >>"$RESULTS"
+  for name in dense uniform perlayer; do
+    local zlm=$OUT/$name.zlm
+    [ $name = dense ] && zlm=$dense
+    "$ZIP" export "$zlm" --to gguf -o "$OUT/$name.gguf" 2>"$OUT/$name.export-gguf.log"
+    log "$name: $(tail -1 "$OUT/$name.export-gguf.log")"
+    check_ppl $name "$zlm" "$OUT/$name.gguf"
+    check_greedy $name "$zlm" "$OUT/$name.gguf"
+    if "$ZIP" export "$zlm" --to hf -o "$OUT/$name-hf" 2>"$OUT/$name.export-hf.log"; then
+      if [ $have_torch = 1 ]; then check_hf $name "$zlm" "$OUT/$name-hf"; fi
+    else
+      echo "| $name | HF export | - | - | refused: $(tail -1 "$OUT/$name.export-hf.log" | cut -c1-80)… | - |" | tee -a "$RESULTS"
+    fi
+  done
+}
+
+main "$@"
