@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "models/export.h"
 #include "models/gguf_export_tokenizer.h"
+#include "models/gguf_bert.h"
 #include "models/gguf_writer.h"
 #include "models/tensor_concat.h"
 
@@ -233,7 +234,7 @@ ExportResult export_gguf(const Model& m, const std::string& path) {
   switch (m.config.arch) {
     case Arch::Llama: r = export_llama(m, w); break;
     case Arch::GPT2: r = export_gpt2(m, w); break;
-    default: fail("GGUF export: the {} family is not supported yet (supported: llama, gpt2)", m.config.info().name);
+    case Arch::BERT: r = export_gguf_bert(m, w); break;
   }
   if (m.tokenizer) write_gguf_tokenizer(w, *m.tokenizer, m.config.vocab_size);
   else r.notes.push_back("the model has no tokenizer: llama.cpp needs one to run it");

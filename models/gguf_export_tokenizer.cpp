@@ -22,10 +22,16 @@ std::string spm_spelling(const std::string& piece) {
   return s;
 }
 
+// llama.cpp's converter: bracketed tokens ([CLS], [unused0]) as they are, "##x" → "x", "x" → "▁x".
+// The GGUF importer inverts this; a piece it could not recover is refused.
 std::string wordpiece_spelling(const std::string& piece, int32_t type) {
-  if (type != kNormal) return piece;
-  if (piece.starts_with("##")) return piece.substr(2);
-  return "\xE2\x96\x81" + piece;
+  const bool bracketed = piece.size() >= 2 && piece.front() == '[' && piece.back() == ']';
+  if (type != kNormal || bracketed) return piece;
+  const std::string s = piece.starts_with("##") ? piece.substr(2) : "\xE2\x96\x81" + piece;
+  const bool back_bracketed = s.size() >= 2 && s.front() == '[' && s.back() == ']';
+  ZIP_CHECK(!s.empty() && !back_bracketed && !(piece.starts_with("##") && s.starts_with("\xE2\x96\x81")),
+            "GGUF export: WordPiece piece '{}' has no unambiguous llama.cpp spelling", printable(piece));
+  return s;
 }
 
 }  // namespace

@@ -159,9 +159,38 @@ TEST_CASE("gguf export: tokenizers round-trip (SentencePiece, byte-level BPE wit
   CHECK(*sp.tokenizer == *ztest::stories260K().tokenizer);
 }
 
-TEST_CASE("gguf export: families other than Llama are refused with a clear message") {
-  CHECK_THROWS_WITH_AS(export_gguf(ztest::tiny_bert(), ztest::temp_dir() + "/b.gguf"),
-                       doctest::Contains("not supported"), Error);
+TEST_CASE("gguf export: BERT round-trips as 'bert' (model, classifier, sentence pooling, WordPiece vocabulary)") {
+  Model cls = ztest::tiny_bert();
+  cls.config.labels = {"neg", "pos"};
+  cls.config.pooler = true;
+  cls = distill::random_init(cls.config, 3);
+  Model st = ztest::tiny_bert();
+  st.config.labels.clear();
+  st.tensors.erase("classifier");
+  st.tensors.erase("classifier.bias");
+  st.config.pooling = "mean";
+  st.config.normalize = true;
+  TokenizerData wp = load_tokenizer(ztest::shared("models/bert-base-uncased-vocab"));
+  ModelConfig big = st.config;
+  big.vocab_size = int(wp.pieces.size());
+  Model with_vocab = distill::random_init(big, 9);
+  with_vocab.tokenizer = std::make_shared<const TokenizerData>(wp);
+  for (const Model* m : std::vector<const Model*>{&ztest::tiny_bert(), &cls, &st, &with_vocab}) {
+    ExportResult r;
+    const Model back = gguf_round_trip(*m, &r, "bert.gguf");
+    CHECK(r.arch == "bert");
+    ztest::check_same_model(*m, back);
+  }
+}
+
+TEST_CASE("gguf export: GPT-2 and BERT pruned per layer are refused with a clear message") {
+  for (const Model* base : {&ztest::tiny_gpt2(), &ztest::tiny_bert()}) {
+    ModelConfig c = base->config;
+    c.layers[0].ffn_dim /= 2;
+    c.labels.clear();
+    CHECK_THROWS_WITH_AS(export_gguf(distill::random_init(c, 1), ztest::temp_dir() + "/p.gguf"),
+                         doctest::Contains("pruned per layer"), Error);
+  }
 }
 
 TEST_CASE("gguf export: zip export --to gguf, then zip convert gives the same .zlm model") {
