@@ -7,7 +7,8 @@
 # layer) with uneven query
 # groups, an FFN-free layer with attention, an attention-free layer and an FFN-free last layer).
 #   GGUF → llama.cpp: llama-perplexity on wikitext-2 vs `zip eval --ppl` on the same windows, and
-#     greedy 32-token continuations of three prompts (llama-simple vs `zip run --raw --temp 0`).
+#     greedy 32-token continuations of three prompts (llama-completion --temp 0 -no-cnv vs
+#     `zip run --raw --temp 0`). llama.cpp runs with an f32 KV cache (-ctk f32 -ctv f32), as zip.
 #   HF   → transformers: all-position logits of three prompts vs zip's (bench/export_logits.cpp),
 #     on the same token ids (and whether the exported tokenizer.json gives those ids).
 #
@@ -48,12 +49,12 @@ ensure_llama() {
     local src
     src=$(ls -d "$OUT"/sdist/llama_cpp_python-*/vendor/llama.cpp | head -1)
     cmake -S "$src" -B "$OUT/llamacpp_build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF >/dev/null
-    cmake --build "$OUT/llamacpp_build" -j"$THREADS" --target llama-perplexity llama-simple >/dev/null
+    cmake --build "$OUT/llamacpp_build" -j"$THREADS" --target llama-perplexity llama-completion >/dev/null
     LLAMA_BIN=$OUT/llamacpp_build/bin
   fi
-  if [ ! -x "$LLAMA_BIN/llama-simple" ]; then
-    log "building llama-simple in $(dirname "$LLAMA_BIN")"
-    cmake --build "$(dirname "$LLAMA_BIN")" -j"$THREADS" --target llama-simple >/dev/null
+  if [ ! -x "$LLAMA_BIN/llama-completion" ]; then
+    log "building llama-completion in $(dirname "$LLAMA_BIN")"
+    cmake --build "$(dirname "$LLAMA_BIN")" -j"$THREADS" --target llama-completion >/dev/null
   fi
 }
 
@@ -92,7 +93,7 @@ zip_nll_sum() {  # MODEL CTX STRIDE MAX_TOKENS → "n nll"
 check_ppl() {  # NAME MODEL.zlm FILE.gguf
   local k=$CHUNKS lout
   lout=$OUT/$1.llama-ppl.txt
-  "$LLAMA_BIN/llama-perplexity" -m "$3" -f "$WIKI" -c "$CTX" -b "$CTX" --ppl-stride "$STRIDE" \
+  "$LLAMA_BIN/llama-perplexity" -m "$3" -f "$WIKI" -c "$CTX" -b "$CTX" --ppl-stride "$STRIDE" -ctk f32 -ctv f32 \
     $([ "${FULL:-0}" = 1 ] || echo --chunks "$k") -t "$THREADS" >"$lout" 2>&1
   [ "${FULL:-0}" = 1 ] && k=$(grep -o 'computing over [0-9]* chunks' "$lout" | grep -o '[0-9]*')
   local llama_ppl
@@ -112,13 +113,14 @@ PY
 check_greedy() {  # NAME MODEL.zlm FILE.gguf
   local same=0 i=0
   for p in "${PROMPTS[@]}"; do
-    "$LLAMA_BIN/llama-simple" -m "$3" -n 32 "$p" 2>/dev/null >"$OUT/$1.llama-gen$i.txt" || true
+    "$LLAMA_BIN/llama-completion" -m "$3" -p "$p" -n 32 --temp 0 -no-cnv -ctk f32 -ctv f32 -t "$THREADS" \
+      --no-warmup 2>/dev/null </dev/null | sed 's/ *\[end of text\]$//' >"$OUT/$1.llama-gen$i.txt" || true
     "$ZIP" run "$2" --raw -p "$p" -n 32 --temp 0 -t "$THREADS" 2>/dev/null >"$OUT/$1.zip-gen$i.txt"
     if python3 -c "import sys; a,b=(open(f).read().strip() for f in sys.argv[1:]); sys.exit(a!=b)" \
       "$OUT/$1.llama-gen$i.txt" "$OUT/$1.zip-gen$i.txt"; then same=$((same + 1)); fi
     i=$((i + 1))
   done
-  echo "| $1 | greedy 32 tokens, 3 prompts | llama-simple | zip run --temp 0 | $same/3 identical | $([ $same = 3 ] && echo PASS || echo FAIL) |" | tee -a "$RESULTS"
+  echo "| $1 | greedy 32 tokens, 3 prompts | llama-completion | zip run --temp 0 | $same/3 identical | $([ $same = 3 ] && echo PASS || echo FAIL) |" | tee -a "$RESULTS"
 }
 
 check_hf() {  # NAME MODEL.zlm DIR
