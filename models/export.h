@@ -8,6 +8,8 @@
 //   - a layer with attention and no FFN (llama.cpp drops its attention output) and a last layer
 //     with no FFN (llama.cpp aborts) get a zero FFN of width 1 (f32, ffn_norm of ones): it adds
 //     exactly 0 to the residual stream; cost 3·dim + dim weights per such layer;
+//   - an attention-free first layer (llama.cpp reads head_dim and whether the model has attention
+//     from layer 0) gets one zero attention head; cost 4·head_dim·dim + dim weights;
 //   - a layer whose query groups per KV head are uneven (ggml assumes n_head / n_kv per group)
 //     gets zero query heads up to the largest group: zero q rows and zero attn_output columns,
 //     so the extra heads contribute exactly 0; cost 2·head_dim·dim weights and one head's

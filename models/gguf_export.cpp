@@ -22,7 +22,7 @@ namespace {
 struct FileLayer {
   int n_heads = 0, n_kv = 0, group = 0;  // group = largest q_per_kv entry
   int ffn = 0;
-  bool pad_heads = false, pad_ffn = false;
+  bool pad_heads = false, pad_ffn = false, pad_attn = false;
 };
 
 bool is_uniform(const ModelConfig& c) {
@@ -48,6 +48,10 @@ std::vector<FileLayer> plan_layers(const ModelConfig& c) {
     // is an identity it runs correctly.
     f.pad_ffn = !s.has_ffn() && (s.has_attention() || l + 1 == c.n_layers());
     f.ffn = f.pad_ffn ? 1 : s.ffn_dim;
+    // llama.cpp takes the model's head_dim defaults and its "has attention at all" from layer 0's
+    // head count: an attention-free first layer gets one zero head (zero attn_output).
+    f.pad_attn = l == 0 && !s.has_attention();
+    if (f.pad_attn) f.n_heads = f.n_kv = f.group = 1;
     out.push_back(f);
   }
   return out;
@@ -90,6 +94,13 @@ void add_zero_ffn(gguf::Writer& w, int l, int dim) {
   w.add_tensor(layer_tensor(l, "ffn_down") + ".weight", Tensor::zeros(DType::F32, {dim, 1}));
 }
 
+void add_zero_attention(gguf::Writer& w, int l, int dim, int hd) {
+  w.add_tensor(layer_tensor(l, "attn_norm") + ".weight", Tensor::from_floats(std::vector<float>(size_t(dim), 1.0f), {dim}));
+  for (const char* n : {"attn_q", "attn_k", "attn_v"})
+    w.add_tensor(layer_tensor(l, n) + ".weight", Tensor::zeros(DType::F32, {hd, dim}));
+  w.add_tensor(layer_tensor(l, "attn_output") + ".weight", Tensor::zeros(DType::F32, {dim, hd}));
+}
+
 void write_llama_tensors(gguf::Writer& w, const Model& m, const std::vector<FileLayer>& plan) {
   const ModelConfig& c = m.config;
   w.add_tensor("token_embd.weight", m.get("tok_embd"));
@@ -104,6 +115,8 @@ void write_llama_tensors(gguf::Writer& w, const Model& m, const std::vector<File
       put("attn_k", get("attn_k"));
       put("attn_v", get("attn_v"));
       put("attn_output", f.pad_heads ? pad_output_cols(get("attn_output"), s, f, c.head_dim) : get("attn_output"));
+    } else if (f.pad_attn) {
+      add_zero_attention(w, l, c.dim, c.head_dim);
     }
     if (s.has_ffn()) {
       put("ffn_norm", get("ffn_norm"));
@@ -157,13 +170,18 @@ ExportResult export_llama(const Model& m, gguf::Writer& w) {
   const std::vector<FileLayer> plan = plan_layers(c);
   w.set_str("general.architecture", r.arch);
   write_llama_metadata(w, c, r.arch, plan);
-  int padded_ffn = 0, padded_heads = 0;
+  int padded_ffn = 0, padded_heads = 0, padded_attn = 0;
   for (int l = 0; l < c.n_layers(); l++) {
     const FileLayer& f = plan[size_t(l)];
     if (f.pad_ffn) padded_ffn++;
-    padded_heads += f.n_heads - c.layers[size_t(l)].n_heads();
+    if (f.pad_attn) padded_attn++;
+    else padded_heads += f.n_heads - c.layers[size_t(l)].n_heads();
   }
-  r.padded_params = int64_t(padded_ffn) * 4 * c.dim + int64_t(padded_heads) * 2 * c.head_dim * c.dim;
+  r.padded_params = int64_t(padded_ffn) * 4 * c.dim + int64_t(padded_heads) * 2 * c.head_dim * c.dim +
+                    int64_t(padded_attn) * (4 * c.head_dim * c.dim + c.dim);
+  if (padded_attn)
+    r.notes.push_back("the attention-free first layer got one zero attention head (llama.cpp reads head_dim and "
+                      "whether the model has attention from layer 0)");
   if (padded_ffn)
     r.notes.push_back(fmt::format("{} FFN-free layer(s) got a zero FFN of width 1 (llama.cpp's deci drops the "
                                   "attention output of FFN-free layers)",
@@ -172,7 +190,7 @@ ExportResult export_llama(const Model& m, gguf::Writer& w) {
     r.notes.push_back(fmt::format("{} zero query head(s) even out uneven query groups per KV head (llama.cpp "
                                   "assumes equal groups); each costs one head of attention compute",
                                   padded_heads));
-  if (padded_ffn || padded_heads) {
+  if (padded_ffn || padded_heads || padded_attn) {
     nlohmann::json shapes = nlohmann::json::array();
     for (const LayerShape& s : c.layers) shapes.push_back({{"q_per_kv", s.q_per_kv}, {"ffn_dim", s.ffn_dim}});
     w.set_str("zip.layer_shapes", shapes.dump());

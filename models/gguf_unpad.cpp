@@ -25,6 +25,13 @@ void drop_ffn(Model& m, int l, const std::string& path) {
   for (const char* w : {"ffn_norm", "ffn_gate", "ffn_up", "ffn_down"}) m.tensors.erase(layer_tensor(l, w));
 }
 
+// Drops the padding attention of an attention-free layer after checking attn_output is zero.
+void drop_attention(Model& m, int l, const std::string& path) {
+  ZIP_CHECK(all_zero(m.get(layer_tensor(l, "attn_output"))),
+            "{}: zip.layer_shapes says layer {} has no attention, but its attn_output is not zero", path, l);
+  for (const char* w : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output"}) m.tensors.erase(layer_tensor(l, w));
+}
+
 // Keeps the first q_per_kv[k] of the `group` query heads stored for KV head k (q rows and
 // attn_output columns), after checking the dropped heads' attn_output columns are zero.
 void drop_heads(Model& m, int l, const LayerShape& want, int group, int hd, const std::string& path) {
@@ -76,6 +83,10 @@ void remove_gguf_export_padding(Model& m, const std::string& shapes_json, const 
       drop_ffn(m, l, path);
     }
     if (w.q_per_kv == have.q_per_kv) continue;
+    if (!w.has_attention()) {
+      drop_attention(m, l, path);
+      continue;
+    }
     const int group = have.has_attention() ? have.q_per_kv[0] : 0;
     bool fits = w.n_kv_heads() == have.n_kv_heads();
     for (int g : w.q_per_kv) fits = fits && g <= group;

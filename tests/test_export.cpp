@@ -24,8 +24,8 @@ Model gguf_round_trip(const Model& m, ExportResult* r = nullptr, const std::stri
   return import_model(path, {});
 }
 
-// stories260K with FFN-free layers (one in the middle, the last), an attention-free layer and
-// uneven query groups: every case llama.cpp's deci cannot run as it is.
+// stories260K with FFN-free layers (one in the middle, the last), attention-free layers (the
+// first, one in the middle) and uneven query groups: every case llama.cpp's deci cannot run as it is.
 Model awkward_llama() {
   Model m = ztest::stories260K_sliced();
   ModelConfig& c = m.config;
@@ -34,10 +34,14 @@ Model awkward_llama() {
     c.layers[size_t(l)].ffn_dim = 0;
     for (const char* w : {"ffn_norm", "ffn_gate", "ffn_up", "ffn_down"}) m.tensors.erase(layer_tensor(l, w));
   };
+  auto drop_attention = [&](int l) {
+    c.layers[size_t(l)].q_per_kv.clear();
+    for (const char* w : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output"}) m.tensors.erase(layer_tensor(l, w));
+  };
   drop_ffn(1);
   drop_ffn(c.n_layers() - 1);
-  c.layers[2].q_per_kv.clear();
-  for (const char* w : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output"}) m.tensors.erase(layer_tensor(2, w));
+  drop_attention(0);  // llama.cpp reads head_dim from layer 0
+  drop_attention(2);
   m.validate();
   return m;
 }
@@ -81,7 +85,7 @@ TEST_CASE("gguf export: per-layer shapes as 'deci', padded for llama.cpp, unpadd
   r = export_gguf(m, path);
   CHECK(r.arch == "deci");
   CHECK(r.padded_params > 0);
-  CHECK(r.notes.size() == 2);
+  CHECK(r.notes.size() == 3);
 
   // What llama.cpp sees: per-layer arrays, a zero FFN where it needs one, even groups.
   const gguf::File f = gguf::read_file(path);
@@ -94,8 +98,8 @@ TEST_CASE("gguf export: per-layer shapes as 'deci', padded for llama.cpp, unpadd
     CAPTURE(l);
     const bool needs_ffn = !s.has_ffn() && (s.has_attention() || l + 1 == m.config.n_layers());
     CHECK(ffn->int_at(uint64_t(l)) == (needs_ffn ? 1 : s.ffn_dim));
-    CHECK(kv->int_at(uint64_t(l)) == s.n_kv_heads());
-    if (s.has_attention()) CHECK(heads->int_at(uint64_t(l)) % kv->int_at(uint64_t(l)) == 0);
+    CHECK(kv->int_at(uint64_t(l)) == (l == 0 && !s.has_attention() ? 1 : s.n_kv_heads()));
+    if (kv->int_at(uint64_t(l)) > 0) CHECK(heads->int_at(uint64_t(l)) % kv->int_at(uint64_t(l)) == 0);
     CHECK(heads->int_at(uint64_t(l)) >= s.n_heads());
   }
   CHECK(f.find("deci.attention.key_length")->u == uint64_t(m.config.head_dim));
