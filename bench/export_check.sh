@@ -5,9 +5,11 @@
 # head, in every layer: head_dim 64 ≠ 576/6, so GGUF needs attention.key_length) and a per-layer member ($MEMBER: a ZipLM member, default the lead's
 # smollm2-decode/ziplm-1.50x.zlm; when absent a hand-made per-layer slice (FFN 1152 in every third
 # layer) with uneven query
-# groups, an FFN-free layer with attention, an attention-free layer and an FFN-free last layer).
-#   GGUF → llama.cpp: llama-perplexity on wikitext-2 vs `zip eval --ppl` on the same windows, and
-#     greedy 32-token continuations of three prompts (llama-completion --temp 0 -no-cnv vs
+# groups, an FFN-free layer with attention, attention-free layers (the first among them) and an
+# FFN-free last layer).
+#   GGUF → llama.cpp: llama-perplexity on wikitext-2 (or, when only the library is built, the same
+#     loop over libllama: bench/export_llamacpp.cpp) vs `zip eval --ppl` on the same windows, and
+#     greedy 32-token continuations of three prompts (libllama argmax, as examples/simple, vs
 #     `zip run --raw --temp 0`). llama.cpp runs with an f32 KV cache (-ctk f32 -ctv f32), as zip.
 #   HF   → transformers: all-position logits of three prompts vs zip's (bench/export_logits.cpp),
 #     on the same token ids (and whether the exported tokenizer.json gives those ids).
@@ -19,8 +21,8 @@
 # exactly what a second run --ctx C-S --stride C-S --max-tokens C-S scores, so
 #   zip's NLL on llama.cpp's positions = (n_A·nll_A - n_B·nll_B) / (n_A - n_B),  n_A - n_B = K·S.
 #
-# Environment: LLAMA_BIN (default /tmp/llamacpp_build/bin; built from the llama-cpp-python sdist's
-# vendored llama.cpp when it lacks llama-perplexity), EXPORT_VENV (default /tmp/exportvenv: gguf,
+# Environment: LLAMA_BIN (default /tmp/llamacpp_build/bin), LLAMA_SRC / LLAMA_BUILD (llama.cpp's
+# source and build folders; built here from the llama-cpp-python sdist when absent), EXPORT_VENV (default /tmp/exportvenv: gguf,
 # numpy, transformers, torch), CTX (512), STRIDE (256), CHUNKS (4; FULL=1: every window of the
 # file), MEMBER, DENSE (default the lead's f32 .zlm, copied), THREADS (2), CHECKS ("gguf hf": which
 # halves to run).
@@ -41,21 +43,28 @@ RESULTS=$OUT/results.md
 
 log() { echo "export_check: $*" >&2; }
 
+# llama.cpp: the library (libllama + ggml, for bench/export_llamacpp.cpp) and, when built,
+# llama-perplexity. LLAMA_SRC/LLAMA_BUILD default to the sdist already unpacked in /tmp; without
+# them the sdist is downloaded and built here.
 ensure_llama() {
-  if [ ! -x "$LLAMA_BIN/llama-perplexity" ]; then
-    log "building llama.cpp from the llama-cpp-python sdist (vendor/llama.cpp)"
-    "$VENV/bin/pip" download llama-cpp-python --no-binary :all: --no-deps -d "$OUT/sdist" -q
-    tar -xzf "$OUT"/sdist/llama_cpp_python-*.tar.gz -C "$OUT/sdist"
-    local src
-    src=$(ls -d "$OUT"/sdist/llama_cpp_python-*/vendor/llama.cpp | head -1)
-    cmake -S "$src" -B "$OUT/llamacpp_build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF >/dev/null
-    cmake --build "$OUT/llamacpp_build" -j"$THREADS" --target llama-perplexity llama-completion >/dev/null
-    LLAMA_BIN=$OUT/llamacpp_build/bin
+  LLAMA_SRC=${LLAMA_SRC:-/tmp/llamacpp_src/llama_cpp_python-0.3.36/vendor/llama.cpp}
+  LLAMA_BUILD=${LLAMA_BUILD:-$(dirname "$LLAMA_BIN")}
+  if [ ! -f "$LLAMA_BUILD/src/libllama.a" ]; then
+    if [ ! -d "$LLAMA_SRC" ]; then
+      log "downloading the llama-cpp-python sdist (vendor/llama.cpp)"
+      "$VENV/bin/pip" download llama-cpp-python --no-binary :all: --no-deps -d "$OUT/sdist" -q
+      tar -xzf "$OUT"/sdist/llama_cpp_python-*.tar.gz -C "$OUT/sdist"
+      LLAMA_SRC=$(ls -d "$OUT"/sdist/llama_cpp_python-*/vendor/llama.cpp | head -1)
+    fi
+    LLAMA_BUILD=$OUT/llamacpp_build
+    LLAMA_BIN=$LLAMA_BUILD/bin
+    log "building llama.cpp in $LLAMA_BUILD"
+    cmake -S "$LLAMA_SRC" -B "$LLAMA_BUILD" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF >/dev/null
+    cmake --build "$LLAMA_BUILD" -j"$THREADS" --target llama-perplexity >/dev/null
   fi
-  if [ ! -x "$LLAMA_BIN/llama-completion" ]; then
-    log "building llama-completion in $(dirname "$LLAMA_BIN")"
-    cmake --build "$(dirname "$LLAMA_BIN")" -j"$THREADS" --target llama-completion >/dev/null
-  fi
+  g++ -std=c++17 -O2 -I"$LLAMA_SRC/include" -I"$LLAMA_SRC/ggml/include" bench/export_llamacpp.cpp \
+    "$LLAMA_BUILD/src/libllama.a" "$LLAMA_BUILD/ggml/src/libggml.a" "$LLAMA_BUILD/ggml/src/libggml-cpu.a" \
+    "$LLAMA_BUILD/ggml/src/libggml-base.a" -fopenmp -lpthread -ldl -o "$OUT/export_llamacpp"
 }
 
 ensure_venv() {
@@ -80,6 +89,7 @@ per = {str(l): {"kv_heads": [0, 1, 2], "ffn_neurons": list(range(1536 if l % 3 e
 per["3"] = {"kv_heads": [0, 1, 2], "q_heads": [0, 1, 2, 3, 6], "ffn_neurons": list(range(1536))}  # groups 3,1,1
 per["5"]["ffn_neurons"] = []   # attention, no FFN
 per["7"]["kv_heads"] = []      # FFN, no attention
+per["0"]["kv_heads"] = []      # no attention in the first layer (llama.cpp reads head_dim from it)
 per["29"]["ffn_neurons"] = []  # last layer without FFN
 json.dump(per, open(f"{out}/perlayer.json", "w"))
 PY
@@ -91,36 +101,45 @@ zip_nll_sum() {  # MODEL CTX STRIDE MAX_TOKENS → "n nll"
 }
 
 check_ppl() {  # NAME MODEL.zlm FILE.gguf
-  local k=$CHUNKS lout
+  local k=$CHUNKS lout llama_ppl tool
   lout=$OUT/$1.llama-ppl.txt
-  "$LLAMA_BIN/llama-perplexity" -m "$3" -f "$WIKI" -c "$CTX" -b "$CTX" --ppl-stride "$STRIDE" -ctk f32 -ctv f32 \
-    $([ "${FULL:-0}" = 1 ] || echo --chunks "$k") -t "$THREADS" >"$lout" 2>&1
-  [ "${FULL:-0}" = 1 ] && k=$(grep -o 'computing over [0-9]* chunks' "$lout" | grep -o '[0-9]*')
-  local llama_ppl
-  llama_ppl=$(grep -o '\[[0-9]*\][0-9.]*' "$lout" | tail -1 | sed 's/.*\]//')
+  if [ "${FULL:-0}" = 1 ]; then  # every full window of the file, as llama-perplexity counts them
+    local n
+    n=$("$ZIP" tokenize "$2" "$WIKI" 2>/dev/null | wc -w)
+    k=$(((n - CTX + STRIDE - 1) / STRIDE))  # llama-perplexity's n_chunk_max
+  fi
+  if [ -x "$LLAMA_BIN/llama-perplexity" ]; then
+    tool=llama-perplexity
+    "$LLAMA_BIN/llama-perplexity" -m "$3" -f "$WIKI" -c "$CTX" -b "$CTX" --ppl-stride "$STRIDE" -ctk f32 -ctv f32 \
+      --chunks "$k" -t "$THREADS" >"$lout" 2>&1
+    llama_ppl=$(grep -o '\[[0-9]*\][0-9.]*' "$lout" | tail -1 | sed 's/.*\]//')
+  else
+    tool="libllama (perplexity_v2 loop)"
+    "$OUT/export_llamacpp" ppl "$3" "$WIKI" "$CTX" "$STRIDE" "$k" >"$lout"
+    llama_ppl=$(python3 -c "import math,sys; n,l=open(sys.argv[1]).read().split(); print(math.exp(float(l)))" "$lout")
+  fi
   read -r na nlla < <(zip_nll_sum "$2" "$CTX" "$STRIDE" $(((k - 1) * STRIDE + CTX)))
   read -r nb nllb < <(zip_nll_sum "$2" $((CTX - STRIDE)) $((CTX - STRIDE)) $((CTX - STRIDE)))
-  python3 - "$1" "$llama_ppl" "$na" "$nlla" "$nb" "$nllb" "$k" <<'PY' | tee -a "$RESULTS"
+  python3 - "$1" "$llama_ppl" "$na" "$nlla" "$nb" "$nllb" "$k" "$tool" <<'PY' | tee -a "$RESULTS"
 import math, sys
-name, lp, na, a, nb, b, k = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
+name, lp, na, a, nb, b, k, tool = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), sys.argv[8]
 n = na - nb
 zp = math.exp((na * a - nb * b) / n)
 d = abs(zp - lp) / lp
-print(f"| {name} | perplexity, {k} windows, {n} tokens | llama.cpp {lp:.4f} | zip {zp:.4f} | {100*d:.4f} % | {'PASS' if d < 1e-3 else 'FAIL'} |")
+print(f"| {name} | perplexity, {k} windows, {n} tokens | {tool} {lp:.4f} | zip {zp:.4f} | {100*d:.4f} % | {'PASS' if d < 1e-3 else 'FAIL'} |")
 PY
 }
 
 check_greedy() {  # NAME MODEL.zlm FILE.gguf
   local same=0 i=0
   for p in "${PROMPTS[@]}"; do
-    "$LLAMA_BIN/llama-completion" -m "$3" -p "$p" -n 32 --temp 0 -no-cnv -ctk f32 -ctv f32 -t "$THREADS" \
-      --no-warmup 2>/dev/null </dev/null | sed 's/ *\[end of text\]$//' >"$OUT/$1.llama-gen$i.txt" || true
+    "$OUT/export_llamacpp" gen "$3" 32 "$p" >"$OUT/$1.llama-gen$i.txt" 2>/dev/null || true
     "$ZIP" run "$2" --raw -p "$p" -n 32 --temp 0 -t "$THREADS" 2>/dev/null >"$OUT/$1.zip-gen$i.txt"
     if python3 -c "import sys; a,b=(open(f).read().strip() for f in sys.argv[1:]); sys.exit(a!=b)" \
       "$OUT/$1.llama-gen$i.txt" "$OUT/$1.zip-gen$i.txt"; then same=$((same + 1)); fi
     i=$((i + 1))
   done
-  echo "| $1 | greedy 32 tokens, 3 prompts | llama-completion | zip run --temp 0 | $same/3 identical | $([ $same = 3 ] && echo PASS || echo FAIL) |" | tee -a "$RESULTS"
+  echo "| $1 | greedy 32 tokens, 3 prompts | libllama greedy | zip run --temp 0 | $same/3 identical | $([ $same = 3 ] && echo PASS || echo FAIL) |" | tee -a "$RESULTS"
 }
 
 check_hf() {  # NAME MODEL.zlm DIR
