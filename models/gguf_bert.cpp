@@ -46,7 +46,7 @@ std::shared_ptr<const TokenizerData> read_wordpiece(const gguf::Meta& m, const g
   const std::string_view mark = "\xE2\x96\x81";
   for (uint64_t i = 0; i < tokens->count; i++) {
     const std::string_view s = tokens->strs[i];
-    const int64_t ty = types ? types->int_at(i) : kNormal;
+    const int64_t ty = types ? types->int_at(i) : int64_t(kNormal);
     ZIP_CHECK(ty >= 0 && ty <= kByte, "{}: token {} has unknown type {}", f.path, i, ty);
     const bool bracketed = s.size() >= 2 && s.front() == '[' && s.back() == ']';
     std::string piece = s.starts_with(mark) ? std::string(s.substr(mark.size()))
@@ -96,7 +96,8 @@ ExportResult export_gguf_bert(const Model& m, gguf::Writer& w) {
             "GGUF export: llama.cpp's bert needs every layer whole (all heads, head_dim × heads = hidden size, an "
             "FFN); this model is pruned per layer");
   const std::string a = "bert";
-  ExportResult r{.arch = a};
+  ExportResult r;
+  r.arch = a;
   w.set_str("general.architecture", a);
   w.set_u32(a + ".vocab_size", uint32_t(c.vocab_size));
   w.set_u32(a + ".context_length", uint32_t(c.max_seq_len));

@@ -237,7 +237,9 @@ ExportResult export_gpt2(const Model& m, gguf::Writer& w) {
   w.add_tensor("output_norm.weight", m.get("output_norm"));
   w.add_tensor("output_norm.bias", m.get("output_norm.bias"));
   if (!c.tied_embeddings) w.add_tensor("output.weight", m.get("output"));
-  return {.arch = a};
+  ExportResult r;
+  r.arch = a;
+  return r;
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 #include "models/gguf_writer.h"
 
 #include <cstring>
-#include <set>
 
 #include "engine/error.h"
 #include "engine/file_io.h"
