@@ -14,7 +14,8 @@
 #   HF   → transformers: all-position logits of three prompts vs zip's (bench/export_logits.cpp),
 #     on the same token ids (and whether the exported tokenizer.json gives those ids).
 #
-# Perplexity protocol (aligned exactly): llama-perplexity --ppl-stride S -c C --chunks K scores,
+# Perplexity protocol (aligned exactly): llama-perplexity --ppl-stride S --chunks K with windows of
+# C tokens (it widens -c by S/2, so it is given -c C-S/2; C a multiple of 256) scores,
 # in window i = [iS, iS+C), the last S positions (predicting tokens iS+C-S+1 .. iS+C), no BOS
 # (SmolLM2 adds none). zip eval --ppl --ctx C --stride S --max-tokens (K-1)S+C scores the same
 # positions from the same window starts, plus positions 1..C-S-1 of the first window; those are
@@ -25,7 +26,7 @@
 # source and build folders; built here from the llama-cpp-python sdist when absent), EXPORT_VENV (default /tmp/exportvenv: gguf,
 # numpy, transformers, torch), CTX (512), STRIDE (256), CHUNKS (4; FULL=1: every window of the
 # file), MEMBER, DENSE (default the lead's f32 .zlm, copied), THREADS (2), CHECKS ("gguf hf": which
-# halves to run).
+# halves to run; "ppl": only the GGUF perplexity).
 set -euo pipefail
 source bench/common.sh
 OUT=$BENCH_DIR/export
@@ -109,9 +110,12 @@ check_ppl() {  # NAME MODEL.zlm FILE.gguf
     k=$(((n - CTX + STRIDE - 1) / STRIDE))  # llama-perplexity's n_chunk_max
   fi
   if [ -x "$LLAMA_BIN/llama-perplexity" ]; then
+    # With --ppl-stride, llama-perplexity widens the context by S/2 (and rounds it up to a multiple
+    # of 256): -c CTX-S/2 makes its window exactly CTX (CTX a multiple of 256); checked in its log.
     tool=llama-perplexity
-    "$LLAMA_BIN/llama-perplexity" -m "$3" -f "$WIKI" -c "$CTX" -b "$CTX" --ppl-stride "$STRIDE" -ctk f32 -ctv f32 \
-      --chunks "$k" -t "$THREADS" >"$lout" 2>&1
+    "$LLAMA_BIN/llama-perplexity" -m "$3" -f "$WIKI" -c $((CTX - STRIDE / 2)) -b "$CTX" -ub "$CTX" \
+      --ppl-stride "$STRIDE" -ctk f32 -ctv f32 --chunks "$k" -t "$THREADS" >"$lout" 2>&1
+    grep -q "Calculation chunk = $CTX\$" "$lout" || { log "llama-perplexity did not use windows of $CTX"; return 1; }
     llama_ppl=$(grep -o '\[[0-9]*\][0-9.]*' "$lout" | tail -1 | sed 's/.*\]//')
   else
     tool="libllama (perplexity_v2 loop)"
@@ -168,7 +172,7 @@ PY
 main() {
   have_torch=1
   ensure_venv || have_torch=0
-  case " $CHECKS " in *" gguf "*) ensure_llama ;; esac
+  case " $CHECKS " in *" gguf "* | *" ppl "*) ensure_llama ;; esac
   write_specs
   g++ -std=c++20 -O2 -I. -Iinclude bench/export_logits.cpp build/libzip.a -lfmt -lutf8proc -pthread -o "$OUT/export_logits"
   local dense=$OUT/smollm2-135m-f32.zlm member=${MEMBER:-/work/main/build/bench/smollm2-decode/ziplm-1.50x.zlm}
@@ -183,11 +187,11 @@ main() {
   for name in dense uniform perlayer; do
     local zlm=$OUT/$name.zlm
     [ $name = dense ] && zlm=$dense
-    if [[ " $CHECKS " == *" gguf "* ]]; then
+    if [[ " $CHECKS " == *" gguf "* || " $CHECKS " == *" ppl "* ]]; then
       "$ZIP" export "$zlm" --to gguf -o "$OUT/$name.gguf" 2>"$OUT/$name.export-gguf.log"
       log "$name: $(tail -1 "$OUT/$name.export-gguf.log")"
       check_ppl $name "$zlm" "$OUT/$name.gguf"
-      check_greedy $name "$zlm" "$OUT/$name.gguf"
+      [[ " $CHECKS " == *" gguf "* ]] && check_greedy $name "$zlm" "$OUT/$name.gguf"
     fi
     [[ " $CHECKS " == *" hf "* ]] || continue
     if "$ZIP" export "$zlm" --to hf -o "$OUT/$name-hf" 2>"$OUT/$name.export-hf.log"; then
