@@ -5,6 +5,7 @@
 // a setting that would make llama.cpp compute something the engine does not (scaled RoPE, partial
 // rotary, experts, ALiBi, biases, ...) is an error naming it, never ignored.
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -16,76 +17,17 @@
 #include "engine/tokenizer/pretokenize.h"
 #include "engine/tokenizer/unicode.h"
 #include "models/gguf.h"
+#include "models/gguf_bert.h"
 #include "models/gguf_dequant.h"
+#include "models/gguf_meta.h"
+#include "models/gguf_unpad.h"
 #include "models/import.h"
 
 namespace zip {
 
+using gguf::Meta;
+
 namespace {
-
-// Typed metadata access; `key` is the full key, errors name the file and the key.
-class Meta {
- public:
-  explicit Meta(const gguf::File& f) : f_(f) {}
-  const gguf::Value* find(const std::string& key) const { return f_.find(key); }
-  bool has(const std::string& key) const { return f_.find(key) != nullptr; }
-
-  int64_t get_int(const std::string& key, int64_t lo, int64_t hi) const {
-    const gguf::Value* v = find(key);
-    ZIP_CHECK(v, "{}: missing metadata '{}'", f_.path, key);
-    return as_int(*v, key, lo, hi);
-  }
-  int64_t get_int_or(const std::string& key, int64_t dflt, int64_t lo, int64_t hi) const {
-    const gguf::Value* v = find(key);
-    return v ? as_int(*v, key, lo, hi) : dflt;
-  }
-  double get_float_or(const std::string& key, double dflt) const {
-    const gguf::Value* v = find(key);
-    if (!v) return dflt;
-    ZIP_CHECK(v->is_float() || v->is_int(), "{}: '{}' must be a number, got {}", f_.path, key, v->describe());
-    return v->is_float() ? v->f : v->is_unsigned() ? double(v->u) : double(v->i);
-  }
-  bool get_bool_or(const std::string& key, bool dflt) const {
-    const gguf::Value* v = find(key);
-    if (!v) return dflt;
-    ZIP_CHECK(v->type == gguf::ValueType::Bool, "{}: '{}' must be a bool, got {}", f_.path, key, v->describe());
-    return v->b;
-  }
-  std::string get_str_or(const std::string& key, const std::string& dflt) const {
-    const gguf::Value* v = find(key);
-    if (!v) return dflt;
-    ZIP_CHECK(v->type == gguf::ValueType::String, "{}: '{}' must be a string, got {}", f_.path, key, v->describe());
-    return std::string(v->s);
-  }
-  // A scalar for every layer, or an array with one entry per layer.
-  std::vector<int64_t> per_layer(const std::string& key, size_t n_layers, int64_t lo, int64_t hi) const {
-    const gguf::Value* v = find(key);
-    ZIP_CHECK(v, "{}: missing metadata '{}'", f_.path, key);
-    if (v->type != gguf::ValueType::Array) return std::vector<int64_t>(n_layers, as_int(*v, key, lo, hi));
-    ZIP_CHECK(v->is_array_of_ints() && v->count == n_layers,
-              "{}: '{}' must be an integer or {} integers (one per layer), got {}", f_.path, key, n_layers,
-              v->describe());
-    std::vector<int64_t> out;
-    for (uint64_t l = 0; l < v->count; l++) {
-      const int64_t x = v->int_at(l);
-      ZIP_CHECK(x >= lo && x <= hi, "{}: '{}'[{}] = {} is out of range [{}, {}]", f_.path, key, l, x, lo, hi);
-      out.push_back(x);
-    }
-    return out;
-  }
-  const std::string& path() const { return f_.path; }
-
- private:
-  int64_t as_int(const gguf::Value& v, const std::string& key, int64_t lo, int64_t hi) const {
-    ZIP_CHECK(v.is_int(), "{}: '{}' must be an integer, got {} {}", f_.path, key, gguf::value_type_name(v.type),
-              v.describe());
-    const bool big = v.is_unsigned() && v.u > uint64_t(INT64_MAX);
-    const int64_t x = v.is_unsigned() ? int64_t(v.u) : v.i;
-    ZIP_CHECK(!big && x >= lo && x <= hi, "{}: '{}' = {} is out of range [{}, {}]", f_.path, key, v.describe(), lo, hi);
-    return x;
-  }
-  const gguf::File& f_;
-};
 
 // Settings of llama.cpp's Llama graph the engine does not implement, unless at their neutral value.
 void check_unsupported(const Meta& m, const std::string& a, int head_dim) {
@@ -160,6 +102,33 @@ ModelConfig parse_config(const Meta& m, const std::string& a) {
   ZIP_CHECK(c.norm_eps > 0, "{}: '{}.attention.layer_norm_rms_epsilon' must be given and positive", p, a);
   c.rope_theta = float(m.get_float_or(a + ".rope.freq_base", 10000.0));
   return c;
+}
+
+// gpt2: LayerNorm with biases, learned positions, GELU (tanh) MLP, fused q/k/v (attn_qkv).
+ModelConfig parse_config_gpt2(const Meta& m, const std::string& a) {
+  const std::string& p = m.path();
+  ModelConfig c;
+  c.arch = Arch::GPT2;
+  c.dim = int(m.get_int(a + ".embedding_length", 1, 1 << 16));
+  const int L = int(m.get_int(a + ".block_count", 1, 4096));
+  c.max_seq_len = int(m.get_int(a + ".context_length", 1, 1 << 22));
+  const int heads = int(m.get_int(a + ".attention.head_count", 1, 4096));
+  const int kv = int(m.get_int_or(a + ".attention.head_count_kv", heads, 1, 4096));
+  ZIP_CHECK(kv == heads && c.dim % heads == 0, "{}: gpt2 needs head_count_kv = head_count dividing embedding_length",
+            p);
+  c.head_dim = c.dim / heads;
+  const int ffn = int(m.get_int(a + ".feed_forward_length", 1, 1 << 20));
+  c.norm_eps = float(m.get_float_or(a + ".attention.layer_norm_epsilon", 0.0));
+  ZIP_CHECK(c.norm_eps > 0, "{}: '{}.attention.layer_norm_epsilon' must be given and positive", p, a);
+  c.layers.assign(size_t(L), uniform_layer(heads, heads, ffn));
+  return c;
+}
+
+// The GGUF name of an engine tensor: weights get ".weight", biases keep their name.
+std::string gguf_tensor_name(const std::string& name) {
+  if (name == "tok_embd") return "token_embd.weight";
+  if (name == "pos_embd") return "position_embd.weight";
+  return name.ends_with(".bias") ? name : name + ".weight";
 }
 
 // --- tokenizer -------------------------------------------------------------------------------
@@ -341,6 +310,31 @@ Tensor load_tensor(const gguf::File& f, const gguf::TensorInfo& t, const std::ve
   return out;
 }
 
+// gpt2's q, k, v (weights and biases) are row blocks of the fused attn_qkv; false for other tensors.
+bool load_gpt2_qkv_part(const gguf::File& f, const TensorSpec& s, const ImportOptions& opt, Model& m,
+                        std::set<std::string>& used) {
+  const size_t dot = s.name.find('.', 4);  // after "blk.N"
+  const std::string what = s.name.substr(dot + 1);
+  const bool bias = what.ends_with(".bias");
+  const std::string base = bias ? what.substr(0, what.size() - 5) : what;
+  const int part = base == "attn_q" ? 0 : base == "attn_k" ? 1 : base == "attn_v" ? 2 : -1;
+  if (part < 0) return false;
+  const std::string name = s.name.substr(0, dot) + ".attn_qkv" + (bias ? ".bias" : ".weight");
+  const gguf::TensorInfo* t = f.find_tensor(name);
+  ZIP_CHECK(t, "{}: missing tensor '{}'", f.path, name);
+  std::vector<int64_t> fused = s.shape;
+  fused[0] *= 3;
+  ZIP_CHECK(t->shape() == fused, "{}: tensor '{}' has shape {}, the metadata implies {}", f.path, name,
+            shape_to_string(t->shape()), shape_to_string(fused));
+  const Tensor all = load_tensor(f, *t, fused, opt);
+  const size_t bytes = all.nbytes() / 3;
+  Tensor out = Tensor::zeros(all.dtype, s.shape);
+  std::memcpy(out.data, static_cast<const uint8_t*>(all.data) + size_t(part) * bytes, bytes);
+  m.tensors[s.name] = std::move(out);
+  used.insert(name);
+  return true;
+}
+
 }  // namespace
 
 Model import_gguf(const std::string& path, const ImportOptions& opt) {
@@ -348,10 +342,20 @@ Model import_gguf(const std::string& path, const ImportOptions& opt) {
   const Meta meta(f);
   const std::string arch = meta.get_str_or("general.architecture", "");
   ZIP_CHECK(!arch.empty(), "{}: missing metadata 'general.architecture'", path);
-  ZIP_CHECK(arch == "llama", "{}: unsupported architecture '{}' (GGUF import supports: llama)", path, arch);
+  // deci: llama.cpp's Llama with per-layer head counts and FFN widths (Nemotron-NAS; zip export).
+  ZIP_CHECK(arch == "llama" || arch == "deci" || arch == "gpt2" || arch == "bert",
+            "{}: unsupported architecture '{}' (GGUF import supports: llama, deci, gpt2, bert)", path, arch);
+  const bool gpt2 = arch == "gpt2";
 
   Model m;
-  m.config = parse_config(meta, arch);
+  if (arch == "bert") {
+    m = import_gguf_bert(f, opt);
+    if (!opt.tokenizer_path.empty()) m.tokenizer = std::make_shared<const TokenizerData>(load_tokenizer(opt.tokenizer_path));
+    m.provenance = {{"source", path}, {"source_format", fmt::format("gguf v{}", f.version)},
+                    {"source_dtype", type_summary(f)}, {"importer", "gguf"}};
+    return m;
+  }
+  m.config = gpt2 ? parse_config_gpt2(meta, arch) : parse_config(meta, arch);
   ModelConfig& c = m.config;
 
   // Vocabulary: <arch>.vocab_size, else the tokenizer's token count, else the embedding's rows.
@@ -368,7 +372,8 @@ Model import_gguf(const std::string& path, const ImportOptions& opt) {
 
   std::set<std::string> used;
   for (const TensorSpec& s : expected_tensors(c)) {
-    const std::string name = s.name == "tok_embd" ? "token_embd.weight" : s.name + ".weight";
+    if (gpt2 && load_gpt2_qkv_part(f, s, opt, m, used)) continue;
+    const std::string name = gguf_tensor_name(s.name);
     const gguf::TensorInfo* t = f.find_tensor(name);
     ZIP_CHECK(t, "{}: missing tensor '{}'", path, name);
     ZIP_CHECK(t->shape() == s.shape, "{}: tensor '{}' has shape {} (ggml ne {}), the metadata implies {}", path, name,
@@ -384,6 +389,10 @@ Model import_gguf(const std::string& path, const ImportOptions& opt) {
     ZIP_CHECK(t.name != "rope_freqs.weight",
               "{}: RoPE frequency factors ('rope_freqs.weight', Llama 3.1-style scaling) are not supported", path);
     fail("{}: unexpected tensor '{}' for a Llama model with this metadata", path, t.name);
+  }
+  if (const gguf::Value* shapes = f.find("zip.layer_shapes")) {
+    ZIP_CHECK(shapes->type == gguf::ValueType::String, "{}: 'zip.layer_shapes' must be a string", path);
+    remove_gguf_export_padding(m, std::string(shapes->s), path);
   }
 
   if (!opt.tokenizer_path.empty()) {

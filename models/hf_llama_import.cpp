@@ -147,9 +147,12 @@ Model import_hf_llama(const std::string& dir, const ImportOptions& opt) {
     TokenizerData t = load_sentencepiece_model(dir + "/tokenizer.model");
     t.chat_template = load_chat_template(dir);
     m.tokenizer = std::make_shared<const TokenizerData>(std::move(t));
+  } else if (file_exists(dir + "/tokenizer.json") && is_supported_hf_tokenizer_json(dir + "/tokenizer.json")) {
+    // Byte-level BPE Llamas (SmolLM2, Llama 3) and zip's own HF export.
+    m.tokenizer = std::make_shared<const TokenizerData>(load_tokenizer(dir));
   } else if (file_exists(dir + "/tokenizer.json")) {
     std::fprintf(stderr,
-                 "warning: %s has tokenizer.json but no tokenizer.model; importing without a tokenizer (pass "
+                 "warning: %s has a tokenizer.json of a kind not supported and no tokenizer.model; importing without a tokenizer (pass "
                  "--tokenizer FILE)\n",
                  dir.c_str());
   }

@@ -36,6 +36,7 @@ int cmd_distill(int argc, char** argv);
 int cmd_compress(int argc, char** argv);
 int cmd_importance(int argc, char** argv);
 void print_version();  // zip --version (tools/zip/version.cpp)
+int cmd_export(int argc, char** argv);
 
 // Shared by train and distill (tools/zip/cmd_train.cpp): the loop's flags, their values, a
 // tokenizer from a .zlm or a tokenizer file, a tokens.bin checked against that tokenizer, and

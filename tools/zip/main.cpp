@@ -18,6 +18,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"convert", zip::cli::cmd_convert, "import a llama2.c or Hugging Face checkpoint into a .zlm file"},
+    {"export", zip::cli::cmd_export, "write a .zlm model as GGUF (llama.cpp) or a Hugging Face folder"},
     {"inspect", zip::cli::cmd_inspect, "show a .zlm file's architecture, per-layer shapes, tokenizer, provenance"},
     {"run", zip::cli::cmd_run, "generate text from a prompt"},
     {"tokenize", zip::cli::cmd_tokenize, "print the token ids of a text"},
