@@ -118,7 +118,7 @@ int cmd_distill(int argc, char** argv) {
 
   auto ops = train::make_cpu_train_ops(threads, precision_arg(args));
   Distiller dist(teacher, student, *ops, d);
-  set_mfu_inputs(lo, train_flops_per_token(student.config, &teacher.config, lo.seq), threads);
+  set_mfu_inputs(lo, train_flops_per_token(student.config, &teacher.config, lo.seq), threads, precision_arg(args));
   teacher = Model{}, student = Model{};  // the trained copies live in the Distiller
   LoopHooks h = dist.hooks();
   LoopResult r = run_loop(lo, data, args.has("--val") ? &val : nullptr, h);

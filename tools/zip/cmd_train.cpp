@@ -130,11 +130,12 @@ distill::TokenData load_tokens_for(const std::string& path, const TokenizerData&
   return d;
 }
 
-void set_mfu_inputs(distill::LoopOptions& lo, double flops_per_token, int threads) {
+void set_mfu_inputs(distill::LoopOptions& lo, double flops_per_token, int threads, train::Precision precision) {
   cpu::PeakOptions po;
-  po.threads = threads, po.reps = 3, po.run_ms = 8, po.bf16 = false;
+  po.threads = threads, po.reps = 3, po.run_ms = 8, po.bf16 = precision == train::Precision::bf16;
   lo.flops_per_token = flops_per_token;
-  lo.peak_flops = cpu::measure_peak_flops(po).f32_peak();
+  const cpu::PeakFlops peak = cpu::measure_peak_flops(po);
+  lo.peak_flops = po.bf16 && peak.has_bf16() ? peak.bf16_peak() : peak.f32_peak();
 }
 
 void print_summary(const std::string& cmd, const distill::LoopOptions& lo, const distill::LoopResult& r,
@@ -192,7 +193,7 @@ int cmd_train(int argc, char** argv) {
   acfg.weight_decay = lo.weight_decay, acfg.grad_clip = lo.clip;
   train::AdamW adam(tm, acfg);
 
-  set_mfu_inputs(lo, train_flops_per_token(cfg, nullptr, lo.seq), threads);
+  set_mfu_inputs(lo, train_flops_per_token(cfg, nullptr, lo.seq), threads, precision_arg(args));
   LoopHooks h = train_hooks(tm, adam, *ops);
   LoopResult r = run_loop(lo, data, args.has("--val") ? &val : nullptr, h);
 

@@ -52,7 +52,8 @@ std::shared_ptr<const TokenizerData> load_tokenizer_arg(const std::string& path)
 distill::TokenData load_tokens_for(const std::string& path, const TokenizerData& tok);
 // The loop's MFU inputs: the FLOPs per token given, and the f32 peak of `threads` measured now
 // (kernels/cpu/peak_flops.h, ~0.1 s).
-void set_mfu_inputs(distill::LoopOptions& lo, double flops_per_token, int threads);
+// MFU against the measured peak of the precision the products run in (bf16: the BF16 dot-product peak).
+void set_mfu_inputs(distill::LoopOptions& lo, double flops_per_token, int threads, train::Precision precision);
 void print_summary(const std::string& cmd, const distill::LoopOptions& lo, const distill::LoopResult& r,
                    const std::string& out, int threads);
 
