@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 QUESTION="What is the capital of France?"
 if DIR=$(bash tools/fetch-models.sh smollm2-135m-instruct); then
   MODEL="$OUT/smollm2-135m.zlm"
-  [ -f "$MODEL" ] || "$ZIP" convert "$DIR/SmolLM2-135M-Instruct.Q4_1.gguf" -o "$MODEL"
+  [ -f "$MODEL" ] || "$ZIP" convert "$DIR/SmolLM2-135M-Instruct.Q4_1.gguf" -o "$MODEL" --dtype f32
   ENV_THREADS=${THREADS:-2}
   CALIB=(--calib "$SHARED/data/prose" --calib-samples 32 --calib-len 256 --heldout 8 --search-windows 4
          --probe-windows 2 --evaluations 8 --env "cpu:threads=$ENV_THREADS,batch=1,ctx=256,phase=decode")
