@@ -104,11 +104,15 @@ demo:
 	bash tools/demo.sh $(BUILD)/zip
 
 # libFuzzer target for the .zlm reader. Run: make fuzz && build-fuzz/fuzz_zlm -max_total_time=600 tests/fuzz/corpus
-FUZZ_FLAGS := -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. -Iinclude -pthread
+# The library is compiled per object (so make -j parallelises it) with the fuzzer's coverage hooks.
+FUZZ_FLAGS := -std=c++20 -O1 -g -I. -Iinclude -pthread
+FUZZ_OBJS  := $(LIB_SRCS:%.cpp=build-fuzz/obj/%.o)
 fuzz: build-fuzz/fuzz_zlm
-build-fuzz/fuzz_zlm: tests/fuzz/fuzz_zlm.cpp $(LIB_SRCS)
-	@mkdir -p build-fuzz
-	clang++ $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_zlm.cpp $(LIB_SRCS) $(LDLIBS)
+build-fuzz/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+build-fuzz/fuzz_zlm: tests/fuzz/fuzz_zlm.cpp $(FUZZ_OBJS)
+	clang++ $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 # Replays the committed corpus once (CI): every input must load or fail cleanly.
 fuzz-replay: build-fuzz/fuzz_zlm
 	build-fuzz/fuzz_zlm -runs=0 tests/fuzz/corpus
@@ -116,4 +120,4 @@ fuzz-replay: build-fuzz/fuzz_zlm
 clean:
 	rm -rf build build-san build-fuzz build-*
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

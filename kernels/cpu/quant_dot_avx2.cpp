@@ -9,8 +9,13 @@
 #include "kernels/cpu/quant_act.h"
 #include "kernels/cpu/quant_dot.h"
 
+// GCC and clang spell "compile what follows for these features" differently.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 #include "kernels/cpu/quant_tile_loop.h"
 
 namespace zip::cpu::qdot {
@@ -32,4 +37,8 @@ const Kernels& avx2_kernels() {
 }
 
 }  // namespace zip::cpu::qdot
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

@@ -9,8 +9,13 @@
 #include "kernels/cpu/quant_act.h"
 #include "kernels/cpu/quant_dot.h"
 
+// GCC and clang spell "compile what follows for these features" differently.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+#endif
 #include "kernels/cpu/quant_tile_loop.h"
 
 namespace zip::cpu::qdot {
@@ -31,4 +36,8 @@ const Kernels& avx512vnni_kernels() {
 }
 
 }  // namespace zip::cpu::qdot
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include "engine/error.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/quant_act.h"
@@ -21,13 +25,27 @@ const char* quant_path_name(QuantPath p) {
   return "?";
 }
 
+namespace {
+// AVX-VNNI (VEX) is CPUID.(EAX=7,ECX=1):EAX bit 4; read directly because clang 14's
+// __builtin_cpu_supports does not know the name.
+bool cpu_has_avxvnni() {
+#if defined(__x86_64__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+  return (a >> 4) & 1u;
+#else
+  return false;
+#endif
+}
+}  // namespace
+
 std::vector<QuantPath> supported_quant_paths() {
   std::vector<QuantPath> paths{QuantPath::Scalar};
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (avx2) paths.push_back(QuantPath::Avx2);
-  if (avx2 && __builtin_cpu_supports("avxvnni")) paths.push_back(QuantPath::AvxVnni);
+  if (avx2 && cpu_has_avxvnni()) paths.push_back(QuantPath::AvxVnni);
   if (avx2 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512bw"))
     paths.push_back(QuantPath::Avx512Vnni);
