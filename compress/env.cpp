@@ -59,8 +59,13 @@ Env parse_env(const std::string& s) {
         e.phase = Phase::Decode;
       else
         throw UsageError(fmt::format("--env '{}': phase={} (prefill or decode)", s, val));
+    } else if (key == "dtype") {
+      quant::QuantMix mix{};
+      if (!quant::parse_quant_mix(val, &mix) || mix == quant::QuantMix::F32)
+        throw UsageError(fmt::format("--env '{}': dtype={} (one of {} but f32)", s, val, quant::kQuantMixNames));
+      e.weights = mix;
     } else
-      throw UsageError(fmt::format("--env '{}': unknown key '{}' (threads, batch, ctx, phase)", s, key));
+      throw UsageError(fmt::format("--env '{}': unknown key '{}' (threads, batch, ctx, phase, dtype)", s, key));
     if (comma == std::string::npos) break;
     i = comma + 1;
     if (i == rest.size()) throw UsageError(fmt::format("--env '{}': trailing comma", s));
@@ -68,13 +73,16 @@ Env parse_env(const std::string& s) {
   return e;
 }
 
+// dtype is left out when unset, so the keys of tables timed before it existed still match.
 std::string env_to_string(const Env& e) {
-  return fmt::format("{}:threads={},batch={},ctx={},phase={}", e.device, e.threads, e.batch, e.ctx,
-                     phase_name(e.phase));
+  return fmt::format("{}:threads={},batch={},ctx={},phase={}{}", e.device, e.threads, e.batch, e.ctx,
+                     phase_name(e.phase), e.weights ? std::string(",dtype=") + quant::quant_mix_name(*e.weights) : "");
 }
 
 json env_to_json(const Env& e) {
-  return {{"device", e.device}, {"threads", e.threads}, {"batch", e.batch}, {"ctx", e.ctx}, {"phase", phase_name(e.phase)}};
+  json j = {{"device", e.device}, {"threads", e.threads}, {"batch", e.batch}, {"ctx", e.ctx}, {"phase", phase_name(e.phase)}};
+  if (e.weights) j["dtype"] = quant::quant_mix_name(*e.weights);
+  return j;
 }
 
 Env env_from_json(const json& j) {
@@ -94,6 +102,11 @@ Env env_from_json(const json& j) {
         std::string p = v.get<std::string>();
         ZIP_CHECK(p == "prefill" || p == "decode", "latency env: phase '{}' (prefill or decode)", p);
         e.phase = p == "prefill" ? Phase::Prefill : Phase::Decode;
+      } else if (k == "dtype") {
+        quant::QuantMix mix{};
+        const std::string d = v.get<std::string>();
+        ZIP_CHECK(quant::parse_quant_mix(d, &mix) && mix != quant::QuantMix::F32, "latency env: dtype '{}'", printable(d));
+        e.weights = mix;
       } else
         fail("latency env: unknown field '{}'", k);
     }

@@ -13,6 +13,7 @@
 #include "engine/backend_registry.h"
 #include "engine/error.h"
 #include "engine/forward.h"
+#include "engine/quant/quantize_model.h"
 #include "kernels/cpu/linalg.h"
 
 namespace zip {
@@ -433,11 +434,20 @@ static Model in_memory(const Model& m) {
   return out;
 }
 
+// The model as the environment runs it: in fresh memory, and with its float weights quantised
+// when the environment names a weight type (a model that has block weights already runs as is).
+static Model as_deployed(const Model& m, const Env& env) {
+  if (!env.weights || quant::has_block_weights(m)) return in_memory(m);
+  Model out = m;
+  quant::quantize_model(out, *env.weights, env.threads);
+  return in_memory(out);
+}
+
 Measurement measure_model(const Model& model, const Env& env, const TimingOptions& opt) {
   check_options(opt);
   check_env(env);
   auto be = make_backend(env.device, env.threads);
-  const Model m = in_memory(model);
+  const Model m = as_deployed(model, env);
   Runner r(m, *be, env);
   return end_to_end(r, opt);
 }
@@ -458,7 +468,7 @@ SpeedupMeasurement measure_speedup(const Model& base_model, const Model& model, 
   check_options(opt);
   check_env(env);
   auto be = make_backend(env.device, env.threads);
-  const Model base = in_memory(base_model), m = in_memory(model);
+  const Model base = as_deployed(base_model, env), m = as_deployed(model, env);
   Runner rb(base, *be, env), rm(m, *be, env);
   for (int i = 0; i < opt.warmup; i++) rb.unit(), rm.unit();
   std::vector<double> tb, tm, ratio;
@@ -486,7 +496,7 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
                                    const std::set<int>& ffn_levels, const TimingOptions& opt,
                                    const std::function<void(int, int)>& progress) {
   check_options(opt);
-  const Model dense = in_memory(dense_model);
+  const Model& dense = dense_model;  // sliced in float; every timed model is as_deployed
   auto start = std::chrono::steady_clock::now();
   const ModelConfig& c = dense.config;
   ZIP_CHECK(c.n_layers() > 0, "latency: the model has no layers");
@@ -523,7 +533,8 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
   // machine (other tenants, frequency) does not land on the levels timed during it. The sliced
   // model's own units still run back to back, its caches as warm as in real use.
   constexpr int kBracket = 2;
-  Runner rd(dense, *be, env);
+  const Model dense_run = as_deployed(dense, env);
+  Runner rd(dense_run, *be, env);
   {
     std::vector<double> e2e;
     std::tie(t.attn[levels_a[0]], t.ffn[levels_f[0]]) = module_times(rd, c.n_layers(), opt, &e2e);
@@ -534,7 +545,7 @@ LatencyTable measure_latency_table(const Model& dense_model, const Env& env, con
   for (size_t i = 1; i < pairs.size(); i++) {
     const AttnLevel a = levels_a[pairs[i].first];
     const int f = levels_f[pairs[i].second];
-    Model m = slice_model(dense, uniform_level_spec(c, a, f));
+    const Model m = as_deployed(slice_model(dense, uniform_level_spec(c, a, f)), env);
     Runner r(m, *be, env);
     std::vector<double> around;
     for (int k = 0; k < kBracket; k++) around.push_back(rd.unit());

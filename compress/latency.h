@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -18,6 +19,7 @@
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "compress/slice.h"
+#include "engine/quant/quant_mix.h"
 
 namespace zip {
 
@@ -30,10 +32,14 @@ struct Env {
   std::string device = "cpu";  // "cpu" or "cuda"
   int threads = 2, batch = 1, ctx = 256;
   Phase phase = Phase::Decode;
+  // dtype=q8_0 (any quant mix but f32): every timed model runs with its float weights quantised
+  // to this mix first, and the members are written so (docs/COMPRESS.md "quantized runtime").
+  // nullopt: the weights run as the model has them.
+  std::optional<quant::QuantMix> weights;
   bool operator==(const Env&) const = default;
 };
 
-// Device first, then key=value items (threads, batch, ctx, phase) in any order, all optional.
+// Device first, then key=value items (threads, batch, ctx, phase, dtype) in any order, all optional.
 // Syntax only: unknown keys, repeated keys or bad values throw zip::UsageError (one line).
 Env parse_env(const std::string& s);
 std::string env_to_string(const Env& e);  // canonical form: the key of a table

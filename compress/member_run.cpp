@@ -59,6 +59,7 @@ void finish_member(CompressRun& r, const Ranking& ranking, const std::vector<int
   mem.attn_levels = split.attn, mem.ffn_levels = split.ffn;
   mem.slice = slice_spec_to_json(levels_slice(r.dense, ranking, levels));
   mem.layers = layer_records(r.dense, ranking, levels);
+  to_env_weights(r, m);  // evaluated and written as measured
   put_eval(mem, evaluate(r.opt, m));
   // A member that missed its target is not written under the target's name (nor is a file of an
   // earlier run left there under it).
@@ -157,6 +158,7 @@ MemberReport replay_member(CompressRun& r, const MemberReport& recorded) {
   out.calib_loss = r.heldout->loss(m);
   if (r.unseen) out.unseen_loss = r.unseen->loss(m);
   ZIP_CHECK(recorded.file, "recipe: a member of method {} has no file name", recorded.method);
+  to_env_weights(r, m);
   save_member(r, m, out, (fs::path(r.opt.out_dir) / *recorded.file).string());
   r.log(fmt::format("replayed {} -> {}: calib loss {:.4f}{}{}", prune_method_name(method), *recorded.file, *out.calib_loss,
                     recorded.calib_loss ? fmt::format(" (recipe: {:.4f})", *recorded.calib_loss) : std::string(),

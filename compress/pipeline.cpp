@@ -69,6 +69,16 @@ nlohmann::json dense_row(CompressRun& r) {
   if (e.ppl) dense["ppl"] = *e.ppl, dense["eval_tokens"] = *e.eval_tokens;
   if (e.spearman) dense["spearman"] = *e.spearman, dense["eval_pairs"] = *e.eval_pairs;
   if (!r.opt.eval_file.empty()) dense["eval_file"] = fs::path(r.opt.eval_file).filename().string();
+  if (r.opt.env.weights) {
+    // The baseline a user of a quantised runtime compares members with: the dense model quantised.
+    Model q = r.dense;
+    to_env_weights(r, q);
+    const EvalResult eq = evaluate(r.opt, q);
+    nlohmann::json dep = {{"dtype", quant::quant_mix_name(*r.opt.env.weights)}, {"params", weight_count(q)}};
+    if (eq.ppl) dep["ppl"] = *eq.ppl;
+    if (eq.spearman) dep["spearman"] = *eq.spearman;
+    dense["deployed"] = dep;
+  }
   return dense;
 }
 

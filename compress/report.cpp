@@ -162,6 +162,11 @@ void md_dense(std::string& o, const json& d) {
   if (auto now = num(d, "time_now_s"))
     o += fmt::format("; the table was reused from the cache and the dense model took {} ms when checked now", fx(now, 3, "", 1e3));
   if (str(d, "time_from")) o += ". Each member's speedup is against the dense model timed beside it (`round_log`).\n\n";
+  if (d.contains("deployed") && d["deployed"].is_object()) {
+    const json& q = d["deployed"];
+    o += fmt::format("Every model is timed, evaluated and written with its weights in {}; the dense model so: {}.\n\n",
+                     str(q, "dtype").value_or("?"), quality_cell(q));
+  }
 }
 
 // One feasible member's row of its target's table.
@@ -256,6 +261,11 @@ std::string render_summary_table(const json& r) {
   const json& d = sub(r, "dense");
   rows.push_back({"dense", dash, "1.00x", fx(num(d, "params"), 1, "", 1e-6, dash),
                   quality_cell(d, dash), fx(num(d, "calib_loss"), 3, "", 1, dash)});
+  if (d.contains("deployed") && d["deployed"].is_object()) {
+    const json& q = d["deployed"];
+    rows.push_back({"dense " + str(q, "dtype").value_or("?"), dash, "1.00x", fx(num(q, "params"), 1, "", 1e-6, dash),
+                    quality_cell(q, dash), dash});
+  }
   int out_of_band = 0;
   for (const auto& m : members_of(r)) {
     const json& j = *m.j;

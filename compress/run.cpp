@@ -42,6 +42,10 @@ std::optional<DType> weight_type(const Model& m) {
   return std::nullopt;
 }
 
+void to_env_weights(const CompressRun& r, Model& m) {
+  if (r.opt.env.weights) quant::quantize_model(m, *r.opt.env.weights, r.opt.threads);
+}
+
 void open_dense(CompressRun& r, const std::string& model_path) {
   r.model_path = model_path;
   r.dense = load_zlm(model_path);

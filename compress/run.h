@@ -92,6 +92,10 @@ MemberReport replay_member(CompressRun& r, const MemberReport& recorded);
 // Writes `m` to `path` with the member's recipe in its provenance.
 void save_member(const CompressRun& r, Model& m, const MemberReport& member, const std::string& path);
 
+// The member as it ships: its float weights quantised to the environment's weight type
+// (--env dtype=), the type its speedup is measured in; unchanged without one.
+void to_env_weights(const CompressRun& r, Model& m);
+
 int64_t weight_count(const Model& m);
 std::optional<DType> weight_type(const Model& m);  // its matrices' (the first 2-D float tensor's)  // parameters, tokenizer tensors aside
 std::string target_label(double target);  // "1.50x"

@@ -77,6 +77,15 @@ static void map_search_flags(const Args& args, CompressOptions& o) {
   o.eval_tokens = args.integer("--eval-tokens", o.eval_tokens, 2, 1LL << 40);
   o.ffn_step = int(args.integer("--ffn-step", o.ffn_step, 1, 1 << 20));
   o.block = int(args.integer("--block", o.block, 1, 1 << 20));
+  if (o.env.weights) {
+    if (o.dtype) throw UsageError("zip compress: --dtype and --env dtype= exclude each other (members take the environment's weight type)");
+    // FFN widths in whole blocks of the weight type (ffn_down's rows are FFN-wide).
+    const int b = quant::mix_block_elems(*o.env.weights);
+    if (args.has("--ffn-step") && o.ffn_step % b != 0)
+      throw UsageError(fmt::format("zip compress: --ffn-step {} is not a multiple of {}, the block of dtype={}", o.ffn_step, b,
+                                   quant::quant_mix_name(*o.env.weights)));
+    o.ffn_step = (o.ffn_step + b - 1) / b * b;
+  }
   o.damp = args.number("--damp", o.damp, 0, 10);
   std::string err = args.str("--error", o.token_error ? "token" : "total");
   if (err != "token" && err != "total") throw UsageError("zip compress: --error must be token or total");
