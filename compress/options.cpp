@@ -5,6 +5,7 @@
 
 #include "engine/backend_registry.h"
 #include "engine/error.h"
+#include "engine/file_io.h"
 
 namespace zip {
 
@@ -105,6 +106,18 @@ void check_options(const CompressOptions& o) {
       if (!(t >= 1.0) || !std::isfinite(t)) throw UsageError(fmt::format("speedup target {} must be a number >= 1", t));
   }
   ZIP_CHECK(!o.methods.empty(), "no pruning method");
+  if (o.distill_tokens < 0) throw UsageError(fmt::format("--distill-tokens {} must be >= 0", o.distill_tokens));
+  if (o.distill_batch < 1 || o.distill_seq < 0 || o.distill_ckpt_every < 1 || !(o.distill_lr >= 0))
+    throw UsageError("--distill-batch, --distill-seq, --distill-lr: out of range");
+  if (!o.distill_data.empty() && !file_exists(o.distill_data))
+    throw UsageError(fmt::format("--distill-data {}: no such file", printable(o.distill_data)));
+  if (!o.distill_data.empty() && o.distill_tokens == 0) throw UsageError("--distill-data needs --distill-tokens N");
+  if (o.gradual_steps < 0) throw UsageError("--gradual-steps must be >= 0");
+  if (o.gradual_steps > 0 && !o.gradual) throw UsageError("--gradual-steps needs --gradual");
+  if (o.gradual && o.methods.size() != 1)
+    throw UsageError("--gradual builds one method's chain: drop --baselines (run them in another -o)");
+  if (o.gradual && !o.recipe.is_null()) throw UsageError("--gradual does not apply to --recipe");
+  if (o.distill_tokens > 0 && !o.recipe.is_null()) throw UsageError("--distill-tokens does not apply to --recipe");
   // Before any work: a timing device this build or machine cannot use is refused at once.
   if (!o.latency) require_device(o.env.device, "--env");
 }
