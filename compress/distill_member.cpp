@@ -41,9 +41,9 @@ std::shared_ptr<const TokenData> distill_corpus(CompressRun& r) {
 LoopOptions loop_for(const CompressRun& r, const Model& student, int64_t tokens, const std::string& ckpt_dir,
                      const std::string& label) {
   LoopOptions lo;
-  lo.label = label;
   lo.batch = r.opt.distill_batch;
   lo.seq = r.opt.distill_seq > 0 ? r.opt.distill_seq : std::min(256, r.dense.config.max_seq_len);
+  lo.label = fmt::format("{} (steps of {} tokens)", label, lo.batch * lo.seq);  // steps done × this = tokens done
   const int64_t per_step = int64_t(lo.batch) * lo.seq;
   lo.steps = int(std::max<int64_t>(1, (tokens + per_step - 1) / per_step));
   lo.lr = r.opt.distill_lr > 0 ? r.opt.distill_lr : default_distill_lr(student.config.dim);

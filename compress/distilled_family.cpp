@@ -84,7 +84,7 @@ json quality(const MemberReport& m) {
 
 // Distills the member written at OUT_DIR/<mem.file>, measures it again as written (losses,
 // evaluation, speedup) and writes it over the undistilled file.
-void distill_and_remeasure(CompressRun& r, MemberReport& mem, int k, bool resume) {
+void distill_and_remeasure(CompressRun& r, MemberReport& mem, int k, int n, bool resume) {
   const fs::path out(r.opt.out_dir);
   Model m = load_zlm((out / *mem.file).string());
   const std::string stem = fs::path(*mem.file).stem().string();
@@ -92,7 +92,8 @@ void distill_and_remeasure(CompressRun& r, MemberReport& mem, int k, bool resume
   if (mem.measured_speedup) before["measured_speedup"] = *mem.measured_speedup;
   const std::string who = fmt::format("{} {}", mem.method, target_label(mem.target));
   const MemberDistill d =
-      distill_member(r, m, r.opt.distill_tokens, (out / ".kd" / (stem + ".ckpt")).string(), resume, "distill " + who, k);
+      distill_member(r, m, r.opt.distill_tokens, (out / ".kd" / (stem + ".ckpt")).string(), resume,
+                     fmt::format("distill {} [member {}/{}]", who, k + 1, n), k);
 
   double kl = 0;
   mem.calib_loss = r.heldout->loss(m, r.dense.config.info().causal ? &kl : nullptr);
@@ -128,7 +129,7 @@ void distill_and_remeasure(CompressRun& r, MemberReport& mem, int k, bool resume
 // One member not kept from an earlier run: as stitched before distillation (kept from the
 // interrupted run when `prefix_kept` and its file is intact, else searched), then distilled.
 MemberReport build_member(CompressRun& r, RunState& st, const std::optional<RunState>& previous, bool prefix_kept, int k,
-                          const FamilyStep& step) {
+                          int n, const FamilyStep& step) {
   const std::string key = std::to_string(k), &out = r.opt.out_dir;
   const json* before = nullptr;
   if (prefix_kept && previous && previous->stages.contains("before_kd") && previous->stages["before_kd"].contains(key))
@@ -147,7 +148,7 @@ MemberReport build_member(CompressRun& r, RunState& st, const std::optional<RunS
   if (!mem.file || r.opt.distill_tokens == 0) return mem;
   st.stages["before_kd"][key] = {{"report", mem.to_json()}, {"file", file_json(check_file(out, *mem.file))}};
   save_run_state(out, st);
-  distill_and_remeasure(r, mem, k, resume_kd);
+  distill_and_remeasure(r, mem, k, n, resume_kd);
   st.stages["before_kd"].erase(key);
   return mem;
 }
@@ -191,7 +192,7 @@ void build_distilled_family(CompressRun& r, json& report, RunState& st, const st
                                   prune_method_name(step.method), target_label(step.target)));
       double db_s = 0;
       if (r.opt.gradual && !parent_file.empty()) db_s = use_parent(r, parent, parent_file, step.method);
-      mem = build_member(r, st, previous, prefix_kept, k, step);
+      mem = build_member(r, st, previous, prefix_kept, k, int(steps.size()), step);
       mem.extra["parent"] = r.parent ? r.parent_path : std::string("dense");
       if (r.parent) mem.extra["database_s"] = db_s;
       if (step.intermediate) mem.extra["intermediate"] = true;

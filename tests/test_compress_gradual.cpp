@@ -3,6 +3,7 @@
 // member before them and timed against the original dense model; distillation improves a
 // member on held-out windows; a kill during the second member's distillation resumes to the
 // bytes of an uninterrupted run; bad inputs are usage errors.
+#include <array>
 #include <csignal>
 #include <filesystem>
 
