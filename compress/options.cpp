@@ -76,6 +76,10 @@ void apply_recipe(CompressOptions& o, const std::string& report_text, const std:
   }
   ZIP_CHECK(o.recipe.is_object() && o.recipe.contains("members") && o.recipe.contains("calibration"),
             "{}: not a zip compress report", path);
+  // A gradual member's levels index its parent's ranking, not the dense model's.
+  if (o.recipe.contains("gradual"))
+    throw UsageError(fmt::format("--recipe {}: a --gradual family's members are pruned from each other; run it again with --gradual",
+                                 printable(path)));
   try {
     const auto& c = o.recipe["calibration"];
     o.calib.samples = c.at("samples"), o.calib.len = c.at("len"), o.calib.heldout = c.at("heldout_samples");
