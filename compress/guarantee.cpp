@@ -32,7 +32,8 @@ size_t best_round(const std::vector<double>& ratios, double aim) {
 
 }  // namespace
 
-GuaranteeResult meet_target(MemberSearch& search, const Ranking& ranking, const Model& dense, LatencySource& latency,
+GuaranteeResult meet_target(MemberSearch& search, const Ranking& ranking, const Model& source, const Model& dense,
+                            LatencySource& latency,
                             const BudgetAim& aim, double budget, int max_rounds, std::vector<double>& scales,
                             std::vector<double>& run_scales, const std::string& who,
                             const std::function<void(const std::string&)>& log) {
@@ -45,7 +46,7 @@ GuaranteeResult meet_target(MemberSearch& search, const Ranking& ranking, const 
   bool refined = false;
   for (int round = 1;; round++) {
     const Choice& choice = search.choice();
-    Model m = stitch_model(dense, ranking, choice.level);
+    Model m = stitch_model(source, ranking, choice.level);
     // The dense model is re-measured beside each member (in alternation), so that the speedup is
     // a ratio of two times taken under the same conditions on a shared, noisy machine.
     // A timing the machine made too scattered to judge by is taken again first.

@@ -36,8 +36,10 @@ struct GuaranteeResult {
 
 // Rounds of stitch → re-measure → correct, starting from the search's first choice at `budget`.
 // `scales` holds the prior (when there is one) and receives this member's rounds; `run_scales`
-// (every member's rounds of the run) receives them too. `who` starts the log lines.
-GuaranteeResult meet_target(MemberSearch& search, const Ranking& ranking, const Model& dense, LatencySource& latency,
+// (every member's rounds of the run) receives them too. `who` starts the log lines. Members are
+// stitched from `source` (the dense model, or a gradual step's parent) and timed against `dense`.
+GuaranteeResult meet_target(MemberSearch& search, const Ranking& ranking, const Model& source, const Model& dense,
+                            LatencySource& latency,
                             const BudgetAim& aim, double budget, int max_rounds, std::vector<double>& scales,
                             std::vector<double>& run_scales, const std::string& who,
                             const std::function<void(const std::string&)>& log);

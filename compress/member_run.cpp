@@ -49,7 +49,7 @@ std::vector<double> search_centre(CompressRun& r, const SearchContext& c, const 
 
 // Stitches the chosen levels, measures the losses and the evaluation, records the recipe.
 void finish_member(CompressRun& r, const Ranking& ranking, const std::vector<int>& levels, MemberReport& mem) {
-  Model m = stitch_model(r.dense, ranking, levels);
+  Model m = stitch_model(r.source(), ranking, levels);
   mem.params = weight_count(m);
   double kl = 0;
   mem.calib_loss = r.heldout->loss(m, r.dense.config.info().causal ? &kl : nullptr);
@@ -57,9 +57,10 @@ void finish_member(CompressRun& r, const Ranking& ranking, const std::vector<int
   mem.kl = kl;
   const LayerLevels split = split_levels(levels);
   mem.attn_levels = split.attn, mem.ffn_levels = split.ffn;
-  mem.slice = slice_spec_to_json(levels_slice(r.dense, ranking, levels));
-  mem.layers = layer_records(r.dense, ranking, levels);
-  to_env_weights(r, m);  // evaluated and written as measured
+  mem.slice = slice_spec_to_json(levels_slice(r.source(), ranking, levels));
+  mem.layers = layer_records(r.source(), ranking, levels);
+  // Evaluated and written as measured; a member still to be distilled stays float until then.
+  if (r.opt.distill_tokens == 0) to_env_weights(r, m);
   put_eval(mem, evaluate(r.opt, m));
   // A member that missed its target is not written under the target's name (nor is a file of an
   // earlier run left there under it).
@@ -87,7 +88,7 @@ void log_member(const CompressRun& r, const MemberReport& mem) {
 MemberReport compress_member(CompressRun& r, PruneMethod method, double target) {
   const Ranking& ranking = r.ranking(method);
   const LatencyTable& t = r.table;
-  std::vector<ModuleLevels> mods = search_modules(r.dense, ranking, t);
+  std::vector<ModuleLevels> mods = search_modules(r.source(), ranking, t);
   MemberReport mem;
   mem.method = prune_method_name(method), mem.update = ranking.updates_weights(), mem.target = target;
   mem.max_speedup = max_speedup(mods, t.t_dense, t.t_fixed), mem.db_method = ranking.key();
@@ -106,7 +107,7 @@ MemberReport compress_member(CompressRun& r, PruneMethod method, double target) 
     r.log(fmt::format("{}: earlier members ran {:.3f}x slower than the table predicts; aiming through that", who, scales[0]));
   const double budget = aim.budget(median_scale(scales));
 
-  SearchContext ctx{r.dense, ranking, *r.heldout, r.search_loss, r.opt,
+  SearchContext ctx{r.source(), ranking, *r.heldout, r.search_loss, r.opt,
                     [&r](const std::string& l, int d, int n) { r.progress(l, d, n); }};
   const SearchStrategy strategy = search_strategy(method);
   MemberSearch search(ctx, strategy, mods, "search " + who);
@@ -121,7 +122,7 @@ MemberReport compress_member(CompressRun& r, PruneMethod method, double target) 
   ZIP_CHECK(search.choice().feasible, "internal: the search found nothing within a feasible budget");
   mem.search_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  GuaranteeResult g = meet_target(search, ranking, r.dense, *r.latency, aim, budget, r.opt.max_rounds, scales,
+  GuaranteeResult g = meet_target(search, ranking, r.source(), r.dense, *r.latency, aim, budget, r.opt.max_rounds, scales,
                                   r.table_scale, who, [&r](const std::string& s) { r.log(s); });
   mem.guarantee_met = g.met;
   mem.round_log = g.rounds;

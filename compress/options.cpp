@@ -5,6 +5,7 @@
 
 #include "engine/backend_registry.h"
 #include "engine/error.h"
+#include "engine/file_io.h"
 
 namespace zip {
 
@@ -75,6 +76,10 @@ void apply_recipe(CompressOptions& o, const std::string& report_text, const std:
   }
   ZIP_CHECK(o.recipe.is_object() && o.recipe.contains("members") && o.recipe.contains("calibration"),
             "{}: not a zip compress report", path);
+  // A gradual member's levels index its parent's ranking, not the dense model's.
+  if (o.recipe.contains("gradual"))
+    throw UsageError(fmt::format("--recipe {}: a --gradual family's members are pruned from each other; run it again with --gradual",
+                                 printable(path)));
   try {
     const auto& c = o.recipe["calibration"];
     o.calib.samples = c.at("samples"), o.calib.len = c.at("len"), o.calib.heldout = c.at("heldout_samples");
@@ -105,6 +110,23 @@ void check_options(const CompressOptions& o) {
       if (!(t >= 1.0) || !std::isfinite(t)) throw UsageError(fmt::format("speedup target {} must be a number >= 1", t));
   }
   ZIP_CHECK(!o.methods.empty(), "no pruning method");
+  if (o.distill_tokens < 0) throw UsageError(fmt::format("--distill-tokens {} must be >= 0", o.distill_tokens));
+  if (o.distill_batch < 1 || o.distill_seq < 0 || o.distill_ckpt_every < 1 || !(o.distill_lr >= 0))
+    throw UsageError("--distill-batch, --distill-seq, --distill-lr: out of range");
+  if (!o.distill_data.empty() && !file_exists(o.distill_data))
+    throw UsageError(fmt::format("--distill-data {}: no such file", printable(o.distill_data)));
+  if (!o.distill_data.empty() && o.distill_tokens == 0) throw UsageError("--distill-data needs --distill-tokens N");
+  if (o.gradual_steps < 0) throw UsageError("--gradual-steps must be >= 0");
+  if (o.gradual_steps > 0 && !o.gradual) throw UsageError("--gradual-steps needs --gradual");
+  if (o.gradual && o.methods.size() != 1)
+    throw UsageError("--gradual builds one method's chain: drop --baselines (run them in another -o)");
+  if (o.gradual && !o.recipe.is_null()) throw UsageError("--gradual does not apply to --recipe");
+  // Each gradual step is pruned (OBS, float) from the previous member, which an env dtype writes
+  // quantised; keeping a float twin of every step is not built yet.
+  if (o.gradual && o.env.weights)
+    throw UsageError(fmt::format("--gradual with --env dtype={} is not supported yet: run --gradual in float, then zip quantize the members",
+                                 quant::quant_mix_name(*o.env.weights)));
+  if (o.distill_tokens > 0 && !o.recipe.is_null()) throw UsageError("--distill-tokens does not apply to --recipe");
   // Before any work: a timing device this build or machine cannot use is refused at once.
   if (!o.latency) require_device(o.env.device, "--env");
 }

@@ -44,6 +44,22 @@ struct CompressOptions {
   bool resume = false;
   // Called after each member is finished and recorded (tests: a kill between members).
   std::function<void(int)> after_member;
+  // Distillation of every member from the dense model once it is stitched and in band
+  // (compress/distill_member.h): tokens per member (each --gradual step, intermediate ones
+  // included, gets this many); 0 = none.
+  int64_t distill_tokens = 0;
+  std::string distill_data;   // tokens.bin (zip distill --data's format); "": the calibration windows
+  double distill_lr = 0;      // peak learning rate; 0: distill/distill_defaults.h's for the model
+  int distill_batch = 8;      // sequences per step
+  int distill_seq = 0;        // tokens per sequence; 0: min(256, the model's context)
+  int distill_ckpt_every = 200;  // steps between KD checkpoints (a killed run resumes from the last)
+  // Gradual mode (docs/METHODS.md §2.8): targets in increasing order, each member pruned from the
+  // previous (distilled) member with its database rebuilt on it; `gradual_steps` intermediate
+  // targets (geometric) between consecutive targets, each also an output.
+  bool gradual = false;
+  int gradual_steps = 0;
+  // Called after each KD optimizer step (member index, steps done; tests: a kill mid-distillation).
+  std::function<void(int, int)> after_distill_step;
   std::string eval_file;  // decoders: text for perplexity; encoders: STS-B pairs
   int64_t eval_tokens = 65536;
   int eval_ctx = 512;

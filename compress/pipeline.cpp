@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "compress/distilled_family.h"
 #include "compress/report.h"
 #include "compress/run.h"
 #include "compress/run_state.h"
@@ -91,6 +92,17 @@ nlohmann::json replay_members(CompressRun& r) {
   return members;
 }
 
+bool distilled(const CompressOptions& o) { return o.distill_tokens > 0 || o.gradual; }
+
+// The options of distillation and gradual mode (absent from runs without them).
+nlohmann::json distill_options_json(const CompressOptions& o) {
+  nlohmann::json j = {{"tokens", o.distill_tokens}, {"batch", o.distill_batch}, {"seq", o.distill_seq}, {"lr", o.distill_lr},
+                      {"ckpt_every", o.distill_ckpt_every}, {"gradual", o.gradual}, {"gradual_steps", o.gradual_steps}};
+  j["data"] = o.distill_data.empty() ? nlohmann::json("calibration windows")
+                                     : nlohmann::json(fmt::format("{} (crc32c {:08x})", o.distill_data, check_file("", o.distill_data).crc32c));
+  return j;
+}
+
 // What a resume must find unchanged: everything that changes a member.
 nlohmann::json command_of(const CompressRun& r, const nlohmann::json& header) {
   const CompressOptions& o = r.opt;
@@ -102,6 +114,7 @@ nlohmann::json command_of(const CompressRun& r, const nlohmann::json& header) {
   c["threads"] = o.threads;
   c["eval"] = {{"file", o.eval_file}, {"tokens", o.eval_tokens}, {"ctx", o.eval_ctx}};
   c["latency_source"] = o.latency ? "given by the caller" : "engine";
+  if (distilled(o)) c["distill"] = distill_options_json(o);
   return c;
 }
 
@@ -192,6 +205,8 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
   if (replay && opt.resume) throw UsageError("--resume continues a search run; it does not apply to --recipe");
   CompressRun r(opt);
   open_dense(r, model_path);
+  if (opt.distill_tokens > 0 && !r.dense.config.info().causal)
+    throw UsageError("--distill-tokens: distillation needs a decoder model (this one is an encoder)");
   std::error_code ec;
   fs::create_directories(opt.out_dir, ec);
   ZIP_CHECK(!ec, "cannot create {}: {}", opt.out_dir, ec.message());
@@ -225,7 +240,17 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
     report["complete"] = false;
     time_and_dense(r, report, st, previous);
     t0 = std::chrono::steady_clock::now();
-    search_members(r, report, st, previous, t_start);
+    if (distilled(opt)) {
+      report["options"]["distill"] = distill_options_json(opt);
+      build_distilled_family(r, report, st, previous, [&](int k) {
+        report["wall_s"]["total"] = seconds_since(t_start);
+        save_run_state(opt.out_dir, st);
+        write_reports(opt.out_dir, report);
+        if (opt.after_member) opt.after_member(k);
+      });
+    } else {
+      search_members(r, report, st, previous, t_start);
+    }
     report["wall_s"]["search"] = seconds_since(t0);
     report["wall_s"]["total"] = seconds_since(t_start);
     report["complete"] = true;

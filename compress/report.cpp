@@ -12,6 +12,7 @@
 
 #include "engine/error.h"
 #include "compress/band.h"
+#include "compress/report_distill.h"
 #include "compress/report_fields.h"
 #include "compress/timing_spread.h"
 
@@ -248,6 +249,7 @@ std::string render_report_md(const json& r) {
     md_target(o, ms, i, e, num(d, "params"));
     i = e;
   }
+  render_distill_md(o, r);
   md_layer_tables(o, ms);
   md_latency(o, r);
   return o;

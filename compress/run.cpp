@@ -49,7 +49,10 @@ void to_env_weights(const CompressRun& r, Model& m) {
 void open_dense(CompressRun& r, const std::string& model_path) {
   r.model_path = model_path;
   r.dense = load_zlm(model_path);
-  quant::require_float_weights(r.dense, "zip compress");  // prunes with OBS in float (issue 25 item 4)
+  // Prunes with OBS and distills in float (issue 25 item 4): a usage error (exit 2), one line.
+  if (quant::has_block_weights(r.dense))
+    throw UsageError("zip compress needs float weights and this model has quantized ones: make a float copy with "
+                     "zip quantize MODEL.zlm -o MODEL-f32.zlm --type f32");
   r.model_hash = zlm_content_hash(model_path);
   if (r.opt.dtype && weight_type(r.dense) != r.opt.dtype) {
     // Converted before anything is measured: the database, the table and the guarantee see the
@@ -111,6 +114,12 @@ void time_rankings(CompressRun& r) {
   std::set<AttnLevel> attn;
   std::set<int> ffn;
   for (const auto& [key, ranking] : r.rankings) add_ranking_levels(r.dense, *ranking, attn, ffn);
+  // Gradual steps search from pruned parents whose rankings reach other (heads, KV heads) pairs
+  // than the dense ranking: the one table holds every level a layer of the dense model can take.
+  if (r.opt.gradual)
+    for (const LayerShape& s : r.dense.config.layers)
+      if (s.has_attention())
+        for (const AttnLevel& a : feasible_attention_levels(s)) attn.insert(a);
   if (!r.latency) r.latency = r.opt.latency ? r.opt.latency : std::shared_ptr<LatencySource>(engine_latency(r.opt.env, r.opt.timing));
   // A latency source the options bring (tests' synthetic one) is not the engine's: never cached.
   const std::string cache = r.opt.latency ? "" : latency_cache_path(r.db_root, r.model_hash, r.opt.env, r.opt.timing);
@@ -147,6 +156,8 @@ nlohmann::json database_summary(const CompressRun& r) {
 void remove_database(const CompressRun& r) {
   std::error_code ec;
   fs::remove_all(db_owned(r), ec);
+  if (!default_db(r))
+    for (const std::string& h : r.db_models) fs::remove_all(fs::path(r.db_root) / h, ec);  // gradual parents'
   if (!default_db(r)) fs::remove(r.db_root, ec);  // only when empty
 }
 
@@ -174,15 +185,20 @@ EvalResult evaluate(const CompressOptions& o, const Model& m) {
 
 void save_member(const CompressRun& r, Model& m, const MemberReport& member, const std::string& path) {
   nlohmann::json prov = r.dense.provenance;
-  prov["parent"] = {{"file", r.model_path}, {"hash", r.model_hash}};
+  // A gradual step's parent is the member it was pruned from.
+  prov["parent"] = r.parent ? nlohmann::json{{"file", r.parent_path}, {"hash", r.parent_hash}}
+                            : nlohmann::json{{"file", r.model_path}, {"hash", r.model_hash}};
   // The parent's shape per layer [heads, KV heads, FFN width], so that `zip inspect` can say
   // what was kept of what without the parent file.
   nlohmann::json layers = nlohmann::json::array();
-  for (const LayerShape& s : r.dense.config.layers) layers.push_back({s.n_heads(), s.n_kv_heads(), s.ffn_dim});
+  for (const LayerShape& s : r.source().config.layers) layers.push_back({s.n_heads(), s.n_kv_heads(), s.ffn_dim});
   prov["parent"]["layers"] = layers;
+  if (r.parent) prov["dense"] = {{"file", r.model_path}, {"hash", r.model_hash}};
   nlohmann::json c = member.to_json();
   c.erase("layers");
   c.erase("search_s");  // a wall time: the same member from a resumed run is the same file
+  if (c.contains("distill")) c["distill"].erase("seconds");
+  if (c.contains("database_s")) c.erase("database_s");
   c["env"] = env_to_string(r.opt.env);
   c["calibration"] = {{"key", r.calib.key}, {"samples", r.opt.calib.samples}, {"len", r.opt.calib.len},
                       {"heldout", r.opt.calib.heldout}, {"seed", r.opt.calib.seed}};

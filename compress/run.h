@@ -20,6 +20,10 @@
 
 namespace zip {
 
+namespace distill {
+struct TokenData;
+}
+
 // Progress bars by phase label, one at a time.
 struct PhaseProgress {
   std::unique_ptr<Progress> bar;
@@ -49,7 +53,15 @@ struct CompressRun {
   std::vector<double> table_scale;
   std::map<std::string, std::vector<double>> search_centre;  // per ranking key: the probed c⁰
   PhaseProgress progress;
+  // Gradual mode: the member the next one is pruned from (null: the dense model). Rankings,
+  // search and stitching work on it; the latency table, the held-out losses, the timing base and
+  // the distillation teacher stay the dense model's.
+  const Model* parent = nullptr;
+  std::string parent_path, parent_hash;
+  std::vector<std::string> db_models;  // hashes of the parents whose databases this run built
+  std::shared_ptr<const distill::TokenData> distill_data;  // loaded once (compress/distill_member.h)
 
+  const Model& source() const { return parent ? *parent : dense; }
   void log(const std::string& s) const {
     if (opt.log) opt.log(s);
   }

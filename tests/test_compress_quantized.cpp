@@ -117,3 +117,26 @@ TEST_CASE("compress cli: --env dtype= refuses --dtype and an FFN step that is no
   CHECK(r.status == 2);
   CHECK(r.err.find("dtype=q3_k") != std::string::npos);
 }
+
+TEST_CASE("compress env dtype: a member is distilled in float, then quantised; --gradual with dtype= is refused") {
+  const std::string tmp = ztest::temp_dir() + "/compress-q8-kd";
+  CompressOptions o;
+  o.targets = {1.5};
+  o.calib_paths = {ztest::shared("data/tinystories")};
+  o.calib.samples = 24, o.calib.len = 64, o.calib.heldout = 8;
+  o.search_windows = 8, o.block = 8, o.evaluations = 4, o.threads = 2;
+  o.out_dir = tmp;
+  o.env = parse_env("cpu:threads=2,dtype=q8_0");
+  o.distill_tokens = 512, o.distill_batch = 4, o.distill_seq = 32;
+  SyntheticCosts k;
+  k.t_fixed = 2e-4, k.attn_base = 2e-5, k.per_q = 1e-5, k.per_kv = 5e-6, k.ffn_base = 2e-5, k.per_neuron = 5e-7;
+  o.latency = synthetic_latency(k);
+  const nlohmann::json report = compress_family(stories_model(), o);
+  REQUIRE(report["members"].size() == 1);
+  CHECK(report["members"][0].contains("distill"));
+  CHECK(matrix_types(load_zlm(tmp + "/ziplm-1.50x.zlm")).count("q8_0") == 1);
+
+  o.out_dir = tmp + "-gradual";
+  o.gradual = true;
+  CHECK_THROWS_AS(compress_family(stories_model(), o), UsageError);
+}

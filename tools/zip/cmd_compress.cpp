@@ -61,6 +61,18 @@ static WindowRequest window_request(const Args& args) {
   return w;
 }
 
+// Distillation and gradual mode (compress/distilled_family.h).
+static void map_distill_flags(const Args& args, CompressOptions& o) {
+  o.distill_tokens = args.integer("--distill-tokens", 0, 0, 1LL << 40);
+  o.distill_data = args.str("--distill-data");
+  o.distill_lr = args.number("--distill-lr", 0, 0, 1);
+  o.distill_batch = int(args.integer("--distill-batch", o.distill_batch, 1, 1 << 16));
+  o.distill_seq = int(args.integer("--distill-seq", o.distill_seq, 0, 1 << 20));
+  o.distill_ckpt_every = int(args.integer("--distill-ckpt-every", o.distill_ckpt_every, 1, 1 << 30));
+  o.gradual = args.has("--gradual");
+  o.gradual_steps = int(args.integer("--gradual-steps", 0, 0, 100));
+}
+
 // Every other option: flag → field, the field's default when the flag is absent.
 static void map_search_flags(const Args& args, CompressOptions& o) {
   o.db_root = args.str("--db");
@@ -96,6 +108,7 @@ static void map_search_flags(const Args& args, CompressOptions& o) {
   o.probe_shrink = args.number("--probe-shrink", o.probe_shrink, 0.0, 1.0);
   o.search_loss = args.str("--search-loss", "");  // checked against the model in compress_family
   o.aim = args.number("--aim", o.aim, kBandLow, kBandHigh);
+  map_distill_flags(args, o);
   o.timing.reps = int(args.integer("--reps", o.timing.reps, 1, 1000));
   PruneMethod main = parse_prune_method(args.str("--method", prune_method_name(o.methods[0])));
   if (args.has("--no-update")) {
@@ -137,7 +150,15 @@ int cmd_compress(int argc, char** argv) {
              {"--keep-db", "", "keep the database at the end, so that later runs (other targets or environments) reuse it"},
              {"--dtype", "TYPE", "members' weight type: f32, f16 or bf16 (default: the parent's)"},
              {"--allow-miss", "", "exit 0 even when a target is missed (infeasible, or measured outside [0.97, 1.10] x target)"},
-             {"--resume", "", "continue the killed run in OUT_DIR: finished members are kept (checked by checksum)"},
+             {"--resume", "", "continue the killed run in OUT_DIR: finished members are kept (checked by checksum), an interrupted distillation continues from its last checkpoint"},
+             {"--distill-tokens", "N", "distill each member from the dense model on N tokens once it is in band (per member: each --gradual step gets N), then re-measure it as written"},
+             {"--distill-data", "TOKENS.bin", "distill on this corpus (zip distill --data's format; default: the calibration windows minus the held-out ones)"},
+             {"--distill-lr", "X", "peak distillation learning rate (default 0.1/dim, at most 1e-3)"},
+             {"--distill-batch", "N", "distillation sequences per step (default 8)"},
+             {"--distill-seq", "N", "distillation tokens per sequence (default min(256, context))"},
+             {"--distill-ckpt-every", "N", "distillation steps between checkpoints (default 200)"},
+             {"--gradual", "", "gradual mode: targets in increasing order, each member pruned from the previous distilled member (its database rebuilt on it)"},
+             {"--gradual-steps", "K", "K intermediate targets between consecutive targets (each an output)"},
              {"--eval", "FILE", "perplexity text (decoders) or STS-B pairs (encoders) for the report"},
              {"--eval-tokens", "N", "tokens of the --eval text (default 65536)"},
              {"--ffn-step", "N", "FFN width grid (default 32)"},
@@ -183,6 +204,13 @@ int cmd_compress(int argc, char** argv) {
     o.after_member = [k = std::atoi(k)](int done) {
       if (done + 1 == k) ::raise(SIGKILL);
     };
+  if (const char* k = std::getenv("ZIP_COMPRESS_TEST_KILL_KD")) {  // tests only: "MEMBER:STEP", a kill mid-distillation
+    int member = -1, step = -1;
+    if (std::sscanf(k, "%d:%d", &member, &step) == 2)
+      o.after_distill_step = [member, step](int m, int s) {
+        if (m == member && s == step) ::raise(SIGKILL);
+      };
+  }
   nlohmann::json report = compress_family(model, o);
   if (!args.has("--recipe")) fmt::print("{}", render_summary_table(report));
   fmt::print(stderr, "wrote {}/report.json\n", o.out_dir);
