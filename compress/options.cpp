@@ -14,15 +14,17 @@ const char* prune_method_name(PruneMethod m) {
     case PruneMethod::ZipLMNoUpdate: return "ziplm-no-update";
     case PruneMethod::Magnitude: return "magnitude";
     case PruneMethod::Uniform: return "uniform";
+    case PruneMethod::Minitron: return "minitron";
   }
   return "?";
 }
 
 PruneMethod parse_prune_method(const std::string& s) {
-  for (PruneMethod m : {PruneMethod::ZipLM, PruneMethod::ZipLMNoUpdate, PruneMethod::Magnitude, PruneMethod::Uniform})
+  for (PruneMethod m : {PruneMethod::ZipLM, PruneMethod::ZipLMNoUpdate, PruneMethod::Magnitude, PruneMethod::Uniform,
+                        PruneMethod::Minitron})
     if (s == prune_method_name(m)) return m;
   if (s == "no-update") return PruneMethod::ZipLMNoUpdate;
-  throw UsageError(fmt::format("unknown pruning method '{}' (ziplm, magnitude, uniform, ziplm-no-update)", s));
+  throw UsageError(fmt::format("unknown pruning method '{}' (ziplm, magnitude, uniform, ziplm-no-update, minitron)", s));
 }
 
 SearchStrategy search_strategy(PruneMethod m) {
@@ -99,7 +101,7 @@ void apply_recipe(CompressOptions& o, const std::string& report_text, const std:
 
 void check_options(const CompressOptions& o) {
   ZIP_CHECK(!o.out_dir.empty(), "no output folder (-o DIR)");
-  if (o.recipe.is_null()) {
+  if (o.recipe.is_null() && !o.params_fraction) {
     if (o.targets.empty()) throw UsageError("no speedup targets (--speedup 1.5,2)");
     for (double t : o.targets)
       if (!(t >= 1.0) || !std::isfinite(t)) throw UsageError(fmt::format("speedup target {} must be a number >= 1", t));

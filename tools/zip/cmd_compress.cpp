@@ -61,6 +61,30 @@ static WindowRequest window_request(const Args& args) {
   return w;
 }
 
+// --method minitron's budget by parameters, architecture search and distillation.
+static void map_minitron_flags(const Args& args, CompressOptions& o) {
+  const bool minitron = o.methods[0] == PruneMethod::Minitron;
+  for (const char* f : {"--params", "--dim-step", "--nas-probe", "--nas-candidates", "--nas-steps", "--distill-lr", "--kd-batch", "--kd-seq"})
+    if (args.has(f) && !minitron) throw UsageError(fmt::format("zip compress: {} applies to --method minitron", f));
+  if (args.has("--params")) {
+    if (args.has("--speedup")) throw UsageError("zip compress: give one budget: --params F or --speedup LIST, not both");
+    const double f = args.number("--params", 0.5, -1e9, 1e9);
+    if (!(f > 0 && f < 1))
+      throw UsageError(fmt::format("zip compress: --params {} is outside (0, 1): the fraction of the dense parameters to keep", f));
+    o.params_fraction = f;
+  }
+  o.dim_step = int(args.integer("--dim-step", o.dim_step, 1, 1 << 20));
+  o.nas_probe = int(args.integer("--nas-probe", o.nas_probe, 1, 1 << 20));
+  o.nas_candidates = int(args.integer("--nas-candidates", o.nas_candidates, 1, 1 << 20));
+  o.nas_steps = int(args.integer("--nas-steps", o.nas_steps, 0, 1 << 24));
+  o.distill_tokens = args.integer("--distill-tokens", o.distill_tokens, 0, 1LL << 40);
+  o.distill_data = args.str("--distill-data");
+  if (!o.distill_data.empty()) require_regular_file(o.distill_data);
+  o.distill_lr = args.number("--distill-lr", o.distill_lr, 1e-9, 1);
+  o.kd_batch = int(args.integer("--kd-batch", o.kd_batch, 1, 1 << 16));
+  o.kd_seq = int(args.integer("--kd-seq", o.kd_seq, 2, 1 << 20));
+}
+
 // Every other option: flag → field, the field's default when the flag is absent.
 static void map_search_flags(const Args& args, CompressOptions& o) {
   o.db_root = args.str("--db");
@@ -94,6 +118,7 @@ static void map_search_flags(const Args& args, CompressOptions& o) {
     main = PruneMethod::ZipLMNoUpdate;
   }
   o.methods = {main};
+  map_minitron_flags(args, o);
   if (args.has("--baselines")) {
     for (const std::string& name : split_list(args.str("--baselines"))) {
       PruneMethod m = parse_prune_method(name);
@@ -105,12 +130,13 @@ static void map_search_flags(const Args& args, CompressOptions& o) {
 int cmd_compress(int argc, char** argv) {
   Args args("compress", "MODEL.zlm --calib FILE_OR_DIR... --speedup 1.5,2 -o OUT_DIR [options]",
             "ZipLM: structured OBS pruning of attention heads and FFN neurons with a runtime-aware\n"
-            "search against a latency table measured in place on this engine (docs/METHODS.md). Writes one\n"
+            "search against a latency table measured in place on this engine (docs/METHODS.md); or\n"
+            "--method minitron: activation importance, uniform shapes ranked by short distillation. Writes one\n"
             "model per target (OUT_DIR/<method>-<target>x.zlm, each re-measured end to end), and\n"
             "OUT_DIR/report.json, report.md and report.svg. --recipe report.json rebuilds the\n"
             "members of an earlier run exactly. Exit status 3: a target was missed (--allow-miss: 0).\n"
             "See docs/COMPRESS.md.",
-            {{"--method", "M", "ziplm (default), magnitude, uniform"},
+            {{"--method", "M", "ziplm (default), magnitude, uniform, minitron"},
              {"--baselines", "LIST", "also build these methods in the same run: magnitude,uniform,no-update"},
              {"--no-update", "", "OBS ranking without the weight update (the ablation)"},
              {"--calib", "PATH", "calibration text: files, or folders walked for *.txt (repeatable)"},
@@ -123,6 +149,16 @@ int cmd_compress(int argc, char** argv) {
              {"--search-by-folder", "", "draw the search windows apart, in turn from each folder of the calibration files, so each kind of text counts alike"},
              {"--search-len", "L", "draw the search windows apart, L tokens each from its own place of the text (L <= --calib-len); every held-out window is then unseen by the search"},
              {"--speedup", "LIST", "speedup targets, e.g. 1.25,1.5,2"},
+             {"--params", "F", "minitron: a budget by parameters instead, the fraction F of the dense model's (0 < F < 1)"},
+             {"--dim-step", "N", "minitron: hidden-size grid (default: dim/8, a multiple of 8)"},
+             {"--nas-probe", "N", "minitron: candidates scored one-shot by held-out KL (default 32, spread over the shapes in budget)"},
+             {"--nas-candidates", "N", "minitron: the best N of them (measured in band for --speedup) distilled briefly (default 4)"},
+             {"--nas-steps", "N", "minitron: steps of each short distillation that ranks the candidates (default 200)"},
+             {"--distill-tokens", "N", "minitron: distil the winner on N tokens (default 0: it keeps its short distillation)"},
+             {"--distill-data", "TOKENS.bin", "minitron: distil on this corpus (default: the calibration windows, held-out ones excluded)"},
+             {"--distill-lr", "X", "minitron: peak learning rate (default 0.1/dim, at most 1e-3)"},
+             {"--kd-batch", "N", "minitron: sequences per distillation step (default 8)"},
+             {"--kd-seq", "N", "minitron: tokens per sequence (default: --calib-len)"},
              {"--env", "ENV", "cpu:threads=2,batch=1,ctx=256,phase=decode (default)"},
              {"--db", "DIR", "database cache folder (default: OUT_DIR/.db); what the run puts there is removed at the end unless --keep-db"},
              {"--keep-db", "", "keep the database at the end, so that later runs (other targets or environments) reuse it"},
@@ -164,9 +200,9 @@ int cmd_compress(int argc, char** argv) {
     const std::string path = args.str("--recipe");
     apply_recipe(o, read_file(path), path);
   } else {
-    if (!args.has("--speedup")) throw UsageError("zip compress: missing --speedup LIST (e.g. 1.5,2)");
+    if (!args.has("--speedup") && !o.params_fraction) throw UsageError("zip compress: missing --speedup LIST (e.g. 1.5,2)");
     if (o.calib_paths.empty()) throw UsageError("zip compress: missing --calib FILE_OR_DIR");
-    o.targets = parse_targets(args.str("--speedup"));
+    if (args.has("--speedup")) o.targets = parse_targets(args.str("--speedup"));
   }
   o.log = [](const std::string& s) { fmt::print(stderr, "{}\n", s); };
   o.latency = synthetic_latency_from_env();  // tests only: no timing
