@@ -315,6 +315,9 @@ nlohmann::json compress_minitron(const std::string& model_path, const CompressOp
     MemberReport mem;
     if (keeping) {
       mem = MemberReport::from_json(done->report);
+      std::vector<CandidateRow> rows;
+      for (const auto& j : mem.extra.value("candidates", nlohmann::json::array())) rows.push_back(CandidateRow::from_json(j));
+      add_measured_scales(r, rows);
       r.log(fmt::format("resume: kept minitron {}", b.label()));
       st.members.push_back(*done);
     } else {

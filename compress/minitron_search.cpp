@@ -152,6 +152,7 @@ std::vector<CandidateRow> search_architecture(MinitronSearch& s, const MinitronB
     if (s.checkpoint) s.checkpoint(rows);
   } else {
     r.log(fmt::format("resume: minitron {}: the candidate selection as recorded", b.label()));
+    add_measured_scales(r, rows);
   }
   int done = 0, n = 0;
   for (const CandidateRow& row : rows) n += row.selected;
@@ -167,8 +168,14 @@ std::vector<CandidateRow> search_architecture(MinitronSearch& s, const MinitronB
                       row.shape.n_layers, row.shape.n_kv_heads, row.shape.q_per_kv, row.shape.ffn_dim, row.shape.dim,
                       *row.oneshot_kl, *row.kd_kl, k.steps));
     if (s.checkpoint) s.checkpoint(rows);
+    if (r.opt.after_kd) r.opt.after_kd(done);
   }
   return rows;
+}
+
+void add_measured_scales(CompressRun& r, const std::vector<CandidateRow>& rows) {
+  for (const CandidateRow& row : rows)
+    if (row.measured_speedup && row.predicted_speedup) r.table_scale.push_back(*row.predicted_speedup / *row.measured_speedup);
 }
 
 int best_candidate(const std::vector<CandidateRow>& rows) {

@@ -62,6 +62,10 @@ Model prune_candidate(const CompressRun& r, const minitron::Importance& imp, con
 // the distillations not yet recorded are run.
 std::vector<CandidateRow> search_architecture(MinitronSearch& s, const MinitronBudget& b, std::vector<CandidateRow> done);
 
+// A resumed run: the table scales (predicted / measured speedup) the recorded rows' timings added
+// to the run, in the order they were measured, as the search adds them (later budgets aim through them).
+void add_measured_scales(CompressRun& r, const std::vector<CandidateRow>& rows);
+
 // The selected row with the lowest KD divergence (one-shot when nas_steps is 0); -1 for none.
 int best_candidate(const std::vector<CandidateRow>& rows);
 

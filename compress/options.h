@@ -93,6 +93,7 @@ struct CompressOptions {
   std::string distill_data;
   double distill_lr = 0;
   int kd_batch = 8, kd_seq = 0;
+  std::function<void(int)> after_kd;  // called after each short distillation is recorded (tests: a kill mid-search)
   std::function<void(const std::string&)> log;  // one line per event (stderr in the CLI)
 };
 

@@ -210,6 +210,10 @@ int cmd_compress(int argc, char** argv) {
     o.after_member = [k = std::atoi(k)](int done) {
       if (done + 1 == k) ::raise(SIGKILL);
     };
+  if (const char* k = std::getenv("ZIP_COMPRESS_TEST_KILL_AFTER_KD"))  // tests only: a kill mid-search (minitron)
+    o.after_kd = [k = std::atoi(k)](int done) {
+      if (done == k) ::raise(SIGKILL);
+    };
   nlohmann::json report = compress_family(model, o);
   if (!args.has("--recipe")) fmt::print("{}", render_summary_table(report));
   fmt::print(stderr, "wrote {}/report.json\n", o.out_dir);
