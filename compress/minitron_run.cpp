@@ -291,6 +291,9 @@ nlohmann::json compress_minitron(const std::string& model_path, const CompressOp
   auto t0 = std::chrono::steady_clock::now();
   minitron::ImportanceOptions io;
   io.threads = opt.threads;
+  io.progress = [&r](const char* stage, int done, int total) {
+    r.progress(std::string("importance: ") + (std::string(stage) == "scores" ? "windows" : "layer drops"), done, total);
+  };
   const auto& h = r.calib.heldout;
   const std::vector<std::vector<int>> drop_windows =
       !r.calib.search.empty() ? r.calib.search : std::vector<std::vector<int>>(h.begin(), h.begin() + std::min<ptrdiff_t>(opt.search_windows, ptrdiff_t(h.size())));
