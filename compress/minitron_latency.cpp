@@ -4,6 +4,7 @@
 #include <set>
 
 #include "compress/slice_axes.h"
+#include "compress/timing_spread.h"
 #include "engine/error.h"
 #include "prune/minitron/importance_math.h"
 
@@ -73,16 +74,19 @@ UniformLatency time_uniform_shapes(CompressRun& r, const minitron::ShapeAxes& ax
   UniformLatency u;
   u.table = t.table;
   u.dense_dim = r.dense.config.dim;
+  // Each size is timed in alternation with the dense model (the guarantee's paired timing): on a
+  // shared machine a drift in speed between two separate timings would bend the line.
   std::vector<double> x, y;
-  double t_full = 0;
   for (int d : fit_dims(axes.dim)) {
-    const Model m = d == r.dense.config.dim ? Model() : slice_hidden(r.dense, minitron::top_k(channel_importance, d));
-    const double s = r.latency->measure(d == r.dense.config.dim ? r.dense : m);
-    u.dim_times.push_back({d, s});
-    if (d == r.dense.config.dim) t_full = s;
+    if (d == r.dense.config.dim) continue;
+    const Model m = slice_hidden(r.dense, minitron::top_k(channel_importance, d));
+    const PairTiming p = measure_pair_trusted(*r.latency, r.dense, m, fmt::format("minitron: hidden size {}", d),
+                                              [&r](const std::string& s) { r.log(s); });
+    u.dim_times.push_back({d, p.model_s / p.dense_s * u.table.t_dense});
+    x.push_back(double(d) / double(u.dense_dim)), y.push_back(p.model_s / p.dense_s);
   }
-  ZIP_CHECK(t_full > 0, "internal: the dense model was not timed for the hidden-size fit");
-  for (auto [d, s] : u.dim_times) x.push_back(double(d) / double(u.dense_dim)), y.push_back(s / t_full);
+  x.push_back(1.0), y.push_back(1.0);
+  u.dim_times.push_back({u.dense_dim, u.table.t_dense});
   std::tie(u.a, u.b) = fit_line(x, y);
   // φ(D) is 1 by construction of the table; the fit's value there corrects nothing else.
   const double at_dense = u.a + u.b;

@@ -2,9 +2,9 @@
 // The latency table of compress/latency.h, measured in place for every uniform attention level
 // (KV groups × query heads per group) and FFN width of the grid, predicts a shape at the dense
 // hidden size: t_fixed + n_layers·(attn + ffn). The hidden size scales it by φ(d) = a + b·d/D,
-// fitted by least squares to the dense-shaped model timed at a few hidden sizes (d = D and up to
-// three grid points below): timing in place and fitting, as the table does for widths, rather
-// than timing thousands of candidates. The guarantee re-measures every member, so what the fit
+// fitted by least squares to the dense-shaped model's time at a few hidden sizes (up to three
+// grid points below D, each timed in alternation with the dense model; φ(D) = 1): timing in
+// place and fitting, as the table does for widths, rather than timing thousands of candidates. The guarantee re-measures every member, so what the fit
 // misses (attention over the KV cache does not shrink with d) is corrected there.
 #pragma once
 #include <nlohmann/json.hpp>
@@ -20,7 +20,8 @@ struct UniformLatency {
   LatencyTable table;
   int dense_dim = 0;
   double a = 1, b = 0;                             // φ(d) = a + b·d/dense_dim
-  std::vector<std::pair<int, double>> dim_times;  // (hidden size, seconds) timed for the fit
+  // (hidden size, seconds): T_dense times the ratio timed against the dense model (the dense size: T_dense)
+  std::vector<std::pair<int, double>> dim_times;
 
   double factor(int dim) const { return a + b * double(dim) / double(dense_dim); }
   double predict(const ModelConfig& dense, const minitron::UniformShape& s) const;
