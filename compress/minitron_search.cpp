@@ -74,14 +74,24 @@ std::vector<minitron::Candidate> spread_pick(const std::vector<minitron::Candida
   return out;
 }
 
-// One round: enumerate around `cost_budget`, probe one-shot, best first.
+bool same_shape(const minitron::UniformShape& a, const minitron::UniformShape& b) {
+  return a.n_layers == b.n_layers && a.n_kv_heads == b.n_kv_heads && a.q_per_kv == b.q_per_kv && a.ffn_dim == b.ffn_dim &&
+         a.dim == b.dim;
+}
+
+// One round: enumerate around `cost_budget` (less the shapes earlier rounds probed), probe
+// one-shot, best first.
 std::vector<CandidateRow> probe_round(MinitronSearch& s, const std::function<double(const minitron::UniformShape&)>& cost,
-                                      double cost_budget, int round, const MinitronBudget& b) {
+                                      double cost_budget, int round, const MinitronBudget& b,
+                                      const std::vector<CandidateRow>& earlier = {}) {
   CompressRun& r = s.run;
-  const std::vector<minitron::Candidate> all = minitron::enumerate_candidates(s.axes, cost, cost_budget);
+  std::vector<minitron::Candidate> all = minitron::enumerate_candidates(s.axes, cost, cost_budget);
+  std::erase_if(all, [&](const minitron::Candidate& c) {
+    return std::any_of(earlier.begin(), earlier.end(), [&](const CandidateRow& e) { return same_shape(e.shape, c.shape); });
+  });
   const std::vector<minitron::Candidate> probe = spread_pick(all, r.opt.nas_probe);
-  r.log(fmt::format("minitron {}: round {}: {} shapes within ±5 % of the budget, {} probed one-shot", b.label(), round + 1,
-                    all.size(), probe.size()));
+  r.log(fmt::format("minitron {}: round {}: {} shapes within ±5 % of the budget{}, {} probed one-shot", b.label(), round + 1,
+                    all.size(), earlier.empty() ? "" : " not probed before", probe.size()));
   std::vector<CandidateRow> rows;
   int k = 0;
   for (const minitron::Candidate& c : probe) {
@@ -97,7 +107,9 @@ std::vector<CandidateRow> probe_round(MinitronSearch& s, const std::function<dou
   return rows;
 }
 
-// Speedup budgets: rounds of probe → measure best first until nas_candidates lie in band.
+// Speedup budgets: rounds of probe → measure best first until nas_candidates lie in band. A
+// round that ends with fewer aims the next through how far the measured candidates were from
+// their predictions (at most max_rounds rounds).
 std::vector<CandidateRow> select_by_speed(MinitronSearch& s, const MinitronBudget& b) {
   CompressRun& r = s.run;
   const double target = *b.speedup;
@@ -107,9 +119,11 @@ std::vector<CandidateRow> select_by_speed(MinitronSearch& s, const MinitronBudge
   if (!r.table_scale.empty()) scales.push_back(median_scale(r.table_scale));
   int in_band = 0;
   for (int round = 0; round < std::max(1, r.opt.max_rounds) && in_band < r.opt.nas_candidates; round++) {
-    const double scale = median_scale(scales);
-    const double budget = s.latency->table.t_dense / (target * r.opt.aim * scale);
-    std::vector<CandidateRow> rows = probe_round(s, cost, budget, round, b);
+    if (round > 0)
+      r.log(fmt::format("minitron {}: {} of {} candidates measured in [{}, {}] x target; aiming through the measured scale {:.3f}",
+                        b.label(), in_band, r.opt.nas_candidates, kBandLow, kBandHigh, median_scale(scales)));
+    const double budget = s.latency->table.t_dense / (target * r.opt.aim * median_scale(scales));
+    std::vector<CandidateRow> rows = probe_round(s, cost, budget, round, b, all);
     for (CandidateRow& row : rows) {
       if (in_band >= r.opt.nas_candidates) break;
       const Model m = prune_candidate(r, s.imp, row.shape);
@@ -121,10 +135,6 @@ std::vector<CandidateRow> select_by_speed(MinitronSearch& s, const MinitronBudge
       in_band += row.selected;
     }
     all.insert(all.end(), rows.begin(), rows.end());
-    if (in_band < r.opt.nas_candidates && in_band == 0)
-      r.log(fmt::format("minitron {}: no candidate measured in [{}, {}] x target; aiming through the measured scale {:.3f}",
-                        b.label(), kBandLow, kBandHigh, median_scale(scales)));
-    if (in_band > 0) break;  // some are in band: distil those rather than time another round
   }
   if (in_band == 0) {  // the member will miss: the measured candidate nearest the band is distilled
     CandidateRow* near = nullptr;

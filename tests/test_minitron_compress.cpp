@@ -1,6 +1,7 @@
 // `zip compress --method minitron` end to end on stories260K with a synthetic latency source and
 // a few distillation steps: members in band, the candidate table in report.json, the --params
 // budget, bad flags, and --resume after a kill between members and mid-search.
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 
@@ -171,4 +172,23 @@ TEST_CASE("compress --method minitron --resume: after a kill between members and
   for (const char* f : {"/minitron-1.50x.zlm", "/minitron-2.00x.zlm"})
     CHECK(read_file(out + f) == read_file(tmp + "/mn-whole" + f));
   CHECK(ztest::load_json(out + "/report.json")["members"][0]["candidates"] == full["members"][0]["candidates"]);
+}
+
+TEST_CASE("compress --method minitron: a target no candidate reaches is missed: rounds aimed again, -failed file, exit 3") {
+  const std::string out = ztest::temp_dir() + "/minitron-miss";
+  // Nothing measures faster than 1.6x: every round's candidates miss 2x, each round aims further.
+  const ztest::CmdResult r = minitron("ZIP_COMPRESS_SYNTHETIC=max=1.6", out, "--speedup 2");
+  INFO(r.err);
+  CHECK(r.status == kExitMissed);
+  CHECK_HAS(r.err, "missed minitron 2.00x: measured 1.600x");
+  CHECK_HAS(r.err, "aiming through the measured scale");
+  CHECK(std::filesystem::exists(out + "/minitron-2.00x-failed.zlm"));
+  CHECK(!std::filesystem::exists(out + "/minitron-2.00x.zlm"));
+  const nlohmann::json report = ztest::load_json(out + "/report.json");
+  const auto& m = report["members"][0];
+  CHECK(m["guarantee_met"] == false);
+  int last_round = 0, selected = 0;
+  for (const auto& c : m["candidates"]) last_round = std::max(last_round, c["round"].get<int>()), selected += c["selected"] == true;
+  CHECK(last_round == 3);  // four rounds (the default --max-rounds)
+  CHECK(selected == 1);    // the one nearest the band is distilled
 }
