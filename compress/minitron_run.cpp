@@ -242,6 +242,42 @@ std::optional<UniformLatency> latency_of(CompressRun& r, const minitron::ShapeAx
   return u;
 }
 
+// The members in budget order, the run state and the reports rewritten after each; on resume the
+// recorded members whose files are intact are kept while they form a prefix (as ZipLM's).
+void build_members(MinitronContext& c, nlohmann::json& report, const std::optional<RunState>& previous,
+                   std::chrono::steady_clock::time_point t_start) {
+  CompressRun& r = c.r;
+  const CompressOptions& opt = r.opt;
+  RunState& st = c.st;
+  report["members"] = nlohmann::json::array();
+  bool keeping = previous.has_value();
+  int k = 0;
+  for (const MinitronBudget& b : budgets_of(opt)) {
+    const FinishedMember* done = keeping && size_t(k) < previous->members.size() ? &previous->members[size_t(k)] : nullptr;
+    keeping = done && done->report.value("target", -1.0) == b.speedup.value_or(0) && files_intact(opt.out_dir, *done);
+    MemberReport mem;
+    if (keeping) {
+      mem = MemberReport::from_json(done->report);
+      std::vector<CandidateRow> rows;
+      for (const auto& j : mem.extra.value("candidates", nlohmann::json::array())) rows.push_back(CandidateRow::from_json(j));
+      add_measured_scales(r, rows);
+      r.log(fmt::format("resume: kept minitron {}", b.label()));
+      st.members.push_back(*done);
+    } else {
+      mem = build_member(c, b, previous);
+      FinishedMember f{mem.to_json(), {}};
+      if (mem.file) f.files.push_back(check_file(opt.out_dir, *mem.file));
+      st.members.push_back(std::move(f));
+    }
+    report["members"].push_back(mem.to_json());
+    report["wall_s"]["total"] = seconds_since(t_start);
+    save_run_state(opt.out_dir, st);
+    write_reports(opt.out_dir, report);
+    if (opt.after_member) opt.after_member(k);
+    k++;
+  }
+}
+
 }  // namespace
 
 int minitron_dim_step(const CompressOptions& o, int dim) { return o.dim_step > 0 ? o.dim_step : std::max(8, dim / 8 / 8 * 8); }
@@ -309,33 +345,7 @@ nlohmann::json compress_minitron(const std::string& model_path, const CompressOp
   report["dense"] = dense_row(r, lat);
   const distill::TokenData corpus = minitron_kd_corpus(r.dense, r.calib, opt);
   MinitronContext c{r, imp, axes, lat, corpus, st};
-  report["members"] = nlohmann::json::array();
-  bool keeping = previous.has_value();
-  int k = 0;
-  for (const MinitronBudget& b : budgets_of(opt)) {
-    const FinishedMember* done = keeping && size_t(k) < previous->members.size() ? &previous->members[size_t(k)] : nullptr;
-    keeping = done && done->report.value("target", -1.0) == b.speedup.value_or(0) && files_intact(opt.out_dir, *done);
-    MemberReport mem;
-    if (keeping) {
-      mem = MemberReport::from_json(done->report);
-      std::vector<CandidateRow> rows;
-      for (const auto& j : mem.extra.value("candidates", nlohmann::json::array())) rows.push_back(CandidateRow::from_json(j));
-      add_measured_scales(r, rows);
-      r.log(fmt::format("resume: kept minitron {}", b.label()));
-      st.members.push_back(*done);
-    } else {
-      mem = build_member(c, b, previous);
-      FinishedMember f{mem.to_json(), {}};
-      if (mem.file) f.files.push_back(check_file(opt.out_dir, *mem.file));
-      st.members.push_back(std::move(f));
-    }
-    report["members"].push_back(mem.to_json());
-    report["wall_s"]["total"] = seconds_since(t_start);
-    save_run_state(opt.out_dir, st);
-    write_reports(opt.out_dir, report);
-    if (opt.after_member) opt.after_member(k);
-    k++;
-  }
+  build_members(c, report, previous, t_start);
   report["complete"] = true;
   report["wall_s"]["total"] = seconds_since(t_start);
   write_reports(opt.out_dir, report);
