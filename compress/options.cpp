@@ -15,15 +15,17 @@ const char* prune_method_name(PruneMethod m) {
     case PruneMethod::ZipLMNoUpdate: return "ziplm-no-update";
     case PruneMethod::Magnitude: return "magnitude";
     case PruneMethod::Uniform: return "uniform";
+    case PruneMethod::Minitron: return "minitron";
   }
   return "?";
 }
 
 PruneMethod parse_prune_method(const std::string& s) {
-  for (PruneMethod m : {PruneMethod::ZipLM, PruneMethod::ZipLMNoUpdate, PruneMethod::Magnitude, PruneMethod::Uniform})
+  for (PruneMethod m : {PruneMethod::ZipLM, PruneMethod::ZipLMNoUpdate, PruneMethod::Magnitude, PruneMethod::Uniform,
+                        PruneMethod::Minitron})
     if (s == prune_method_name(m)) return m;
   if (s == "no-update") return PruneMethod::ZipLMNoUpdate;
-  throw UsageError(fmt::format("unknown pruning method '{}' (ziplm, magnitude, uniform, ziplm-no-update)", s));
+  throw UsageError(fmt::format("unknown pruning method '{}' (ziplm, magnitude, uniform, ziplm-no-update, minitron)", s));
 }
 
 SearchStrategy search_strategy(PruneMethod m) {
@@ -104,7 +106,7 @@ void apply_recipe(CompressOptions& o, const std::string& report_text, const std:
 
 void check_options(const CompressOptions& o) {
   ZIP_CHECK(!o.out_dir.empty(), "no output folder (-o DIR)");
-  if (o.recipe.is_null()) {
+  if (o.recipe.is_null() && !o.params_fraction) {
     if (o.targets.empty()) throw UsageError("no speedup targets (--speedup 1.5,2)");
     for (double t : o.targets)
       if (!(t >= 1.0) || !std::isfinite(t)) throw UsageError(fmt::format("speedup target {} must be a number >= 1", t));
@@ -121,6 +123,8 @@ void check_options(const CompressOptions& o) {
   if (o.gradual && o.methods.size() != 1)
     throw UsageError("--gradual builds one method's chain: drop --baselines (run them in another -o)");
   if (o.gradual && !o.recipe.is_null()) throw UsageError("--gradual does not apply to --recipe");
+  if (o.gradual && o.methods[0] == PruneMethod::Minitron)
+    throw UsageError("--gradual is ZipLM's mode; --method minitron distils its search's winner (--distill-tokens)");
   // Each gradual step is pruned (OBS, float) from the previous member, which an env dtype writes
   // quantised; keeping a float twin of every step is not built yet.
   if (o.gradual && o.env.weights)

@@ -17,8 +17,10 @@ namespace zip {
 
 // How a family member is pruned. ZipLM = OBS ranking + update + runtime-aware search; the
 // baselines change one ingredient each, through the same latency table and guarantee.
-enum class PruneMethod { ZipLM, ZipLMNoUpdate, Magnitude, Uniform };
-const char* prune_method_name(PruneMethod m);          // "ziplm", "ziplm-no-update", "magnitude", "uniform"
+// Minitron (compress/minitron_run.h): activation importance, uniform shapes, an architecture
+// search ranked by short distillation; its own driver, not a Ranking.
+enum class PruneMethod { ZipLM, ZipLMNoUpdate, Magnitude, Uniform, Minitron };
+const char* prune_method_name(PruneMethod m);          // "ziplm", "ziplm-no-update", "magnitude", "uniform", "minitron"
 PruneMethod parse_prune_method(const std::string& s);  // throws UsageError
 // How the search chooses one level per module from a ranking: the runtime-aware DP + SPDY
 // search, or the common density that fits the budget (the uniform baseline).
@@ -93,6 +95,18 @@ struct CompressOptions {
   int threads = 2;
   std::shared_ptr<LatencySource> latency;  // null = engine_latency(env, timing)
   nlohmann::json recipe;   // non-null: replay these members instead of searching
+  // --method minitron (docs/COMPRESS.md): a budget by parameters instead of speedup targets
+  // (fraction of the dense model's, in (0, 1)); the hidden-size grid (0: dim/8 rounded down to a
+  // multiple of 8, at least 8); the architecture search: at most nas_probe candidates scored
+  // one-shot, the nas_candidates best of them distilled nas_steps steps each; the winner then
+  // distilled on distill_tokens tokens (0: it keeps its short distillation) of distill_data (a
+  // tokens.bin; "": the calibration's training windows), peak LR distill_lr (0: 0.1 / dim, at
+  // most 1e-3), distill_batch sequences of distill_seq tokens a step (0: the calibration window length).
+  std::optional<double> params_fraction;
+  int dim_step = 0;
+  int nas_probe = 32, nas_candidates = 4, nas_steps = 200;
+  // (distill_tokens, distill_data, distill_lr, distill_batch, distill_seq: the fields above.)
+  std::function<void(int)> after_kd;  // called after each short distillation is recorded (tests: a kill mid-search)
   std::function<void(const std::string&)> log;  // one line per event (stderr in the CLI)
 };
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "compress/distilled_family.h"
+#include "compress/minitron_run.h"
 #include "compress/report.h"
 #include "compress/run.h"
 #include "compress/run_state.h"
@@ -199,6 +200,8 @@ std::optional<RunState> previous_run(const CompressOptions& o) {
 }  // namespace
 
 nlohmann::json compress_family(const std::string& model_path, const CompressOptions& opt) {
+  for (PruneMethod m : opt.methods)
+    if (m == PruneMethod::Minitron) return compress_minitron(model_path, opt);  // its own driver
   const auto t_start = std::chrono::steady_clock::now();
   check_options(opt);
   const bool replay = !opt.recipe.is_null();

@@ -73,6 +73,24 @@ static void map_distill_flags(const Args& args, CompressOptions& o) {
   o.gradual_steps = int(args.integer("--gradual-steps", 0, 0, 100));
 }
 
+// --method minitron's budget by parameters, architecture search and distillation.
+static void map_minitron_flags(const Args& args, CompressOptions& o) {
+  const bool minitron = o.methods[0] == PruneMethod::Minitron;
+  for (const char* f : {"--params", "--dim-step", "--nas-probe", "--nas-candidates", "--nas-steps"})
+    if (args.has(f) && !minitron) throw UsageError(fmt::format("zip compress: {} applies to --method minitron", f));
+  if (args.has("--params")) {
+    if (args.has("--speedup")) throw UsageError("zip compress: give one budget: --params F or --speedup LIST, not both");
+    const double f = args.number("--params", 0.5, -1e9, 1e9);
+    if (!(f > 0 && f < 1))
+      throw UsageError(fmt::format("zip compress: --params {} is outside (0, 1): the fraction of the dense parameters to keep", f));
+    o.params_fraction = f;
+  }
+  o.dim_step = int(args.integer("--dim-step", o.dim_step, 1, 1 << 20));
+  o.nas_probe = int(args.integer("--nas-probe", o.nas_probe, 1, 1 << 20));
+  o.nas_candidates = int(args.integer("--nas-candidates", o.nas_candidates, 1, 1 << 20));
+  o.nas_steps = int(args.integer("--nas-steps", o.nas_steps, 0, 1 << 24));
+}
+
 // Every other option: flag → field, the field's default when the flag is absent.
 static void map_search_flags(const Args& args, CompressOptions& o) {
   o.db_root = args.str("--db");
@@ -116,6 +134,7 @@ static void map_search_flags(const Args& args, CompressOptions& o) {
     main = PruneMethod::ZipLMNoUpdate;
   }
   o.methods = {main};
+  map_minitron_flags(args, o);
   if (args.has("--baselines")) {
     for (const std::string& name : split_list(args.str("--baselines"))) {
       PruneMethod m = parse_prune_method(name);
@@ -127,12 +146,13 @@ static void map_search_flags(const Args& args, CompressOptions& o) {
 int cmd_compress(int argc, char** argv) {
   Args args("compress", "MODEL.zlm --calib FILE_OR_DIR... --speedup 1.5,2 -o OUT_DIR [options]",
             "ZipLM: structured OBS pruning of attention heads and FFN neurons with a runtime-aware\n"
-            "search against a latency table measured in place on this engine (docs/METHODS.md). Writes one\n"
+            "search against a latency table measured in place on this engine (docs/METHODS.md); or\n"
+            "--method minitron: activation importance, uniform shapes ranked by short distillation. Writes one\n"
             "model per target (OUT_DIR/<method>-<target>x.zlm, each re-measured end to end), and\n"
             "OUT_DIR/report.json, report.md and report.svg. --recipe report.json rebuilds the\n"
             "members of an earlier run exactly. Exit status 3: a target was missed (--allow-miss: 0).\n"
             "See docs/COMPRESS.md.",
-            {{"--method", "M", "ziplm (default), magnitude, uniform"},
+            {{"--method", "M", "ziplm (default), magnitude, uniform, minitron"},
              {"--baselines", "LIST", "also build these methods in the same run: magnitude,uniform,no-update"},
              {"--no-update", "", "OBS ranking without the weight update (the ablation)"},
              {"--calib", "PATH", "calibration text: files, or folders walked for *.txt (repeatable)"},
@@ -145,17 +165,22 @@ int cmd_compress(int argc, char** argv) {
              {"--search-by-folder", "", "draw the search windows apart, in turn from each folder of the calibration files, so each kind of text counts alike"},
              {"--search-len", "L", "draw the search windows apart, L tokens each from its own place of the text (L <= --calib-len); every held-out window is then unseen by the search"},
              {"--speedup", "LIST", "speedup targets, e.g. 1.25,1.5,2"},
+             {"--params", "F", "minitron: a budget by parameters instead, the fraction F of the dense model's (0 < F < 1)"},
+             {"--dim-step", "N", "minitron: hidden-size grid (default: dim/8, a multiple of 8)"},
+             {"--nas-probe", "N", "minitron: candidates scored one-shot by held-out KL (default 32, spread over the shapes in budget)"},
+             {"--nas-candidates", "N", "minitron: the best N of them (measured in band for --speedup) distilled briefly (default 4)"},
+             {"--nas-steps", "N", "minitron: steps of each short distillation that ranks the candidates (default 200)"},
              {"--env", "ENV", "cpu:threads=2,batch=1,ctx=256,phase=decode (default)"},
              {"--db", "DIR", "database cache folder (default: OUT_DIR/.db); what the run puts there is removed at the end unless --keep-db"},
              {"--keep-db", "", "keep the database at the end, so that later runs (other targets or environments) reuse it"},
              {"--dtype", "TYPE", "members' weight type: f32, f16 or bf16 (default: the parent's)"},
              {"--allow-miss", "", "exit 0 even when a target is missed (infeasible, or measured outside [0.97, 1.10] x target)"},
              {"--resume", "", "continue the killed run in OUT_DIR: finished members are kept (checked by checksum), an interrupted distillation continues from its last checkpoint"},
-             {"--distill-tokens", "N", "distill each member from the dense model on N tokens once it is in band (per member: each --gradual step gets N), then re-measure it as written"},
+             {"--distill-tokens", "N", "distill each member from the dense model on N tokens once it is in band (per member: each --gradual step gets N; minitron: the search's winner, 0 = it keeps its short distillation), then re-measure it as written"},
              {"--distill-data", "TOKENS.bin", "distill on this corpus (zip distill --data's format; default: the calibration windows minus the held-out ones)"},
              {"--distill-lr", "X", "peak distillation learning rate (default 0.1/dim, at most 1e-3)"},
              {"--distill-batch", "N", "distillation sequences per step (default 8)"},
-             {"--distill-seq", "N", "distillation tokens per sequence (default min(256, context))"},
+             {"--distill-seq", "N", "distillation tokens per sequence (default min(256, context); minitron: --calib-len)"},
              {"--distill-ckpt-every", "N", "distillation steps between checkpoints (default 200)"},
              {"--gradual", "", "gradual mode: targets in increasing order, each member pruned from the previous distilled member (its database rebuilt on it)"},
              {"--gradual-steps", "K", "K intermediate targets between consecutive targets (each an output)"},
@@ -194,9 +219,9 @@ int cmd_compress(int argc, char** argv) {
     const std::string path = args.str("--recipe");
     apply_recipe(o, read_file(path), path);
   } else {
-    if (!args.has("--speedup")) throw UsageError("zip compress: missing --speedup LIST (e.g. 1.5,2)");
+    if (!args.has("--speedup") && !o.params_fraction) throw UsageError("zip compress: missing --speedup LIST (e.g. 1.5,2)");
     if (o.calib_paths.empty()) throw UsageError("zip compress: missing --calib FILE_OR_DIR");
-    o.targets = parse_targets(args.str("--speedup"));
+    if (args.has("--speedup")) o.targets = parse_targets(args.str("--speedup"));
   }
   o.log = [](const std::string& s) { fmt::print(stderr, "{}\n", s); };
   o.latency = synthetic_latency_from_env();  // tests only: no timing
@@ -211,6 +236,10 @@ int cmd_compress(int argc, char** argv) {
         if (m == member && s == step) ::raise(SIGKILL);
       };
   }
+  if (const char* k = std::getenv("ZIP_COMPRESS_TEST_KILL_AFTER_KD"))  // tests only: a kill mid-search (minitron)
+    o.after_kd = [k = std::atoi(k)](int done) {
+      if (done == k) ::raise(SIGKILL);
+    };
   nlohmann::json report = compress_family(model, o);
   if (!args.has("--recipe")) fmt::print("{}", render_summary_table(report));
   fmt::print(stderr, "wrote {}/report.json\n", o.out_dir);

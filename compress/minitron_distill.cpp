@@ -1,0 +1,61 @@
+#include "compress/minitron_distill.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "distill/distill_defaults.h"
+#include "distill/distill_loop.h"
+#include "distill/train_loop.h"
+#include "engine/error.h"
+#include "engine/train/train_ops.h"
+
+namespace zip {
+
+distill::TokenData minitron_kd_corpus(const Model& dense, const CalibSet& calib, const CompressOptions& o) {
+  distill::TokenData d;
+  if (!o.distill_data.empty()) {
+    d = distill::load_tokens(o.distill_data);
+    ZIP_CHECK(dense.tokenizer && distill::tokenizer_hash(*dense.tokenizer) == d.tokenizer_hash,
+              "--distill-data {}: its tokens are not of the model's vocabulary", printable(o.distill_data));
+    return d;
+  }
+  if (dense.tokenizer) d.tokenizer_hash = distill::tokenizer_hash(*dense.tokenizer);
+  d.vocab_size = uint32_t(dense.config.vocab_size);
+  for (const auto& w : calib.train) d.add_document(w);
+  return d;
+}
+
+double kd_peak_lr(const KdRun& k, const Model& student) {
+  return k.lr > 0 ? k.lr : distill::default_distill_lr(student.config.dim);
+}
+
+bool kd_uses_hidden_loss(const ModelConfig& dense, const ModelConfig& student) {
+  return 4 * student.n_layers() < 3 * dense.n_layers();
+}
+
+Model distill_candidate(const Model& dense, const Model& student, const distill::TokenData& data, const KdRun& k) {
+  distill::LoopOptions lo;
+  lo.label = k.label;
+  lo.steps = k.steps, lo.batch = k.batch, lo.seq = k.seq;
+  lo.lr = kd_peak_lr(k, student), lo.min_lr = lo.lr / 10;
+  lo.warmup = distill::default_distill_warmup(k.steps);
+  lo.seed = k.seed;
+  lo.recipe = {{"seed", lo.seed}, {"batch", lo.batch}, {"seq", lo.seq}, {"accum", 1}, {"steps", lo.steps},
+               {"precision", "f32"}, {"lr", lo.lr}};
+  if (!k.ckpt_dir.empty()) {
+    lo.ckpt_dir = k.ckpt_dir;
+    lo.ckpt_every = std::max(1, k.steps / 20);
+    if (k.resume && distill::checkpoint_status(k.ckpt_dir)) lo.resume_dir = k.ckpt_dir;
+  }
+  distill::DistillOptions d;  // τ = 1, no CE
+  if (kd_uses_hidden_loss(dense.config, student.config)) d.hidden = distill::HiddenLoss::Cosine;  // α = L_logits / L_hidden
+  d.max_B = lo.batch, d.max_T = lo.seq;
+  d.adam.weight_decay = lo.weight_decay, d.adam.grad_clip = lo.clip;
+  auto ops = train::make_cpu_train_ops(k.threads);
+  distill::Distiller dist(dense, student, *ops, d);
+  distill::LoopHooks h = dist.hooks();
+  distill::run_loop(lo, data, nullptr, h);
+  return dist.finish();
+}
+
+}  // namespace zip
