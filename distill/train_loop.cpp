@@ -215,7 +215,9 @@ LoopResult run_loop(const LoopOptions& o, const TokenData& train, const TokenDat
   std::FILE* log = o.log_path.empty() ? nullptr : std::fopen(o.log_path.c_str(), "ab");
   if (!o.log_path.empty() && !log) fail("cannot open log {}: {}", o.log_path, std::strerror(errno));
   r.first_step = start;
-  Progress progress(o.label, o.steps);
+  Progress::Options po;
+  po.resumed_at = start;  // the steps of the killed run took none of this run's time
+  Progress progress(o.label, o.steps, po);
   progress.update(start);
   std::vector<int> tokens, targets;
   auto t_begin = std::chrono::steady_clock::now();

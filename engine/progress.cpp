@@ -42,7 +42,8 @@ void Progress::emit(const std::string& s) {
 
 // "40/120 (33 %), 0:10 elapsed, ETA 0:20": no ETA before the rate can be estimated.
 std::string Progress::counts(int64_t done, double el, const std::string& note) const {
-  const double rate = el >= kRateAfterS && done > 0 ? double(done) / el : 0;
+  const int64_t here = done - opt_.resumed_at;  // done by this process
+  const double rate = el >= kRateAfterS && here > 0 ? double(here) / el : 0;
   const std::string eta = rate > 0 && total_ > 0 ? hms(double(total_ - done) / rate) : "?";
   char pct[32];
   std::snprintf(pct, sizeof pct, "%.0f", total_ > 0 ? 100.0 * double(done) / double(total_) : 0.0);

@@ -20,6 +20,7 @@ class Progress {
     double log_interval_s = 10;                     // plain lines: seconds between them
     std::function<double()> clock;                  // seconds, any origin; default: steady_clock
     std::function<void(const std::string&)> sink;   // default: stderr (plain lines get a newline)
+    int64_t resumed_at = 0;  // units an earlier process did (a resumed run): not in the rate or the ETA
   };
   static constexpr double kQuietS = 1.0, kRateAfterS = 1.0;
 

@@ -77,3 +77,15 @@ TEST_CASE("progress on a terminal: no rate nor ETA from the first instants, then
   p.finish();
   CHECK(f.lines.back() == "\r\033[K");
 }
+
+TEST_CASE("progress for logs: a resumed run's ETA counts only the units done since it started") {
+  Fake f;
+  Progress::Options o = f.options(false);
+  o.resumed_at = 64;  // a killed run did 64 of 256
+  Progress p("distill", 256, o);
+  p.update(64);
+  f.t += 20, p.update(66);  // 2 units in 20 s: 10 s each
+  REQUIRE(f.lines.size() == 1);
+  // 190 units left at 0.1/s: 31:40 (counting the 64 earlier steps as done in 20 s would say 0:58).
+  CHECK(f.lines[0] == "distill: 66/256 (26 %), 0:20 elapsed, ETA 31:40");
+}
