@@ -70,7 +70,7 @@ bool is_ziplm(const std::string& method) { return method.rfind("ziplm", 0) == 0;
 
 void md_layers(std::string& o, const Member& m) {
   const json& j = *m.j;
-  o += fmt::format("### {} @ {} — measured {}\n\n", cell(m.method), fx(m.target, 2, "×"),
+  o += fmt::format("### {} @ {} — measured {}\n\n", cell(m.method), target_text(m, "×"),
                    fx(num(j, "measured_speedup"), 2, "×"));
   std::vector<std::string> notes;
   if (auto u = flag(j, "update")) notes.push_back(fmt::format("weight update: {}", *u ? "yes" : "no"));
@@ -184,7 +184,7 @@ std::string md_member_row(const Member& m, std::optional<double> dense_params) {
   if (params && dense_params && *dense_params > 0) pct = *params / *dense_params * 100;
   std::string spread = fx(num(j, "timing_spread"), 1, " %", 100);
   if (auto sp = num(j, "timing_spread"); sp && *sp > kSpreadLimit) spread += " (busy)";
-  return row({cell(m.method), fx(m.target, 2, "×"), fx(num(j, "predicted_speedup"), 2, "×"),
+  return row({cell(m.method), target_text(m, "×"), fx(num(j, "predicted_speedup"), 2, "×"),
               fx(meas, 2, "×"), ratio, spread, fx(params, 1, "", 1e-6), fx(pct, 1, "%"),
               fx(num(j, "calib_loss"), 3), search_cell(j), quality_cell(j),
               fx(num(j, "kl"), 4), cell(str(j, "file").value_or(kDash))});
@@ -192,7 +192,7 @@ std::string md_member_row(const Member& m, std::optional<double> dense_params) {
 
 // The members [i, e) of one target: a table of the feasible ones, a line per infeasible one.
 void md_target(std::string& o, const std::vector<Member>& ms, size_t i, size_t e, std::optional<double> dense_params) {
-  o += fmt::format("## Target {}\n\n", fx(ms[i].target, 2, "×"));
+  o += fmt::format("## Target {}\n\n", target_text(ms[i], "×"));
   bool any_feasible = false;
   for (size_t k = i; k < e; ++k) any_feasible |= ms[k].feasible;
   if (any_feasible) {
@@ -210,7 +210,7 @@ void md_target(std::string& o, const std::vector<Member>& ms, size_t i, size_t e
     infeasible += fmt::format(
         "- **{}**: target {} is infeasible in this environment; the largest achievable "
         "speedup is {}.\n",
-        cell(m.method), fx(m.target, 2, "×"), fx(num(*m.j, "max_speedup"), 2, "×"));
+        cell(m.method), target_text(m, "×"), fx(num(*m.j, "max_speedup"), 2, "×"));
   }
   if (any_feasible && !(infeasible + failures).empty()) o += "\n";
   o += failures + infeasible + "\n";
@@ -271,7 +271,7 @@ std::string render_summary_table(const json& r) {
   int out_of_band = 0;
   for (const auto& m : members_of(r)) {
     const json& j = *m.j;
-    std::string target = fx(m.target, 2, "x", 1, dash);
+    std::string target = target_text(m, "x", dash);
     if (!m.feasible) {
       rows.push_back({m.method, target,
                       "infeasible (max " + fx(num(j, "max_speedup"), 2, "x", 1, dash) + ")", dash,

@@ -80,6 +80,13 @@ struct Member {
   bool feasible;
 };
 
+// A member's target as shown: "1.50×", or "0.50 params" for a budget by parameters (minitron --params).
+inline std::string target_text(const Member& m, const char* suffix, const char* dash = kDash) {
+  if (!(m.target && *m.target > 0) && m.j)
+    if (auto f = num(sub(*m.j, "budget"), "params_fraction")) return fx(f, 2, " params", 1, dash);
+  return fx(m.target, 2, suffix, 1, dash);
+}
+
 inline std::vector<Member> members_of(const json& r) {
   std::vector<Member> out;
   for (const json& m : list(r, "members")) {

@@ -103,6 +103,10 @@ TEST_CASE("compress --method minitron --params 0.5: a member within ±5 % of hal
   CHECK(ratio <= 1.05);
   CHECK(m["params"].get<int64_t>() == weight_count(member));
   CHECK(!m.contains("measured_speedup"));  // a budget by parameters times nothing
+  // Its target reads as the budget it had, not as a 0.00x speedup.
+  CHECK(r.out.find("0.50 params") != std::string::npos);
+  CHECK(r.out.find("0.00x") == std::string::npos);
+  CHECK(read_file(out + "/report.md").find("0.50 params") != std::string::npos);
   for (const auto& c : m["candidates"]) {
     const double cr = c["params"].get<double>() / (0.5 * double(weight_count(dense)));
     CHECK(cr >= 0.95);

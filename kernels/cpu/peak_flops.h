@@ -4,7 +4,7 @@
 //   f32:  vfmadd of W-lane vectors (AVX-512 16 lanes, AVX2 8, scalar 1), 2 FLOP per lane;
 //   bf16: vdpbf16ps (AVX512_BF16 builds only): 16 f32 lanes each += 2 bf16 products, i.e.
 //         32 products = 64 FLOP per instruction (2 FLOP per bf16 pair).
-// Each figure is the median of `reps` timed runs of ~run_ms after one untimed run.
+// Each figure is the fastest of `reps` timed runs of ~run_ms after one untimed run.
 #pragma once
 #include <string>
 
@@ -12,7 +12,7 @@ namespace zip::cpu {
 
 struct PeakOptions {
   int threads = 1;         // the N-thread figures use a pool of this many threads
-  int reps = 5;            // timed runs per figure (median reported)
+  int reps = 5;            // timed runs per figure (the fastest reported)
   double run_ms = 12;      // length of one timed run
   bool single_thread = true;  // also measure on 1 thread
   bool bf16 = true;           // also measure vdpbf16ps where the build has it

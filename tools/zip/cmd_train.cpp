@@ -132,7 +132,7 @@ distill::TokenData load_tokens_for(const std::string& path, const TokenizerData&
 
 void set_mfu_inputs(distill::LoopOptions& lo, double flops_per_token, int threads, train::Precision precision) {
   cpu::PeakOptions po;
-  po.threads = threads, po.reps = 3, po.run_ms = 8, po.bf16 = precision == train::Precision::bf16;
+  po.threads = threads, po.reps = 5, po.run_ms = 20, po.bf16 = precision == train::Precision::bf16;
   lo.flops_per_token = flops_per_token;
   const cpu::PeakFlops peak = cpu::measure_peak_flops(po);
   lo.peak_flops = po.bf16 && peak.has_bf16() ? peak.bf16_peak() : peak.f32_peak();
