@@ -8,32 +8,18 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/zlm.h"
 #include "models/tokenizer_fit.h"
+#include "tests/cli_fixtures.h"
 #include "tests/test_util.h"
 
 using namespace zip;
 
-namespace {
+using ztest::q;
 
-std::string q(const std::string& s) { return ztest::shell_quote(s); }
+namespace {
 
 const std::string& dir() {
   static std::string d = ztest::temp_dir();
   return d;
-}
-
-const std::string& stories() {
-  static std::string p = [] {
-    std::string out = dir() + "/s.zlm";
-    auto r = ztest::run_zip("convert " + q(ztest::shared("models/stories260K/stories260K.bin")) + " -o " + q(out));
-    REQUIRE_MESSAGE(r.status == 0, r.err);
-    return out;
-  }();
-  return p;
-}
-
-void write(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f << bytes;
 }
 
 std::string random_bytes(size_t n, uint32_t seed) {
@@ -53,7 +39,7 @@ void check_usage_error(const ztest::CmdResult& r) {
 }  // namespace
 
 TEST_CASE("cli hygiene: bad input - an empty option value is a usage error (exit 2); an empty prompt is not") {
-  const std::string m = q(stories()), src = q(ztest::shared("models/stories260K/stories260K.bin"));
+  const std::string m = q(ztest::cli_stories_zlm()), src = q(ztest::shared("models/stories260K/stories260K.bin"));
   check_usage_error(ztest::run_zip("convert " + src + " -o ''"));
   check_usage_error(ztest::run_zip("convert " + src + " -o="));
   check_usage_error(ztest::run_zip("convert " + src + " -o x.zlm --tokenizer ''"));
@@ -69,7 +55,7 @@ TEST_CASE("cli hygiene: bad input - an empty option value is a usage error (exit
 }
 
 TEST_CASE("cli hygiene: bad input - compress --speedup out of range says what a target is") {
-  const std::string base = "compress " + q(stories()) + " --calib " + q(ztest::shared("data/tinystories")) + " -o " +
+  const std::string base = "compress " + q(ztest::cli_stories_zlm()) + " --calib " + q(ztest::shared("data/tinystories")) + " -o " +
                            q(dir() + "/fam") + " --speedup ";
   auto big = ztest::run_zip(base + "1000");
   check_usage_error(big);
@@ -86,7 +72,7 @@ TEST_CASE("cli hygiene: bad input - compress --speedup out of range says what a 
 TEST_CASE("cli hygiene: bad input - convert --tokenizer refuses a file that is not this model's tokenizer") {
   const std::string src = q(ztest::shared("models/stories260K/stories260K.bin")), out = dir() + "/t.zlm";
   // Random bytes named .bin: read as a llama2.c tokenizer, refused at once, naming that format.
-  write(dir() + "/random.bin", random_bytes(3000, 1));
+  ztest::write_bytes(dir() + "/random.bin", random_bytes(3000, 1));
   auto r = ztest::run_zip("convert " + src + " --tokenizer " + q(dir() + "/random.bin") + " -o " + q(out));
   CHECK(r.status == 1);
   CHECK(ztest::count_lines(r.err) == 1);
@@ -97,7 +83,7 @@ TEST_CASE("cli hygiene: bad input - convert --tokenizer refuses a file that is n
   // Random text lines named .txt load as a WordPiece vocabulary: a decoder refuses it.
   std::string lines;
   for (int i = 0; i < 300; i++) lines += random_bytes(6, uint32_t(i + 2)) + "\n";
-  write(dir() + "/random.txt", lines);
+  ztest::write_bytes(dir() + "/random.txt", lines);
   r = ztest::run_zip("convert " + src + " --tokenizer " + q(dir() + "/random.txt") + " -o " + q(out));
   CHECK(r.status == 1);
   CHECK(ztest::count_lines(r.err) == 1);
@@ -111,7 +97,7 @@ TEST_CASE("cli hygiene: bad input - convert --tokenizer refuses a file that is n
 
 TEST_CASE("cli hygiene: a tokenizer must fit the model: size and special ids") {
   TokenizerData t = load_tokenizer(ztest::shared("models/stories260K/tok512.bin"));  // 512 pieces
-  Model s = load_zlm(stories());
+  Model s = load_zlm(ztest::cli_stories_zlm());
   ModelConfig c = s.config;  // a decoder with 512 embedding rows
   check_tokenizer_fits(t, c, "tok512");
   c.vocab_size = 1024;  // exactly half the rows: still this model's

@@ -17,10 +17,13 @@
 #include "engine/file_io.h"
 #include "engine/train/train_ops.h"
 #include "engine/zlm.h"
+#include "tests/cli_fixtures.h"
 #include "tests/test_util.h"
 
 using namespace zip;
 using namespace zip::train;
+
+using ztest::q;
 
 namespace {
 
@@ -138,56 +141,22 @@ TEST_CASE("train bf16: the fused LM head + KL + CE at bf16 stays close to float6
 
 namespace {
 
-std::string q(const std::string& s) { return ztest::shell_quote(s); }
 const std::string& dir() {
   static std::string d = ztest::temp_dir();
   return d;
-}
-void write(const std::string& path, const std::string& s) {
-  std::ofstream f(path, std::ios::binary);
-  f << s;
-}
-const std::string& stories_zlm() {
-  static std::string p = [] {
-    std::string path = dir() + "/s.zlm";
-    auto r = ztest::run_zip("convert " + q(ztest::shared("models/stories260K/stories260K.bin")) + " -o " + q(path));
-    REQUIRE_MESSAGE(r.status == 0, r.err);
-    return path;
-  }();
-  return p;
-}
-// TinyStories lines as documents, 20 % held out.
-const std::string& corpus() {
-  static std::string p = [] {
-    std::string path = dir() + "/tiny.bin";
-    auto r = ztest::run_zip("tokenize " + q(stories_zlm()) + " " +
-                            q(ztest::shared("data/tinystories/TinyStories-valid-subset.txt")) + " --lines -o " +
-                            q(path) + " --val-fraction 0.2");
-    REQUIRE_MESSAGE(r.status == 0, r.err);
-    return path;
-  }();
-  return p;
 }
 // The stories260K shape.
 const std::string& config_260k() {
   static std::string p = [] {
     std::string path = dir() + "/cfg260k.json";
-    write(path, R"({"arch": "llama", "dim": 64, "max_seq_len": 512, "head_dim": 8, "n_layers": 5, "n_heads": 8,
+    ztest::write_bytes(path, R"({"arch": "llama", "dim": 64, "max_seq_len": 512, "head_dim": 8, "n_layers": 5, "n_heads": 8,
                     "n_kv_heads": 4, "ffn_dim": 172, "tied_embeddings": true, "norm_eps": 1e-5, "rope_theta": 10000})");
     return path;
   }();
   return p;
 }
-std::vector<nlohmann::json> read_log(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(read_file(path));
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
 std::string train_args(const std::string& out, int steps, const std::string& precision) {
-  return "train --config " + q(config_260k()) + " --tokenizer " + q(stories_zlm()) + " --data " + q(corpus()) +
+  return "train --config " + q(config_260k()) + " --tokenizer " + q(ztest::cli_stories_zlm()) + " --data " + q(ztest::cli_tinystories_tokens()) +
          " -o " + q(out) + " --steps " + std::to_string(steps) + " --batch 4 --seq 32 --lr 3e-3 --warmup 10 " +
          "--precision " + precision;
 }
@@ -198,10 +167,10 @@ TEST_CASE("train bf16: stories260K shape trained at bf16 tracks f32 (loss within
   std::map<std::string, std::vector<nlohmann::json>> logs;
   for (const char* p : {"f32", "bf16"}) {
     std::string out = dir() + "/track-" + p + ".zlm";
-    auto r = ztest::run_zip(train_args(out, 200, p) + " -t 1 --val " + q(dir() + "/tiny.val.bin") +
+    auto r = ztest::run_zip(train_args(out, 200, p) + " -t 1 --val " + q(ztest::cli_tinystories_val_tokens()) +
                             " --eval-every 200 --eval-batches 8");
     REQUIRE_MESSAGE(r.status == 0, r.err);
-    logs[p] = read_log(out + ".log.jsonl");
+    logs[p] = ztest::read_jsonl(out + ".log.jsonl");
     REQUIRE(logs[p].size() == 200);
     CHECK(load_zlm(out).provenance["recipe"]["precision"] == p);
   }
@@ -243,7 +212,7 @@ TEST_CASE("train bf16: SIGKILL then --resume reproduces the uninterrupted bf16 r
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   CHECK(WIFSIGNALED(status));
-  CHECK(read_log(dir() + "/bk2.zlm.jsonl").size() < 30);
+  CHECK(ztest::read_jsonl(dir() + "/bk2.zlm.jsonl").size() < 30);
   // The checkpoint records the precision; another precision is refused with one clear line.
   auto other = ztest::run_cmd(ztest::zip_bin() + " " + train_args(dir() + "/bk3.zlm", 30, "f32") + " -t 2 --resume " +
                               q(c2));
@@ -253,7 +222,7 @@ TEST_CASE("train bf16: SIGKILL then --resume reproduces the uninterrupted bf16 r
   CHECK(other.err.find("\"f32\"") != std::string::npos);
   auto r3 = ztest::run_cmd(cmd2 + " --resume " + q(c2));
   REQUIRE_MESSAGE(r3.status == 0, r3.err);
-  auto a = read_log(dir() + "/bk1.zlm.jsonl"), b = read_log(dir() + "/bk2.zlm.jsonl");
+  auto a = ztest::read_jsonl(dir() + "/bk1.zlm.jsonl"), b = ztest::read_jsonl(dir() + "/bk2.zlm.jsonl");
   REQUIRE(a.size() == 30);
   REQUIRE(b.size() == 30);
   for (size_t i = 0; i < a.size(); i++) CHECK(b[i]["loss"].dump() == a[i]["loss"].dump());  // equal bits
@@ -262,13 +231,13 @@ TEST_CASE("train bf16: SIGKILL then --resume reproduces the uninterrupted bf16 r
 
 TEST_CASE("train bf16: distillation at bf16 (teacher and student heads packed) lowers the KL") {
   std::string sliced = dir() + "/sliced.zlm", out = dir() + "/dbf.zlm";
-  auto r = ztest::run_zip("slice " + q(stories_zlm()) + " --spec " +
+  auto r = ztest::run_zip("slice " + q(ztest::cli_stories_zlm()) + " --spec " +
                           q(ztest::shared("golden/stories260K-sliced/index.json")) + " -o " + q(sliced));
   REQUIRE_MESSAGE(r.status == 0, r.err);
-  r = ztest::run_zip("distill --teacher " + q(stories_zlm()) + " --student " + q(sliced) +
+  r = ztest::run_zip("distill --teacher " + q(ztest::cli_stories_zlm()) + " --student " + q(sliced) +
                      " --synthetic 2000 --steps 20 --batch 4 --seq 32 --lr 3e-3 -t 2 --precision bf16 -o " + q(out));
   REQUIRE_MESSAGE(r.status == 0, r.err);
-  auto log = read_log(out + ".log.jsonl");
+  auto log = ztest::read_jsonl(out + ".log.jsonl");
   REQUIRE(log.size() == 20);
   double kl0 = log.front()["kl"], kl1 = log.back()["kl"];
   MESSAGE("distill bf16: KL " << kl0 << " -> " << kl1);

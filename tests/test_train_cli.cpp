@@ -14,65 +14,29 @@
 #include "engine/checksum.h"
 #include "engine/file_io.h"
 #include "engine/zlm.h"
+#include "tests/cli_fixtures.h"
 #include "tests/test_util.h"
 
 using namespace zip;
 
-namespace {
+using ztest::q;
 
-std::string q(const std::string& s) { return ztest::shell_quote(s); }
+namespace {
 
 const std::string& dir() {
   static std::string d = ztest::temp_dir();
   return d;
 }
 
-void write(const std::string& path, const std::string& s) {
-  std::ofstream f(path, std::ios::binary);
-  f << s;
-}
-
-const std::string& stories_zlm() {
-  static std::string p = [] {
-    std::string path = dir() + "/s.zlm";
-    auto r = ztest::run_zip("convert " + q(ztest::shared("models/stories260K/stories260K.bin")) + " -o " + q(path));
-    REQUIRE_MESSAGE(r.status == 0, r.err);
-    return path;
-  }();
-  return p;
-}
-
-// TinyStories lines as documents, 20 % held out.
-const std::string& corpus() {
-  static std::string p = [] {
-    std::string path = dir() + "/tiny.bin";
-    auto r = ztest::run_zip("tokenize " + q(stories_zlm()) + " " +
-                            q(ztest::shared("data/tinystories/TinyStories-valid-subset.txt")) + " --lines -o " +
-                            q(path) + " --val-fraction 0.2");
-    REQUIRE_MESSAGE(r.status == 0, r.err);
-    return path;
-  }();
-  return p;
-}
-
 const std::string& tiny_config() {
   static std::string p = [] {
     std::string path = dir() + "/cfg.json";
-    write(path,
+    ztest::write_bytes(path,
           R"({"arch": "llama", "dim": 32, "max_seq_len": 64, "head_dim": 8, "n_layers": 2, "n_heads": 4,
               "n_kv_heads": 2, "ffn_dim": 64, "tied_embeddings": true, "norm_eps": 1e-5, "rope_theta": 10000})");
     return path;
   }();
   return p;
-}
-
-std::vector<nlohmann::json> read_log(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(read_file(path));
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  return out;
 }
 
 using ztest::check_clean_failure;
@@ -88,19 +52,19 @@ bool alive(pid_t pid) {
 }
 
 std::string train_args(const std::string& out) {
-  return "train --config " + q(tiny_config()) + " --tokenizer " + q(stories_zlm()) + " --data " + q(corpus()) +
+  return "train --config " + q(tiny_config()) + " --tokenizer " + q(ztest::cli_stories_zlm()) + " --data " + q(ztest::cli_tinystories_tokens()) +
          " -o " + q(out) + " --steps 30 --batch 4 --seq 32 --lr 3e-3 --warmup 3 -t 2";
 }
 
 }  // namespace
 
 TEST_CASE("train cli: tokens.bin round trip and BOS document joining (SentencePiece)") {
-  Model m = load_zlm(stories_zlm());
+  Model m = load_zlm(ztest::cli_stories_zlm());
   Tokenizer tok(m.tokenizer);
   std::string a = "Once upon a time there was a cat.", b = "The dog ran home.\nIt was happy.";
-  write(dir() + "/a.txt", a);
-  write(dir() + "/b.txt", b);
-  auto r = ztest::run_zip("tokenize " + q(stories_zlm()) + " " + q(dir() + "/a.txt") + " " + q(dir() + "/b.txt") +
+  ztest::write_bytes(dir() + "/a.txt", a);
+  ztest::write_bytes(dir() + "/b.txt", b);
+  auto r = ztest::run_zip("tokenize " + q(ztest::cli_stories_zlm()) + " " + q(dir() + "/a.txt") + " " + q(dir() + "/b.txt") +
                           " -o " + q(dir() + "/ab.bin"));
   REQUIRE_MESSAGE(r.status == 0, r.err);
   CHECK(r.out.empty());
@@ -119,7 +83,7 @@ TEST_CASE("train cli: tokens.bin round trip and BOS document joining (SentencePi
   CHECK(raw.size() == 40 + 8 * 3 + 2 * d.ids.size() + 4);
 
   // --lines: one document per non-empty line; the last ones go to the validation file.
-  r = ztest::run_zip("tokenize " + q(stories_zlm()) + " " + q(dir() + "/b.txt") + " " + q(dir() + "/a.txt") +
+  r = ztest::run_zip("tokenize " + q(ztest::cli_stories_zlm()) + " " + q(dir() + "/b.txt") + " " + q(dir() + "/a.txt") +
                      " --lines --val-fraction 0.34 -o " + q(dir() + "/l.bin"));
   REQUIRE_MESSAGE(r.status == 0, r.err);
   auto tr = distill::load_tokens(dir() + "/l.bin"), va = distill::load_tokens(dir() + "/l.val.bin");
@@ -138,16 +102,16 @@ TEST_CASE("train cli: tokens.bin round trip and BOS document joining (SentencePi
   CHECK(g.ids == want);
 
   // Printing ids (no -o) still works.
-  r = ztest::run_zip("tokenize " + q(stories_zlm()) + " -p " + q(a));
+  r = ztest::run_zip("tokenize " + q(ztest::cli_stories_zlm()) + " -p " + q(a));
   CHECK(r.status == 0);
   CHECK(r.out.rfind("1 ", 0) == 0);
 }
 
 TEST_CASE("train cli: a tiny model trained from scratch, loss decreases") {
   std::string out = dir() + "/t.zlm";
-  auto r = ztest::run_zip(train_args(out) + " --val " + q(dir() + "/tiny.val.bin") + " --eval-every 10");
+  auto r = ztest::run_zip(train_args(out) + " --val " + q(ztest::cli_tinystories_val_tokens()) + " --eval-every 10");
   REQUIRE_MESSAGE(r.status == 0, r.err);
-  auto log = read_log(out + ".log.jsonl");
+  auto log = ztest::read_jsonl(out + ".log.jsonl");
   REQUIRE(log.size() == 30);
   double first = log.front()["loss"], last = log.back()["loss"];
   MESSAGE("train: loss " << first << " -> " << last << ", val " << log.back()["val_loss"]);
@@ -185,7 +149,7 @@ TEST_CASE("train cli: SIGKILL then --resume reproduces the uninterrupted per-ste
   REQUIRE(::kill(pid, SIGKILL) == 0);
   while (alive(pid) && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20))
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  size_t done = read_log(dir() + "/k2.jsonl").size();
+  size_t done = ztest::read_jsonl(dir() + "/k2.jsonl").size();
   MESSAGE("killed after " << done << " logged steps; resuming from " << read_file(c2 + "/latest"));
   CHECK(done < 30);
   // The same command again without --resume is refused (exit 2): the checkpoints stay as they are.
@@ -209,7 +173,7 @@ TEST_CASE("train cli: SIGKILL then --resume reproduces the uninterrupted per-ste
   CHECK_MESSAGE(reuse.status == 0, reuse.err);
   auto r3 = ztest::run_cmd(cmd2 + " --resume " + q(c2));
   REQUIRE_MESSAGE(r3.status == 0, r3.err);
-  auto a = read_log(dir() + "/k1.jsonl"), b = read_log(dir() + "/k2.jsonl");
+  auto a = ztest::read_jsonl(dir() + "/k1.jsonl"), b = ztest::read_jsonl(dir() + "/k2.jsonl");
   REQUIRE(a.size() == 30);
   REQUIRE(b.size() == 30);
   for (size_t i = 0; i < a.size(); i++) {
@@ -222,14 +186,14 @@ TEST_CASE("train cli: SIGKILL then --resume reproduces the uninterrupted per-ste
 
 TEST_CASE("train cli: distill the sliced stories260K from stories260K on synthetic data, KL decreases") {
   std::string sliced = dir() + "/sliced.zlm";
-  auto r = ztest::run_zip("slice " + q(stories_zlm()) + " --spec " +
+  auto r = ztest::run_zip("slice " + q(ztest::cli_stories_zlm()) + " --spec " +
                           q(ztest::shared("golden/stories260K-sliced/index.json")) + " -o " + q(sliced));
   REQUIRE_MESSAGE(r.status == 0, r.err);
   std::string out = dir() + "/d.zlm";
-  r = ztest::run_zip("distill --teacher " + q(stories_zlm()) + " --student " + q(sliced) +
+  r = ztest::run_zip("distill --teacher " + q(ztest::cli_stories_zlm()) + " --student " + q(sliced) +
                      " --synthetic 2000 --steps 20 --batch 4 --seq 32 --lr 3e-3 -t 2 -o " + q(out));
   REQUIRE_MESSAGE(r.status == 0, r.err);
-  auto log = read_log(out + ".log.jsonl");
+  auto log = ztest::read_jsonl(out + ".log.jsonl");
   REQUIRE(log.size() == 20);
   double kl0 = log.front()["kl"], kl1 = log.back()["kl"];
   MESSAGE("distill: KL " << kl0 << " -> " << kl1);
@@ -244,11 +208,11 @@ TEST_CASE("train cli: distill the sliced stories260K from stories260K on synthet
 
 TEST_CASE("train cli: distill killed then --resume reproduces the uninterrupted per-step losses bit for bit") {
   std::string sliced = dir() + "/rsliced.zlm", c1 = dir() + "/dc1", c2 = dir() + "/dc2";
-  auto r = ztest::run_zip("slice " + q(stories_zlm()) + " --spec " +
+  auto r = ztest::run_zip("slice " + q(ztest::cli_stories_zlm()) + " --spec " +
                           q(ztest::shared("golden/stories260K-sliced/index.json")) + " -o " + q(sliced));
   REQUIRE_MESSAGE(r.status == 0, r.err);
   auto args = [&](const std::string& out, const std::string& ckpt) {
-    return "distill --teacher " + q(stories_zlm()) + " --student " + q(sliced) +
+    return "distill --teacher " + q(ztest::cli_stories_zlm()) + " --student " + q(sliced) +
            " --synthetic 2000 --steps 20 --batch 4 --seq 32 --lr 3e-3 --ce-weight 0.5 --temperature 2 -t 2" +
            " --ckpt-every 4 --ckpt " + q(ckpt) + " -o " + q(out) + " --log " + q(out + ".jsonl");
   };
@@ -265,10 +229,10 @@ TEST_CASE("train cli: distill killed then --resume reproduces the uninterrupted 
   REQUIRE(::kill(pid, SIGKILL) == 0);
   while (alive(pid) && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  CHECK(read_log(dir() + "/dk2.zlm.jsonl").size() < 20);
+  CHECK(ztest::read_jsonl(dir() + "/dk2.zlm.jsonl").size() < 20);
   auto r3 = ztest::run_cmd(cmd2 + " --resume " + q(c2));
   REQUIRE_MESSAGE(r3.status == 0, r3.err);
-  auto a = read_log(dir() + "/dk1.zlm.jsonl"), b = read_log(dir() + "/dk2.zlm.jsonl");
+  auto a = ztest::read_jsonl(dir() + "/dk1.zlm.jsonl"), b = ztest::read_jsonl(dir() + "/dk2.zlm.jsonl");
   REQUIRE(a.size() == 20);
   REQUIRE(b.size() == 20);
   for (size_t i = 0; i < a.size(); i++) CHECK(b[i]["loss"].dump() == a[i]["loss"].dump());  // equal bits
@@ -276,35 +240,35 @@ TEST_CASE("train cli: distill killed then --resume reproduces the uninterrupted 
 }
 
 TEST_CASE("train cli: bad input gives a one-line error and exit code 1 or 2") {
-  std::string base = "train --tokenizer " + q(stories_zlm()) + " --data " + q(corpus()) + " -o " +
+  std::string base = "train --tokenizer " + q(ztest::cli_stories_zlm()) + " --data " + q(ztest::cli_tinystories_tokens()) + " -o " +
                      q(dir() + "/bad.zlm") + " --steps 2 --batch 2 --seq 16";
   SUBCASE("bad input: missing config field") {
-    write(dir() + "/nodim.json", R"({"arch": "llama", "max_seq_len": 64, "head_dim": 8, "n_layers": 2,
+    ztest::write_bytes(dir() + "/nodim.json", R"({"arch": "llama", "max_seq_len": 64, "head_dim": 8, "n_layers": 2,
          "n_heads": 4, "n_kv_heads": 2, "ffn_dim": 64, "norm_eps": 1e-5})");
     check_clean_failure(ztest::run_zip(base + " --config " + q(dir() + "/nodim.json")));
   }
   SUBCASE("bad input: data made with another tokenizer") {
-    std::string t = read_file(corpus());
+    std::string t = read_file(ztest::cli_tinystories_tokens());
     t[16] ^= 0x5a;  // tokenizer hash
     // Keep the file's own checksum valid so that the hash check is what fails.
     std::string body = t.substr(0, t.size() - 4);
     uint32_t crc = crc32c(body.data(), body.size());
     std::memcpy(t.data() + t.size() - 4, &crc, 4);
-    write(dir() + "/other.bin", t);
-    auto r = ztest::run_zip("train --config " + q(tiny_config()) + " --tokenizer " + q(stories_zlm()) + " --data " +
+    ztest::write_bytes(dir() + "/other.bin", t);
+    auto r = ztest::run_zip("train --config " + q(tiny_config()) + " --tokenizer " + q(ztest::cli_stories_zlm()) + " --data " +
                             q(dir() + "/other.bin") + " -o " + q(dir() + "/bad.zlm") + " --steps 2 --seq 16");
     check_clean_failure(r);
     CHECK(r.err.find("another tokenizer") != std::string::npos);
   }
   SUBCASE("bad input: corrupt tokens.bin") {
-    std::string t = read_file(corpus());
+    std::string t = read_file(ztest::cli_tinystories_tokens());
     t[100] ^= 0x01;
-    write(dir() + "/corrupt.bin", t);
-    auto r = ztest::run_zip("train --config " + q(tiny_config()) + " --tokenizer " + q(stories_zlm()) + " --data " +
+    ztest::write_bytes(dir() + "/corrupt.bin", t);
+    auto r = ztest::run_zip("train --config " + q(tiny_config()) + " --tokenizer " + q(ztest::cli_stories_zlm()) + " --data " +
                             q(dir() + "/corrupt.bin") + " -o " + q(dir() + "/bad.zlm") + " --steps 2 --seq 16");
     check_clean_failure(r);
-    write(dir() + "/short.bin", t.substr(0, 30));
-    check_clean_failure(ztest::run_zip("train --config " + q(tiny_config()) + " --tokenizer " + q(stories_zlm()) +
+    ztest::write_bytes(dir() + "/short.bin", t.substr(0, 30));
+    check_clean_failure(ztest::run_zip("train --config " + q(tiny_config()) + " --tokenizer " + q(ztest::cli_stories_zlm()) +
                                        " --data " + q(dir() + "/short.bin") + " -o " + q(dir() + "/bad.zlm") +
                                        " --seq 16"));
   }
@@ -317,13 +281,13 @@ TEST_CASE("train cli: bad input gives a one-line error and exit code 1 or 2") {
   }
   SUBCASE("bad input: distill with different vocabularies, and missing flags") {
     // A student whose vocabulary differs in one piece.
-    Model other = load_zlm(stories_zlm());
+    Model other = load_zlm(ztest::cli_stories_zlm());
     auto td = std::make_shared<TokenizerData>(*other.tokenizer);
     td->pieces[300] += "x";
     other.tokenizer = td;
     std::string other_zlm = dir() + "/other_vocab.zlm";
     save_zlm(other, other_zlm);
-    auto r = ztest::run_zip("distill --teacher " + q(stories_zlm()) + " --student " + q(other_zlm) +
+    auto r = ztest::run_zip("distill --teacher " + q(ztest::cli_stories_zlm()) + " --student " + q(other_zlm) +
                             " --synthetic 10 --seq 8 -o " +
                             q(dir() + "/bad.zlm"));
     check_clean_failure(r);
@@ -337,7 +301,7 @@ TEST_CASE("train cli: bad input gives a one-line error and exit code 1 or 2") {
       check_clean_failure(r);
       CHECK(r.status == 2);
       CHECK(r.err.find("training runs on the CPU") != std::string::npos);
-      auto rd = ztest::run_zip("distill --teacher " + q(stories_zlm()) + " --student " + q(stories_zlm()) +
+      auto rd = ztest::run_zip("distill --teacher " + q(ztest::cli_stories_zlm()) + " --student " + q(ztest::cli_stories_zlm()) +
                                " --synthetic 10 --seq 8 -o " + q(dir() + "/bad.zlm") + " --device " + d);
       check_clean_failure(rd);
       CHECK(rd.status == 2);
