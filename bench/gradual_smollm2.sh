@@ -3,7 +3,10 @@
 #   (a) one-shot ZipLM, then each member distilled      (--distill-tokens)
 #   (b) gradual ZipLM: each target pruned from the previous distilled member (--gradual)
 #   (c) uniform pruning, then each member distilled     (--method uniform --distill-tokens)
-#   bench/gradual_smollm2.sh [TARGETS=1.25,1.5,2] [TOTAL_TOKENS=524288] [RUNS=a,b,c]
+#   (m) Minitron (issue 23): importance, uniform shapes, a small search ranked by short KD
+#       (16 probed, 3 distilled 32 steps each: 196,608 tokens per target ON TOP of the budget,
+#       reported as the search's cost), the winner distilled on the same per-member budget
+#   bench/gradual_smollm2.sh [TARGETS=1.25,1.5,2] [TOTAL_TOKENS=524288] [RUNS=a,b,c] (m: opt in)
 # Budget: TOTAL_TOKENS shared alike by every family: each of its n members (gradual steps) gets
 # TOTAL_TOKENS / n, rounded up to whole steps of 8 × 256 tokens (default: 3 members × 174,763 →
 # 86 steps = 176,128 tokens each, 528,384 in all). Data: ../shared/data/prose without inaugural/
@@ -45,3 +48,4 @@ family() {  # NAME, then the flags that make it
 case ",$RUNS," in *,a,*) family oneshot ;; esac
 case ",$RUNS," in *,b,*) family gradual --gradual ;; esac
 case ",$RUNS," in *,c,*) family uniform --method uniform ;; esac
+case ",$RUNS," in *,m,*) family minitron --method minitron --nas-probe 16 --nas-candidates 3 --nas-steps 32 ;; esac
