@@ -318,12 +318,7 @@ nlohmann::json compress_minitron(const std::string& model_path, const CompressOp
   nlohmann::json report = header_of(r);
   RunState st;
   st.command = command_of(r, report);
-  if (previous) {
-    const std::string diff = command_difference(previous->command, st.command);
-    if (!diff.empty())
-      throw UsageError(fmt::format("--resume: {} was written by another command ({} differs); run it as before, or choose another -o",
-                                   printable(run_state_path(opt.out_dir)), diff));
-  }
+  require_same_command(previous, st.command, opt.out_dir);
   make_heldout_losses(r);
   auto t0 = std::chrono::steady_clock::now();
   minitron::ImportanceOptions io;

@@ -224,12 +224,7 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
   nlohmann::json report = report_header(r);
   RunState st;
   st.command = command_of(r, report);
-  if (previous) {
-    const std::string diff = command_difference(previous->command, st.command);
-    if (!diff.empty())
-      throw UsageError(fmt::format("--resume: {} was written by another command ({} differs); run it as before, or choose another -o",
-                                   printable(run_state_path(opt.out_dir)), diff));
-  }
+  require_same_command(previous, st.command, opt.out_dir);
   rank_methods(r, opt.methods);
   report["wall_s"]["database"] = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();

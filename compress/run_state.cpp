@@ -79,6 +79,14 @@ void save_run_state(const std::string& out_dir, const RunState& s) {
   write_file_atomic(run_state_path(out_dir), s.to_json().dump(1));
 }
 
+void require_same_command(const std::optional<RunState>& previous, const json& now, const std::string& out_dir) {
+  if (!previous) return;
+  const std::string diff = command_difference(previous->command, now);
+  if (!diff.empty())
+    throw UsageError(fmt::format("--resume: {} was written by another command ({} differs); run it as before, or choose another -o",
+                                 printable(run_state_path(out_dir)), diff));
+}
+
 std::string command_difference(const json& recorded, const json& now) {
   if (recorded == now) return "";
   if (!recorded.is_object() || !now.is_object()) return "the command";

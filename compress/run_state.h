@@ -50,6 +50,8 @@ void save_run_state(const std::string& out_dir, const RunState& s);
 
 // "" when `now` may resume `recorded`; else the first key whose value differs, for the message.
 std::string command_difference(const nlohmann::json& recorded, const nlohmann::json& now);
+// --resume: UsageError naming the differing option when `previous` (if any) was written by another command.
+void require_same_command(const std::optional<RunState>& previous, const nlohmann::json& now, const std::string& out_dir);
 
 // Whether every file of `m` is still what was recorded.
 bool files_intact(const std::string& out_dir, const FinishedMember& m);

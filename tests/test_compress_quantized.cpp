@@ -35,6 +35,21 @@ std::set<std::string> matrix_types(const Model& m) {
   return types;
 }
 
+// A stories260K family at q8_0 with the synthetic latency source (no timing).
+CompressOptions q8_options(const std::string& out) {
+  CompressOptions o;
+  o.targets = {1.5};
+  o.calib_paths = {ztest::shared("data/tinystories")};
+  o.calib.samples = 24, o.calib.len = 64, o.calib.heldout = 8;
+  o.search_windows = 8, o.block = 8, o.evaluations = 4, o.threads = 2;
+  o.out_dir = out;
+  o.env = parse_env("cpu:threads=2,dtype=q8_0");
+  SyntheticCosts k;
+  k.t_fixed = 2e-4, k.attn_base = 2e-5, k.per_q = 1e-5, k.per_kv = 5e-6, k.ffn_base = 2e-5, k.per_neuron = 5e-7;
+  o.latency = synthetic_latency(k);
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("compress env: dtype= names a quantised runtime; absent, the key of older tables is unchanged") {
@@ -75,18 +90,9 @@ TEST_CASE("compress env dtype: the engine times quantised weights (table and pai
 
 TEST_CASE("compress env dtype: members are pruned in float, written in Q8_0, and the report shows the dense Q8_0 model") {
   const std::string tmp = ztest::temp_dir() + "/compress-q8";
-  CompressOptions o;
-  o.targets = {1.5};
-  o.calib_paths = {ztest::shared("data/tinystories")};
-  o.calib.samples = 24, o.calib.len = 64, o.calib.heldout = 8;
-  o.search_windows = 8, o.block = 8, o.evaluations = 4, o.threads = 2;
-  o.out_dir = tmp;
+  CompressOptions o = q8_options(tmp);
   o.eval_file = ztest::shared("data/tinystories/TinyStories-valid-subset.txt");
   o.eval_tokens = 2048, o.eval_ctx = 64;
-  o.env = parse_env("cpu:threads=2,dtype=q8_0");
-  SyntheticCosts k;
-  k.t_fixed = 2e-4, k.attn_base = 2e-5, k.per_q = 1e-5, k.per_kv = 5e-6, k.ffn_base = 2e-5, k.per_neuron = 5e-7;
-  o.latency = synthetic_latency(k);
   const nlohmann::json report = compress_family(stories_model(), o);
 
   const Model member = load_zlm(tmp + "/ziplm-1.50x.zlm");
@@ -120,17 +126,8 @@ TEST_CASE("compress cli: --env dtype= refuses --dtype and an FFN step that is no
 
 TEST_CASE("compress env dtype: a member is distilled in float, then quantised; --gradual with dtype= is refused") {
   const std::string tmp = ztest::temp_dir() + "/compress-q8-kd";
-  CompressOptions o;
-  o.targets = {1.5};
-  o.calib_paths = {ztest::shared("data/tinystories")};
-  o.calib.samples = 24, o.calib.len = 64, o.calib.heldout = 8;
-  o.search_windows = 8, o.block = 8, o.evaluations = 4, o.threads = 2;
-  o.out_dir = tmp;
-  o.env = parse_env("cpu:threads=2,dtype=q8_0");
+  CompressOptions o = q8_options(tmp);
   o.distill_tokens = 512, o.distill_batch = 4, o.distill_seq = 32;
-  SyntheticCosts k;
-  k.t_fixed = 2e-4, k.attn_base = 2e-5, k.per_q = 1e-5, k.per_kv = 5e-6, k.ffn_base = 2e-5, k.per_neuron = 5e-7;
-  o.latency = synthetic_latency(k);
   const nlohmann::json report = compress_family(stories_model(), o);
   REQUIRE(report["members"].size() == 1);
   CHECK(report["members"][0].contains("distill"));
