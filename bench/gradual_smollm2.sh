@@ -13,14 +13,15 @@
 # (tokenized once); calibration: the same prose at 512 tokens. Env: decode, 256 cached tokens,
 # batch 1, 2 threads. Wikitext-2 perplexity (first 65,536 tokens) of every member before and
 # after distillation in each report; zero-shot tasks: zip eval --tasks on the members afterwards.
-# EVAL_TOKENS (default 65536) shortens the perplexity text for a quick check; CKPT_EVERY (default
-# 32 steps, 65,536 tokens, 1.6 GB written each) sets the checkpoint interval. Hours on 2 CPU
+# PRECISION (default bf16, as bench/distill_smollm2.sh) is --distill-precision. EVAL_TOKENS
+# (default 65536) shortens the perplexity text for a quick check; CKPT_EVERY (default 32 steps,
+# 65,536 tokens, 1.6 GB written each) sets the checkpoint interval. Hours on 2 CPU
 # threads. Resumable: rerunning the same command continues each unfinished family where it
 # stopped (compress --resume: kept members, the interrupted distillation's checkpoint).
 # Output: $BENCH_DIR/gradual-smollm2/{oneshot,gradual,uniform}/ (members, report.json/.md/.svg).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-TARGETS=${1:-1.25,1.5,2}; TOTAL=${2:-524288}; RUNS=${3:-a,b,c}; EVAL_TOKENS=${EVAL_TOKENS:-65536}; CKPT_EVERY=${CKPT_EVERY:-32}
+TARGETS=${1:-1.25,1.5,2}; TOTAL=${2:-524288}; RUNS=${3:-a,b,c}; EVAL_TOKENS=${EVAL_TOKENS:-65536}; CKPT_EVERY=${CKPT_EVERY:-32}; PRECISION=${PRECISION:-bf16}
 M=$(model_zlm smollm2-135m)
 ROOT="$BENCH_DIR/gradual-smollm2"
 mkdir -p "$ROOT"
@@ -40,7 +41,7 @@ family() {  # NAME, then the flags that make it
   [ -f "$out/run-state.json" ] && ! grep -q '"complete": false' "$out/run-state.json" && { echo "$name: done"; return 0; }
   time "$ZIP" compress "$M" --calib "$SHARED/data/prose" --calib-len 512 --speedup "$TARGETS" \
     --env cpu:threads=2,batch=1,ctx=256,phase=decode "$@" \
-    --distill-tokens "$PER" --distill-data "$DATA" --distill-batch 8 --distill-seq 256 --distill-ckpt-every "$CKPT_EVERY" \
+    --distill-tokens "$PER" --distill-data "$DATA" --distill-batch 8 --distill-seq 256 --distill-ckpt-every "$CKPT_EVERY" --distill-precision "$PRECISION" \
     --eval "$SHARED/data/wikitext-2-raw/wiki.test.raw" --eval-tokens "$EVAL_TOKENS" --db "$BENCH_DIR/db" --keep-db --allow-miss -o "$out" "${resume[@]}"
   sed -n '/## Distillation/,/wall time in all/p' "$out/report.md"
 }

@@ -53,7 +53,7 @@ LoopOptions loop_for(const CompressRun& r, const Model& student, int64_t tokens,
   lo.ckpt_every = r.opt.distill_ckpt_every;
   lo.ckpt_dir = ckpt_dir;
   lo.recipe = {{"steps", lo.steps}, {"batch", lo.batch}, {"seq", lo.seq}, {"accum", lo.accum}, {"lr", lo.lr},
-               {"min_lr", lo.min_lr}, {"warmup", lo.warmup}, {"seed", lo.seed}, {"precision", "f32"},
+               {"min_lr", lo.min_lr}, {"warmup", lo.warmup}, {"seed", lo.seed}, {"precision", train::precision_name(r.opt.distill_precision)},
                {"shape", config_to_json(student.config).dump()}};
   return lo;
 }
@@ -91,6 +91,7 @@ MemberDistill distill_member(CompressRun& r, Model& student, int64_t tokens, con
     throw UsageError(fmt::format("--distill-seq {} exceeds the model's context length", lo.seq));
   MemberDistill out;
   out.batch = lo.batch, out.seq = lo.seq, out.lr = lo.lr, out.steps = lo.steps;
+  out.precision = train::precision_name(r.opt.distill_precision);
   out.tokens = int64_t(lo.steps) * lo.batch * lo.seq;
   out.loss_before = r.heldout->loss(student, &out.kl_before);
 
@@ -101,7 +102,7 @@ MemberDistill distill_member(CompressRun& r, Model& student, int64_t tokens, con
   r.log(fmt::format("{}: {} steps of {} x {} tokens ({} tokens), lr {:.3g}{}", label, lo.steps, lo.batch, lo.seq, out.tokens,
                     lo.lr, ckpt ? fmt::format(", resuming at step {}", ckpt->step) : std::string()));
 
-  auto ops = train::make_cpu_train_ops(r.opt.threads);
+  auto ops = train::make_cpu_train_ops(r.opt.threads, r.opt.distill_precision);
   Distiller dist(r.dense, student, *ops, member_loss(student, lo));
   LoopHooks h = dist.hooks();
   if (r.opt.after_distill_step) {
@@ -122,7 +123,7 @@ MemberDistill distill_member(CompressRun& r, Model& student, int64_t tokens, con
 
 nlohmann::json distill_to_json(const MemberDistill& d) {
   return {{"tokens", d.tokens}, {"steps", d.steps}, {"batch", d.batch}, {"seq", d.seq}, {"lr", d.lr},
-          {"seconds", d.seconds}, {"loss", "tau^2 KL(dense || member), tau 1, + alpha * cos loss per layer output"}};
+          {"seconds", d.seconds}, {"precision", d.precision}, {"loss", "tau^2 KL(dense || member), tau 1, + alpha * cos loss per layer output"}};
 }
 
 }  // namespace zip

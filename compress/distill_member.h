@@ -25,6 +25,7 @@ struct MemberDistill {
   int steps = 0, resumed_from = 0;  // resumed_from: the checkpoint step a resumed run started at (0: none)
   int batch = 0, seq = 0;
   double lr = 0, seconds = 0;
+  std::string precision = "f32";  // of the matrix products (--distill-precision)
   // On the run's search windows, against the dense model: before and after.
   double loss_before = 0, loss_after = 0, kl_before = 0, kl_after = 0;
 };

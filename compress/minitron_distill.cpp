@@ -41,7 +41,7 @@ Model distill_candidate(const Model& dense, const Model& student, const distill:
   lo.warmup = distill::default_distill_warmup(k.steps);
   lo.seed = k.seed;
   lo.recipe = {{"seed", lo.seed}, {"batch", lo.batch}, {"seq", lo.seq}, {"accum", 1}, {"steps", lo.steps},
-               {"precision", "f32"}, {"lr", lo.lr}};
+               {"precision", train::precision_name(k.precision)}, {"lr", lo.lr}};
   if (!k.ckpt_dir.empty()) {
     lo.ckpt_dir = k.ckpt_dir;
     lo.ckpt_every = std::max(1, k.steps / 20);
@@ -51,7 +51,7 @@ Model distill_candidate(const Model& dense, const Model& student, const distill:
   if (kd_uses_hidden_loss(dense.config, student.config)) d.hidden = distill::HiddenLoss::Cosine;  // α = L_logits / L_hidden
   d.max_B = lo.batch, d.max_T = lo.seq;
   d.adam.weight_decay = lo.weight_decay, d.adam.grad_clip = lo.clip;
-  auto ops = train::make_cpu_train_ops(k.threads);
+  auto ops = train::make_cpu_train_ops(k.threads, k.precision);
   distill::Distiller dist(dense, student, *ops, d);
   distill::LoopHooks h = dist.hooks();
   distill::run_loop(lo, data, nullptr, h);

@@ -25,6 +25,7 @@ struct KdRun {
   double lr = 0;       // peak; 0: distill/distill_defaults.h for the student's hidden size
   uint64_t seed = 1;
   int threads = 1;
+  train::Precision precision = train::Precision::f32;
   std::string ckpt_dir;  // "": no checkpoints
   bool resume = false;   // continue ckpt_dir's checkpoint when it has one
 };

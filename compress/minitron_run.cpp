@@ -39,7 +39,7 @@ KdRun short_kd(const CompressRun& r) {
   KdRun k;
   k.steps = r.opt.nas_steps, k.batch = r.opt.distill_batch;
   k.seq = std::min(r.opt.distill_seq > 0 ? r.opt.distill_seq : r.opt.calib.len, r.dense.config.max_seq_len - 1);
-  k.lr = r.opt.distill_lr, k.seed = r.opt.seed, k.threads = r.opt.threads;
+  k.lr = r.opt.distill_lr, k.seed = r.opt.seed, k.threads = r.opt.threads, k.precision = r.opt.distill_precision;
   return k;
 }
 
@@ -64,7 +64,7 @@ nlohmann::json header_of(const CompressRun& r) {
            {{"ffn_step", o.ffn_step}, {"dim_step", minitron_dim_step(o, r.dense.config.dim)},
             {"nas_probe", o.nas_probe}, {"nas_candidates", o.nas_candidates}, {"nas_steps", o.nas_steps},
             {"distill_tokens", o.distill_tokens}, {"distill_data", o.distill_data}, {"distill_lr", o.distill_lr},
-            {"kd_batch", k.batch}, {"kd_seq", k.seq}, {"aim", o.aim}, {"seed", o.seed}}}};
+            {"kd_batch", k.batch}, {"kd_seq", k.seq}, {"kd_precision", train::precision_name(k.precision)}, {"aim", o.aim}, {"seed", o.seed}}}};
 }
 
 nlohmann::json command_of(const CompressRun& r, const nlohmann::json& header) {

@@ -12,6 +12,7 @@
 #include "compress/calibration.h"
 #include "compress/latency.h"
 #include "engine/dtype.h"
+#include "engine/train/train_ops.h"
 
 namespace zip {
 
@@ -55,6 +56,9 @@ struct CompressOptions {
   int distill_batch = 8;      // sequences per step
   int distill_seq = 0;        // tokens per sequence; 0: min(256, the model's context)
   int distill_ckpt_every = 200;  // steps between KD checkpoints (a killed run resumes from the last)
+  // Precision of the distillation's matrix products (docs/TRAINING.md, "Mixed precision"); the
+  // members are written in their own weight type either way.
+  train::Precision distill_precision = train::Precision::f32;
   // Gradual mode (docs/METHODS.md §2.8): targets in increasing order, each member pruned from the
   // previous (distilled) member with its database rebuilt on it; `gradual_steps` intermediate
   // targets (geometric) between consecutive targets, each also an output.

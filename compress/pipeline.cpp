@@ -98,7 +98,7 @@ bool distilled(const CompressOptions& o) { return o.distill_tokens > 0 || o.grad
 // The options of distillation and gradual mode (absent from runs without them).
 nlohmann::json distill_options_json(const CompressOptions& o) {
   nlohmann::json j = {{"tokens", o.distill_tokens}, {"batch", o.distill_batch}, {"seq", o.distill_seq}, {"lr", o.distill_lr},
-                      {"ckpt_every", o.distill_ckpt_every}, {"gradual", o.gradual}, {"gradual_steps", o.gradual_steps}};
+                      {"ckpt_every", o.distill_ckpt_every}, {"precision", train::precision_name(o.distill_precision)}, {"gradual", o.gradual}, {"gradual_steps", o.gradual_steps}};
   j["data"] = o.distill_data.empty() ? nlohmann::json("calibration windows")
                                      : nlohmann::json(fmt::format("{} (crc32c {:08x})", o.distill_data, check_file("", o.distill_data).crc32c));
   return j;

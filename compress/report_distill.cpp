@@ -29,10 +29,11 @@ void render_distill_md(std::string& o, const json& r) {
   o += "## Distillation\n\n";
   const json& opt = sub(sub(r, "options"), "distill");
   if (auto t = num(opt, "tokens"))
-    o += fmt::format("Each member distilled from the dense model on {:.0f} tokens (per member{}), data: {}. "
+    o += fmt::format("Each member distilled from the dense model on {:.0f} tokens (per member{}, {} matrix products), data: {}. "
                      "Loss: τ²·KL(dense ‖ member) at τ = 1 + α·(1 − cos) between each layer's output and the dense "
                      "layer's, α = L_logits / L_hidden each step. Losses on the search windows, KL to the dense model.\n\n",
-                     *t, field(r, "gradual") ? "; each gradual step its own" : "", str(opt, "data").value_or(kDash));
+                     *t, field(r, "gradual") ? "; each gradual step its own" : "", str(opt, "precision").value_or("f32"),
+                     str(opt, "data").value_or(kDash));
   if (field(r, "gradual"))
     o += "Gradual mode: each member pruned from the member before it after its distillation (its database rebuilt "
          "on it); speedups against the dense model and its latency table.\n\n";

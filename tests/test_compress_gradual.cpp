@@ -153,6 +153,23 @@ TEST_CASE("compress --distill-tokens: a one-shot member is closer to the dense m
   CHECK(load_zlm(out + "/ziplm-2.00x.zlm").provenance["recipe"]["distill"]["tokens"] == 2048);
 }
 
+TEST_CASE("compress --distill-precision bf16: the member improves as in f32, and the report and file say which") {
+  const std::string out = ztest::temp_dir() + "/oneshot-kd-bf16";
+  CompressOptions o = options(out);
+  o.targets = {2.0};
+  o.distill_tokens = 2048;
+  o.distill_precision = train::Precision::bf16;
+  const nlohmann::json report = compress_family(stories_model(), o);
+  REQUIRE(report["members"].size() == 1);
+  const nlohmann::json& d = report["members"][0]["distill"];
+  CHECK(d["after"]["kl"].get<double>() < 0.8 * d["before"]["kl"].get<double>());
+  CHECK(d["after"]["unseen_loss"].get<double>() < d["before"]["unseen_loss"].get<double>());
+  CHECK(report["options"]["distill"]["precision"] == "bf16");
+  const Model m = load_zlm(out + "/ziplm-2.00x.zlm");
+  CHECK(m.provenance["recipe"]["distill"]["precision"] == "bf16");
+  for (const auto& [name, t] : m.tensors) CHECK(t.dtype == DType::F32);  // master weights written, not bf16 copies
+}
+
 TEST_CASE("compress cli: a kill during the second member's distillation resumes to the bytes of an uninterrupted run") {
   const std::string tmp = ztest::temp_dir();
   const std::string flags = "--gradual --distill-tokens 1024";
@@ -189,7 +206,8 @@ TEST_CASE("compress cli: a kill during the second member's distillation resumes 
 TEST_CASE("compress cli: bad distillation and gradual inputs are one-line usage errors") {
   const std::string tmp = ztest::temp_dir();
   for (const std::string& bad : {std::string("--distill-tokens -5"), std::string("--distill-tokens 64 --distill-data ") + tmp + "/none.bin",
-                                 std::string("--gradual --baselines uniform"), std::string("--gradual-steps 2")}) {
+                                 std::string("--gradual --baselines uniform"), std::string("--gradual-steps 2"),
+                                 std::string("--distill-tokens 64 --distill-precision f16")}) {
     INFO(bad);
     ztest::CmdResult r = cli_compress("", tmp + "/bad", bad);
     CHECK(r.status == 2);

@@ -69,6 +69,7 @@ static void map_distill_flags(const Args& args, CompressOptions& o) {
   o.distill_batch = int(args.integer("--distill-batch", o.distill_batch, 1, 1 << 16));
   o.distill_seq = int(args.integer("--distill-seq", o.distill_seq, 0, 1 << 20));
   o.distill_ckpt_every = int(args.integer("--distill-ckpt-every", o.distill_ckpt_every, 1, 1 << 30));
+  o.distill_precision = precision_arg(args, "--distill-precision");
   o.gradual = args.has("--gradual");
   o.gradual_steps = int(args.integer("--gradual-steps", 0, 0, 100));
 }
@@ -182,6 +183,7 @@ int cmd_compress(int argc, char** argv) {
              {"--distill-batch", "N", "distillation sequences per step (default 8)"},
              {"--distill-seq", "N", "distillation tokens per sequence (default min(256, context); minitron: --calib-len)"},
              {"--distill-ckpt-every", "N", "distillation steps between checkpoints (default 200)"},
+             {"--distill-precision", "f32|bf16", "distillation's matrix products: f32 (the reference) or bf16 with f32 accumulation and master weights"},
              {"--gradual", "", "gradual mode: targets in increasing order, each member pruned from the previous distilled member (its database rebuilt on it)"},
              {"--gradual-steps", "K", "K intermediate targets between consecutive targets (each an output)"},
              {"--eval", "FILE", "perplexity text (decoders) or STS-B pairs (encoders) for the report"},

@@ -60,11 +60,11 @@ Option precision_option() {
           "matrix products in f32, or bf16 with f32 accumulation (f32 master weights and AdamW; default f32)"};
 }
 
-train::Precision precision_arg(const Args& args) {
-  std::string p = args.str("--precision", "f32");
+train::Precision precision_arg(const Args& args, const char* flag) {
+  std::string p = args.str(flag, "f32");
   if (p == "f32") return train::Precision::f32;
   if (p == "bf16") return train::Precision::bf16;
-  throw UsageError(fmt::format("--precision {}: expected f32 or bf16", printable(p)));
+  throw UsageError(fmt::format("{} {}: expected f32 or bf16", flag, printable(p)));
 }
 
 // A checkpoint directory of a run that did not finish is the only copy of that work: starting a

@@ -45,7 +45,7 @@ void add_loop_options(std::vector<Option>& o);
 // -t, after refusing any --device but cpu (usage error: the training ops run on the CPU only).
 int training_threads(const Args& args);
 // --precision f32|bf16 (default f32; usage error otherwise) and its option line.
-train::Precision precision_arg(const Args& args);
+train::Precision precision_arg(const Args& args, const char* flag = "--precision");
 Option precision_option();
 distill::LoopOptions loop_options(const Args& args, const std::string& out, const std::string& label);
 std::shared_ptr<const TokenizerData> load_tokenizer_arg(const std::string& path);
