@@ -16,16 +16,18 @@ const char* prune_method_name(PruneMethod m) {
     case PruneMethod::Magnitude: return "magnitude";
     case PruneMethod::Uniform: return "uniform";
     case PruneMethod::Minitron: return "minitron";
+    case PruneMethod::Importance: return "importance";
+    case PruneMethod::ImportanceNoUpdate: return "importance-no-update";
   }
   return "?";
 }
 
 PruneMethod parse_prune_method(const std::string& s) {
   for (PruneMethod m : {PruneMethod::ZipLM, PruneMethod::ZipLMNoUpdate, PruneMethod::Magnitude, PruneMethod::Uniform,
-                        PruneMethod::Minitron})
+                        PruneMethod::Minitron, PruneMethod::Importance, PruneMethod::ImportanceNoUpdate})
     if (s == prune_method_name(m)) return m;
   if (s == "no-update") return PruneMethod::ZipLMNoUpdate;
-  throw UsageError(fmt::format("unknown pruning method '{}' (ziplm, magnitude, uniform, ziplm-no-update, minitron)", s));
+  throw UsageError(fmt::format("unknown pruning method '{}' (ziplm, magnitude, uniform, ziplm-no-update, minitron, importance, importance-no-update)", s));
 }
 
 SearchStrategy search_strategy(PruneMethod m) {

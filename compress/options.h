@@ -19,9 +19,13 @@ namespace zip {
 // How a family member is pruned. ZipLM = OBS ranking + update + runtime-aware search; the
 // baselines change one ingredient each, through the same latency table and guarantee.
 // Minitron (compress/minitron_run.h): activation importance, uniform shapes, an architecture
-// search ranked by short distillation; its own driver, not a Ranking.
-enum class PruneMethod { ZipLM, ZipLMNoUpdate, Magnitude, Uniform, Minitron };
-const char* prune_method_name(PruneMethod m);          // "ziplm", "ziplm-no-update", "magnitude", "uniform", "minitron"
+// search ranked by short distillation; its own driver, not a Ranking. The combinations (SPEC
+// §6.3): Importance = Minitron's activation importance orders the structures, the kept columns
+// get the OBS update, ZipLM's runtime-aware search picks per-layer levels; ImportanceNoUpdate the
+// same without the update.
+enum class PruneMethod { ZipLM, ZipLMNoUpdate, Magnitude, Uniform, Minitron, Importance, ImportanceNoUpdate };
+// "ziplm", "ziplm-no-update", "magnitude", "uniform", "minitron", "importance", "importance-no-update"
+const char* prune_method_name(PruneMethod m);
 PruneMethod parse_prune_method(const std::string& s);  // throws UsageError
 // How the search chooses one level per module from a ranking: the runtime-aware DP + SPDY
 // search, or the common density that fits the budget (the uniform baseline).

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <numbers>
 #include <optional>
 #include <vector>
@@ -110,11 +111,13 @@ struct Style {
 Style style_for(const std::string& method, int& next_unknown) {
   static const char* const colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                        "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
-  static const char* const known[] = {"ziplm", "ziplm-no-update", "magnitude", "uniform"};
+  static const char* const known[] = {"ziplm", "ziplm-no-update", "magnitude", "uniform", "minitron", "importance",
+                                      "importance-no-update"};
+  constexpr int n_known = int(std::size(known));
   int idx = -1;
-  for (int k = 0; k < 4; ++k)
+  for (int k = 0; k < n_known; ++k)
     if (method == known[k]) idx = k;
-  if (idx < 0) idx = 4 + next_unknown++;
+  if (idx < 0) idx = n_known + next_unknown++;
   return {colors[idx % 10], idx % 6, idx};
 }
 

@@ -9,6 +9,7 @@
 #include "base/thread_pool.h"
 #include "kernels/cpu/linalg.h"
 #include "prune/ziplm/obs.h"
+#include "prune/ziplm/refit.h"
 #include "tests/test_util.h"
 
 using namespace zip;
@@ -437,4 +438,93 @@ TEST_CASE("obs: levels, kept sets and the greedy order") {
   CHECK_THROWS_AS(obs_prune(W.data(), rows, cols, g, H.data(), {11}, ObsOptions{}), Error);
   CHECK_THROWS_AS(obs_prune(W.data(), rows, cols, 3, H.data(), {0}, ObsOptions{}), Error);
   CHECK_THROWS_AS(obs_remove(W.data(), rows, cols, g, H.data(), {2, 2}), Error);
+}
+
+TEST_CASE("obs: a given removal order (another method's ranking) keeps its complement, updated or not") {
+  std::mt19937 rng(7);
+  const int rows = 16, cols = 48, n = 300;
+  const Mat X = make_x(cols, n, rng);
+  const Mat H = gram(X, cols, n, 2.0 / n);
+  const std::vector<float> W = rand_w(rows, cols, rng);
+  for (int g : {4, 1}) {
+    INFO("group size " << g);
+    const int ns = cols / g;
+    std::vector<int> order(static_cast<size_t>(ns));
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    const std::vector<int> levels = every(g == 1 ? 8 : 3, ns);
+    for (ObsMode mode : {ObsMode::Obs, ObsMode::ObsNoUpdate}) {
+      ObsOptions o;
+      o.mode = mode, o.block = 5, o.recompute_every = 7, o.order = order;
+      const ObsResult r = obs_prune(W.data(), rows, cols, g, H.data(), levels, o);
+      REQUIRE(r.levels.size() == levels.size());
+      CHECK(std::equal(r.order.begin(), r.order.end(), order.begin()));
+      for (const ObsLevel& lv : r.levels) {
+        INFO("level " << lv.removed);
+        std::vector<int> want(order.begin() + lv.removed, order.end());
+        std::sort(want.begin(), want.end());
+        CHECK(lv.kept == want);
+        if (lv.kept.empty()) continue;
+        if (mode == ObsMode::Obs) {
+          CHECK(ztest::max_rel_err(lv.w, ridge(W, H, rows, cols, g, lv.kept, o.damp)) < 1e-4);
+        } else {  // the dense columns, untouched
+          std::vector<float> cols_kept;
+          for (int rr = 0; rr < rows; rr++)
+            for (int s : lv.kept)
+              for (int u = 0; u < g; u++) cols_kept.push_back(W[size_t(rr) * cols + s * g + u]);
+          CHECK(lv.w == cols_kept);
+        }
+      }
+    }
+  }
+  // An order that is too short, repeats a structure or leaves the range is refused.
+  ObsOptions o;
+  o.order = {0, 1, 1, 2};
+  CHECK_THROWS_AS(obs_prune(W.data(), rows, cols, 1, H.data(), {0, 4}, o), Error);
+  o.order = {0, 1};
+  CHECK_THROWS_AS(obs_prune(W.data(), rows, cols, 1, H.data(), {0, 4}, o), Error);
+  o.order = {0, 1, 2, 99};
+  CHECK_THROWS_AS(obs_prune(W.data(), rows, cols, 1, H.data(), {0, 4}, o), Error);
+  o.order = {0, 1, 2, 3}, o.mode = ObsMode::Magnitude;
+  CHECK_THROWS_AS(obs_prune(W.data(), rows, cols, 1, H.data(), {0, 4}, o), Error);
+}
+
+TEST_CASE("obs: ridge_refit (the OBS update for a kept set chosen elsewhere) equals the closed form and obs_remove") {
+  std::mt19937 rng(11);
+  const int rows = 20, cols = 60, n = 400;
+  const Mat X = make_x(cols, n, rng);
+  Mat H = gram(X, cols, n, 2.0 / n);
+  const std::vector<float> W = rand_w(rows, cols, rng);
+  ThreadPool pool(2);
+  for (int g : {5, 1}) {
+    INFO("group size " << g);
+    const int ns = cols / g;
+    std::vector<int> perm(static_cast<size_t>(ns));
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    std::vector<int> kept(perm.begin(), perm.begin() + ns / 3), gone(perm.begin() + ns / 3, perm.end());
+    std::sort(kept.begin(), kept.end());
+    for (double damp : {0.01, 0.1}) {
+      const std::vector<float> got = ridge_refit(W.data(), rows, cols, g, H.data(), kept, damp, damp > 0.05 ? &pool : nullptr);
+      CHECK(ztest::max_rel_err(got, ridge(W, H, rows, cols, g, kept, damp)) < 1e-5);
+      CHECK(ztest::max_rel_err(got, obs_remove(W.data(), rows, cols, g, H.data(), gone, damp)) < 1e-4);
+    }
+    // Everything kept: W·Hd·Hd⁻¹ = W.
+    std::vector<int> all(static_cast<size_t>(ns));
+    std::iota(all.begin(), all.end(), 0);
+    CHECK(ztest::max_rel_err(ridge_refit(W.data(), rows, cols, g, H.data(), all), W) < 1e-5);
+  }
+  // A dead input (H_jj = 0: the channel never fires) as obs_prune treats it: weight dropped.
+  Mat Hdead = H;
+  for (int j = 0; j < cols; j++) Hdead[size_t(3) * cols + j] = Hdead[size_t(j) * cols + 3] = 0.0;
+  std::vector<float> Wdead = W;
+  for (int r = 0; r < rows; r++) Wdead[size_t(r) * cols + 3] = 0.0f;
+  const std::vector<int> kept = {0, 1, 2, 3, 10, 11, 40};
+  CHECK(ztest::max_rel_err(ridge_refit(W.data(), rows, cols, 1, Hdead.data(), kept),
+                           ridge_refit(Wdead.data(), rows, cols, 1, Hdead.data(), kept)) < 1e-6);
+  // Bad input: unsorted, out of range, empty kept sets; a group size that does not divide.
+  CHECK_THROWS_AS(ridge_refit(W.data(), rows, cols, 1, H.data(), {3, 2}), Error);
+  CHECK_THROWS_AS(ridge_refit(W.data(), rows, cols, 1, H.data(), {0, 60}), Error);
+  CHECK_THROWS_AS(ridge_refit(W.data(), rows, cols, 1, H.data(), {}), Error);
+  CHECK_THROWS_AS(ridge_refit(W.data(), rows, cols, 7, H.data(), {0}), Error);
 }

@@ -23,7 +23,8 @@ static const char* mode_name(ObsMode m) {
 std::string DbOptions::method_key() const {
   const char* err = token_error ? "-etok" : "";
   if (mode == ObsMode::Magnitude) return fmt::format("magnitude-f{}{}", ffn_step, err);
-  return fmt::format("{}-d{}-f{}-b{}{}", mode_name(mode), damp, ffn_step, block, err);
+  const std::string order = order_name.empty() ? "" : order_name + "-";
+  return fmt::format("{}{}-d{}-f{}-b{}{}", order, mode_name(mode), damp, ffn_step, block, err);
 }
 
 std::vector<int> ffn_width_grid(int ffn_dim, int step) {
@@ -115,13 +116,15 @@ struct BuiltModule {
 };
 
 BuiltModule prune_module(const Tensor& w_tensor, int group, const std::vector<double>& h, const std::vector<double>& g,
-                         const std::vector<int>& removed_levels, const DbOptions& o, ThreadPool& pool) {
+                         const std::vector<int>& removed_levels, const std::vector<int>& order, const DbOptions& o,
+                         ThreadPool& pool) {
   Tensor w32 = w_tensor.converted(DType::F32);
   const int rows = int(w32.shape[0]), cols = int(w32.shape[1]);
   ObsOptions opt;
   opt.mode = o.mode;
   opt.damp = o.damp;
   opt.block = group == 1 ? o.block : 1;
+  opt.order = order;
   opt.pool = &pool;
   ObsResult r = obs_prune(w32.ptr<float>(), rows, cols, group, h.data(), removed_levels, opt);
   BuiltModule b;
@@ -143,16 +146,22 @@ void Database::build_levels(const Model& dense, int layer, const LayerStats& s, 
   const ModelConfig& c = dense.config;
   const LayerShape& sh = c.layers[size_t(layer)];
   ThreadPool pool(o.threads);
+  auto order_of = [&](const std::vector<std::vector<int>>& orders) {
+    ZIP_CHECK(o.order_name.empty() == orders.empty(), "internal: removal order '{}' without per-layer orders", o.order_name);
+    return orders.empty() ? std::vector<int>() : orders.at(size_t(layer));
+  };
   BuiltModule attn, ffn;
   if (sh.has_attention()) {
     std::vector<int> levels;
     for (int k = 0; k <= sh.n_heads(); k++) levels.push_back(k);
-    attn = prune_module(dense.get(layer_tensor(layer, "attn_output")), c.head_dim, s.h_attn, o.token_error ? s.gt_attn : s.g_attn, levels, o, pool);
+    attn = prune_module(dense.get(layer_tensor(layer, "attn_output")), c.head_dim, s.h_attn, o.token_error ? s.gt_attn : s.g_attn, levels,
+                        order_of(o.attn_order), o, pool);
   }
   if (sh.has_ffn()) {
     std::vector<int> levels;
     for (int w : ffn_width_grid(sh.ffn_dim, o.ffn_step)) levels.push_back(sh.ffn_dim - w);
-    ffn = prune_module(dense.get(layer_tensor(layer, "ffn_down")), 1, s.h_ffn, o.token_error ? s.gt_ffn : s.g_ffn, levels, o, pool);
+    ffn = prune_module(dense.get(layer_tensor(layer, "ffn_down")), 1, s.h_ffn, o.token_error ? s.gt_ffn : s.g_ffn, levels,
+                       order_of(o.ffn_order), o, pool);
   }
   nlohmann::json meta = {{"layer", layer}, {"method", o.method_key()}};
   std::vector<ArrayOut> arrays;

@@ -27,6 +27,12 @@ struct DbOptions {
   // the ratio of the sums Σ‖ΔWx‖²/Σ‖Wx‖² (the ZipLM paper's formula, docs/METHODS.md; `--error total`).
   bool token_error = true;
   int threads = 2;
+  // A removal order from another method's ranking, per layer (compress/rank.cpp: Minitron's
+  // activation importance, least important first), used instead of OBS's greedy ε order; the
+  // mode still says whether the kept columns are updated. order_name names it in the method key
+  // ("" with empty orders: OBS's own order).
+  std::string order_name;
+  std::vector<std::vector<int>> attn_order, ffn_order;
   std::string method_key() const;  // names the level files: mode and every option that changes them
 };
 

@@ -340,6 +340,21 @@ double joint_step(Solver& sv, int b, bool use_hinv, bool update_w, std::vector<i
   return sv.remove(pos, use_hinv, update_w);
 }
 
+// One step of a fixed order: the next b structures of `given`, removed jointly.
+double fixed_step(Solver& sv, const std::vector<int>& given, int b, bool update_w, std::vector<int>& order) {
+  std::vector<int> pos;
+  for (int k = 0; k < b; k++) {
+    const int s = given[order.size()];
+    const auto& al = sv.alive();
+    auto it = std::lower_bound(al.begin(), al.end(), s);
+    ZIP_CHECK(it != al.end() && *it == s, "obs: the given order repeats structure {}", s);
+    pos.push_back(int(it - al.begin()));
+    order.push_back(s);
+  }
+  std::sort(pos.begin(), pos.end());
+  return sv.remove(pos, update_w, update_w);
+}
+
 }  // namespace
 
 ObsResult obs_prune(const float* W, int rows, int cols, int group_size, const double* H,
@@ -354,8 +369,14 @@ ObsResult obs_prune(const float* W, int rows, int cols, int group_size, const do
   }
   ZIP_CHECK(opt.block >= 1, "obs: block must be ≥ 1, got {}", opt.block);
   ZIP_CHECK(opt.recompute_every >= 0, "obs: recompute_every must be ≥ 0");
-  const bool use_hinv = opt.mode != ObsMode::Magnitude;
+  const bool fixed = !opt.order.empty();
+  ZIP_CHECK(!fixed || opt.mode != ObsMode::Magnitude, "obs: a fixed order is for Obs and ObsNoUpdate");
+  ZIP_CHECK(!fixed || int(opt.order.size()) >= levels.back(), "obs: the given order has {} structures, the last level removes {}",
+            opt.order.size(), levels.back());
+  for (int s : opt.order) ZIP_CHECK(s >= 0 && s < ns, "obs: structure {} in the given order is outside [0, {})", s, ns);
   const bool update_w = opt.mode == ObsMode::Obs;
+  // H⁻¹ ranks structures (greedy orders) or updates W; a fixed order without update needs neither.
+  const bool use_hinv = fixed ? update_w : opt.mode != ObsMode::Magnitude;
   Solver sv(W, rows, cols, group_size, H, opt.damp, use_hinv, opt.pool);
   const int recompute_every = opt.recompute_every > 0 ? opt.recompute_every : std::max(1, (ns + 3) / 4);
 
@@ -374,7 +395,9 @@ ObsResult obs_prune(const float* W, int rows, int cols, int group_size, const do
   while (li < levels.size()) {
     // Magnitude scores never change, so one joint step per level removes what single steps would.
     const int b = use_hinv ? std::min(opt.block, levels[li] - removed) : levels[li] - removed;
-    if (use_hinv && group_size == 1) {
+    if (fixed) {
+      eps_sum += fixed_step(sv, opt.order, b, update_w, res.order);
+    } else if (use_hinv && group_size == 1) {
       eps_sum += sv.remove_greedy(b, update_w, res.order);
     } else {
       eps_sum += joint_step(sv, b, use_hinv, update_w, res.order);

@@ -20,6 +20,11 @@ struct ObsOptions {
   double damp = 0.01;        // λ: H += λ·mean(diag H)·I
   int block = 1;             // structures removed jointly per step (the block lowest single scores)
   int recompute_every = 0;   // rebuild H⁻¹ from H on the survivors after this many removals; 0: auto
+  // A removal order fixed by another criterion (e.g. Minitron's activation importance, least
+  // important first; at least the last level's count of distinct structures). Empty: ObsMode's
+  // own greedy order. With it, Obs still updates W after each removal (the survivors' ridge
+  // optimum), ObsNoUpdate only drops columns; Magnitude is not allowed.
+  std::vector<int> order;
   ThreadPool* pool = nullptr;
 };
 

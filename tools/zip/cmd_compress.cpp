@@ -153,8 +153,8 @@ int cmd_compress(int argc, char** argv) {
             "OUT_DIR/report.json, report.md and report.svg. --recipe report.json rebuilds the\n"
             "members of an earlier run exactly. Exit status 3: a target was missed (--allow-miss: 0).\n"
             "See docs/COMPRESS.md.",
-            {{"--method", "M", "ziplm (default), magnitude, uniform, minitron"},
-             {"--baselines", "LIST", "also build these methods in the same run: magnitude,uniform,no-update"},
+            {{"--method", "M", "ziplm (default), magnitude, uniform, minitron, importance (Minitron's importance + OBS update + ZipLM's search), importance-no-update"},
+             {"--baselines", "LIST", "also build these methods in the same run: magnitude,uniform,no-update,importance,importance-no-update"},
              {"--no-update", "", "OBS ranking without the weight update (the ablation)"},
              {"--calib", "PATH", "calibration text: files, or folders walked for *.txt (repeatable)"},
              {"--calib-samples", "N", "calibration windows (default: 32,768 tokens' worth, 128 at L = 256, 1,024 sentences at L = 64)"},
