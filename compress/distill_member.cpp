@@ -42,7 +42,10 @@ LoopOptions loop_for(const CompressRun& r, const Model& student, int64_t tokens,
                      const std::string& label) {
   LoopOptions lo;
   lo.batch = r.opt.distill_batch;
-  lo.seq = r.opt.distill_seq > 0 ? r.opt.distill_seq : std::min(256, r.dense.config.max_seq_len);
+  // Encoders: windows as long as the calibration's (whole sentences, 64 tokens, for a model that
+  // pools), the inputs they are used on; decoders: 256 tokens.
+  const bool encoder = !r.dense.config.info().causal;
+  lo.seq = r.opt.distill_seq > 0 ? r.opt.distill_seq : std::min(encoder ? r.opt.calib.len : 256, r.dense.config.max_seq_len);
   lo.label = fmt::format("{} (steps of {} tokens)", label, lo.batch * lo.seq);  // steps done × this = tokens done
   const int64_t per_step = int64_t(lo.batch) * lo.seq;
   lo.steps = int(std::max<int64_t>(1, (tokens + per_step - 1) / per_step));
@@ -83,7 +86,7 @@ void put_back(Model& student, const Model& trained) {
 
 MemberDistill distill_member(CompressRun& r, Model& student, int64_t tokens, const std::string& ckpt_dir, bool resume,
                              const std::string& label, int member) {
-  if (!r.dense.config.info().causal) throw UsageError("--distill-tokens: distillation needs a decoder model");
+  const bool decoder = r.dense.config.info().causal;
   const auto t0 = std::chrono::steady_clock::now();
   std::shared_ptr<const TokenData> data = distill_corpus(r);
   LoopOptions lo = loop_for(r, student, tokens, ckpt_dir, label);
@@ -92,8 +95,9 @@ MemberDistill distill_member(CompressRun& r, Model& student, int64_t tokens, con
   MemberDistill out;
   out.batch = lo.batch, out.seq = lo.seq, out.lr = lo.lr, out.steps = lo.steps;
   out.precision = train::precision_name(r.opt.distill_precision);
+  out.encoder = !decoder;
   out.tokens = int64_t(lo.steps) * lo.batch * lo.seq;
-  out.loss_before = r.heldout->loss(student, &out.kl_before);
+  out.loss_before = r.heldout->loss(student, decoder ? &out.kl_before : nullptr);
 
   std::error_code ec;
   const std::optional<CheckpointStatus> ckpt = resume ? checkpoint_status(ckpt_dir) : std::nullopt;
@@ -114,16 +118,19 @@ MemberDistill distill_member(CompressRun& r, Model& student, int64_t tokens, con
   }
   run_loop(lo, *data, nullptr, h);
   put_back(student, dist.finish());
-  out.loss_after = r.heldout->loss(student, &out.kl_after);
+  out.loss_after = r.heldout->loss(student, decoder ? &out.kl_after : nullptr);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.log(fmt::format("{}: search-window loss {:.4f} -> {:.4f}, KL to the dense model {:.4f} -> {:.4f} ({:.1f} s)", label,
-                    out.loss_before, out.loss_after, out.kl_before, out.kl_after, out.seconds));
+  r.log(fmt::format("{}: search-window loss {:.4f} -> {:.4f}{} ({:.1f} s)", label, out.loss_before, out.loss_after,
+                    decoder ? fmt::format(", KL to the dense model {:.4f} -> {:.4f}", out.kl_before, out.kl_after) : std::string(),
+                    out.seconds));
   return out;
 }
 
 nlohmann::json distill_to_json(const MemberDistill& d) {
   return {{"tokens", d.tokens}, {"steps", d.steps}, {"batch", d.batch}, {"seq", d.seq}, {"lr", d.lr},
-          {"seconds", d.seconds}, {"precision", d.precision}, {"loss", "tau^2 KL(dense || member), tau 1, + alpha * cos loss per layer output"}};
+          {"seconds", d.seconds}, {"precision", d.precision},
+          {"loss", d.encoder ? "cos loss of the last layer's token outputs + alpha * cos loss per layer output"
+                             : "tau^2 KL(dense || member), tau 1, + alpha * cos loss per layer output"}};
 }
 
 }  // namespace zip

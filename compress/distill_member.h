@@ -6,6 +6,10 @@
 // hidden size, so the output of the member's layer k is matched to the dense layer k's, with no
 // map between them; α = L_logits / L_hidden recomputed every step as a constant (the Distiller's
 // rule, SPEC §6.2): both terms pull with the same weight whatever their scales.
+// Encoders have no logits: the logit term is 1 − cos between the member's and the dense model's
+// last-layer token outputs (what the sentence embedding is the mean of), the same pairs k = 1..L
+// weighted as above; fixed windows of --calib-len tokens (default) cut from the calibration
+// windows joined, so no padding.
 // Data: --distill-data tokens.bin, else the calibration windows the search never sees judged on
 // (calib.train: the calibration text minus the held-out windows), joined as documents.
 // Defaults: AdamW, peak lr distill/distill_defaults.h's (0.1 / dim, at most 1e-3), 5 % linear
@@ -26,6 +30,7 @@ struct MemberDistill {
   int batch = 0, seq = 0;
   double lr = 0, seconds = 0;
   std::string precision = "f32";  // of the matrix products (--distill-precision)
+  bool encoder = false;           // no logits: the output term is the last layer's cos loss
   // On the run's search windows, against the dense model: before and after.
   double loss_before = 0, loss_after = 0, kl_before = 0, kl_after = 0;
 };
@@ -34,7 +39,7 @@ struct MemberDistill {
 // `tokens` tokens (whole steps). Checkpoints every r.opt.distill_ckpt_every steps into
 // `ckpt_dir`; with `resume` a checkpoint there is continued bit for bit, else the folder is
 // cleared first. `label` names the progress bar and log lines; `member` is passed to
-// r.opt.after_distill_step. UsageError for an encoder or data of another vocabulary.
+// r.opt.after_distill_step. UsageError for data of another vocabulary.
 MemberDistill distill_member(CompressRun& r, Model& student, int64_t tokens, const std::string& ckpt_dir, bool resume,
                              const std::string& label, int member = 0);
 

@@ -88,6 +88,7 @@ void distill_and_remeasure(CompressRun& r, MemberReport& mem, int k, int n, bool
   const fs::path out(r.opt.out_dir);
   Model m = load_zlm((out / *mem.file).string());
   const std::string stem = fs::path(*mem.file).stem().string();
+  if (!r.dense.config.info().causal) mem.kl.reset();  // encoders: no distributions to compare
   json before = quality(mem);
   if (mem.measured_speedup) before["measured_speedup"] = *mem.measured_speedup;
   const std::string who = fmt::format("{} {}", mem.method, target_label(mem.target));
@@ -96,8 +97,9 @@ void distill_and_remeasure(CompressRun& r, MemberReport& mem, int k, int n, bool
                      fmt::format("distill {} [member {}/{}]", who, k + 1, n), k);
 
   double kl = 0;
-  mem.calib_loss = r.heldout->loss(m, r.dense.config.info().causal ? &kl : nullptr);
-  mem.kl = kl;
+  const bool decoder = r.dense.config.info().causal;
+  mem.calib_loss = r.heldout->loss(m, decoder ? &kl : nullptr);
+  if (decoder) mem.kl = kl;
   if (r.unseen) mem.unseen_loss = r.unseen->loss(m);
   to_env_weights(r, m);  // --env dtype=: evaluated, timed and written in that type (losses above: float, as before KD)
   const EvalResult e = evaluate(r.opt, m);

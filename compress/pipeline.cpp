@@ -208,8 +208,6 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
   if (replay && opt.resume) throw UsageError("--resume continues a search run; it does not apply to --recipe");
   CompressRun r(opt);
   open_dense(r, model_path);
-  if (opt.distill_tokens > 0 && !r.dense.config.info().causal)
-    throw UsageError("--distill-tokens: distillation needs a decoder model (this one is an encoder)");
   std::error_code ec;
   fs::create_directories(opt.out_dir, ec);
   ZIP_CHECK(!ec, "cannot create {}: {}", opt.out_dir, ec.message());

@@ -28,12 +28,17 @@ void render_distill_md(std::string& o, const json& r) {
   if (!any) return;
   o += "## Distillation\n\n";
   const json& opt = sub(sub(r, "options"), "distill");
+  const std::string objective = str(sub(r, "options"), "search_loss").value_or("kl");
+  const bool encoder = objective != "kl" && objective != "nll";
   if (auto t = num(opt, "tokens"))
     o += fmt::format("Each member distilled from the dense model on {:.0f} tokens (per member{}, {} matrix products), data: {}. "
-                     "Loss: τ²·KL(dense ‖ member) at τ = 1 + α·(1 − cos) between each layer's output and the dense "
-                     "layer's, α = L_logits / L_hidden each step. Losses on the search windows, KL to the dense model.\n\n",
+                     "Loss: {} + α·(1 − cos) between each layer's output and the dense layer's, α = {} each step. {}\n\n",
                      *t, field(r, "gradual") ? "; each gradual step its own" : "", str(opt, "precision").value_or("f32"),
-                     str(opt, "data").value_or(kDash));
+                     str(opt, "data").value_or(kDash),
+                     encoder ? "(1 − cos) between the last layers' token outputs" : "τ²·KL(dense ‖ member) at τ = 1",
+                     encoder ? "L_out / L_hidden" : "L_logits / L_hidden",
+                     encoder ? "Losses on the search windows; STS: the --eval pairs' Spearman."
+                             : "Losses on the search windows, KL to the dense model.");
   if (field(r, "gradual"))
     o += "Gradual mode: each member pruned from the member before it after its distillation (its database rebuilt "
          "on it); speedups against the dense model and its latency table.\n\n";

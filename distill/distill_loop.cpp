@@ -29,11 +29,13 @@ Distiller::Distiller(const Model& teacher, const Model& student, train::TrainOps
   if (teacher.config.vocab_size != student.config.vocab_size)
     fail("teacher and student vocabularies differ ({} vs {} tokens)", teacher.config.vocab_size,
          student.config.vocab_size);
-  if (!teacher.config.info().causal || !student.config.info().causal) fail("distillation needs decoder models");
+  encoder_ = !teacher.config.info().causal;
+  if (encoder_ != !student.config.info().causal) fail("teacher and student must both be decoders or both encoders");
+  if (encoder_ && o.ce_weight > 0) fail("encoders have no next-token loss: the CE weight must be 0");
   adam_ = std::make_unique<train::AdamW>(student_, o.adam);
   Ds_ = student.config.dim, Dt_ = teacher.config.dim;
   if (o.hidden != HiddenLoss::None) {
-    if (o.layer_map.empty()) pairs_.push_back({-1, -1});
+    if (o.layer_map.empty() && !encoder_) pairs_.push_back({-1, -1});  // encoders: the output term already is
     for (auto [s, t] : o.layer_map) {
       if (s < 0 || s > student.config.n_layers() || t < 0 || t > teacher.config.n_layers())
         fail("--layer-map {}:{}: layers are 0..{} (student) and 0..{} (teacher)", s, t, student.config.n_layers(),
@@ -45,7 +47,7 @@ Distiller::Distiller(const Model& teacher, const Model& student, train::TrainOps
   auto falloc = [&](size_t n) { return static_cast<float*>(ops_.alloc(std::max<size_t>(n, 1) * sizeof(float))); };
   row_ = falloc(rows), ce_row_ = falloc(rows);
   for (size_t i = 0; i < pairs_.size(); i++) t_states_.push_back(falloc(rows * size_t(Dt_)));
-  has_map_ = !pairs_.empty() && Ds_ != Dt_;
+  has_map_ = (encoder_ || !pairs_.empty()) && Ds_ != Dt_;
   if (has_map_) {
     // One map shared by every pair, initialised to the identity on the common dimensions.
     size_t nw = size_t(Dt_) * Ds_;
@@ -66,27 +68,30 @@ Distiller::~Distiller() {
   for (float* p : t_states_) ops_.release(p);
 }
 
-std::map<std::string, double> Distiller::step(const int* tokens, const int* targets, int B, int T, double scale,
-                                              bool train) {
-  const int M = B * T, V = student_.config().vocab_size;
-  train::Batch tb;
-  tb.B = B, tb.T = T, tb.tokens = tokens;
-  if (clock_) clock_->start();
-  teacher_->forward(tb);
-  for (size_t i = 0; i < pairs_.size(); i++)
-    ops_.copy(t_states_[i], pairs_[i].t < 0 ? teacher_->hidden() : teacher_->residual(pairs_[i].t), size_t(M) * Dt_);
+double Distiller::output_loss(int M, bool train, double dscale) {
+  const HiddenLoss kind = o_.hidden == HiddenLoss::Mse ? HiddenLoss::Mse : HiddenLoss::Cosine;
+  const float* s = student_.hidden();
+  const float* a = s;
+  if (has_map_) ops_.linear_fwd(mapped_, s, map_p_, map_p_ + size_t(Dt_) * Ds_, M, Ds_, Dt_), a = mapped_;
+  if (kind == HiddenLoss::Cosine) ops_.cosine_loss_fwd(row_, a, teacher_->hidden(), nullptr, M, Dt_);
+  else ops_.mse_loss_fwd(row_, a, teacher_->hidden(), nullptr, M, Dt_);
+  const double loss = ops_.sum(row_, size_t(M)) / M;
+  if (!train) return loss;
+  float* seed = student_.hidden_grad();
+  float* da = seed;
+  if (has_map_) ops_.zero(dmapped_, size_t(M) * Dt_ * sizeof(float)), da = dmapped_;
+  if (kind == HiddenLoss::Cosine) ops_.cosine_loss_bwd(da, a, teacher_->hidden(), nullptr, M, Dt_, dscale / M);
+  else ops_.mse_loss_bwd(da, a, teacher_->hidden(), nullptr, M, Dt_, dscale / M);
+  if (has_map_) ops_.linear_bwd(seed, map_g_, map_g_ + size_t(Dt_) * Ds_, dmapped_, s, map_p_, M, Ds_, Dt_);
+  return loss;
+}
 
-  if (clock_) clock_->lap("teacher_fwd");
-  train::Batch sb = tb;
-  bool ce = o_.ce_weight > 0 || !train;  // validation always reports CE
-  if (ce) sb.targets = targets;
-  student_.forward(sb);
-  if (clock_) clock_->lap("student_fwd");
+double Distiller::logit_loss(int M, bool train, double scale, bool ce, double& ce_loss) {
   // The head, KL and CE in one pass over row blocks; with `train` their gradients go into the
-  // student's final hidden states and head (they do not depend on α below). The clock counts it
+  // student's final hidden states and head (they do not depend on α). The clock counts it
   // (both heads' products included) as "loss".
   train::VocabLoss<float> vl;
-  vl.M = M, vl.D = Ds_, vl.Dt = Dt_, vl.V = V, vl.tau = o_.temperature;
+  vl.M = M, vl.D = Ds_, vl.Dt = Dt_, vl.V = student_.config().vocab_size, vl.tau = o_.temperature;
   vl.h = student_.hidden(), vl.W = student_.head_weight();
   vl.ht = teacher_->hidden(), vl.Wt = teacher_->head_weight();
   vl.kl = row_;
@@ -97,8 +102,29 @@ std::map<std::string, double> Distiller::step(const int* tokens, const int* targ
     vl.dkl = scale / M, vl.dce = n_targets > 0 ? scale * o_.ce_weight / n_targets : 0;
   }
   ops_.vocab_loss(vl);
-  double kl = ops_.sum(row_, size_t(M)) / M;
-  double ce_loss = n_targets > 0 ? ops_.sum(ce_row_, size_t(M)) / n_targets : 0;
+  ce_loss = n_targets > 0 ? ops_.sum(ce_row_, size_t(M)) / n_targets : 0;
+  return ops_.sum(row_, size_t(M)) / M;
+}
+
+std::map<std::string, double> Distiller::step(const int* tokens, const int* targets, int B, int T, double scale,
+                                              bool train) {
+  const int M = B * T;
+  train::Batch tb;
+  tb.B = B, tb.T = T, tb.tokens = tokens;
+  if (clock_) clock_->start();
+  teacher_->forward(tb);
+  for (size_t i = 0; i < pairs_.size(); i++)
+    ops_.copy(t_states_[i], pairs_[i].t < 0 ? teacher_->hidden() : teacher_->residual(pairs_[i].t), size_t(M) * Dt_);
+
+  if (clock_) clock_->lap("teacher_fwd");
+  train::Batch sb = tb;
+  bool ce = !encoder_ && (o_.ce_weight > 0 || !train);  // validation always reports CE (decoders)
+  if (ce) sb.targets = targets;
+  student_.forward(sb);
+  if (clock_) clock_->lap("student_fwd");
+  double kl = 0, ce_loss = 0, l_out = 0;
+  if (encoder_) l_out = output_loss(M, train, scale);
+  else kl = logit_loss(M, train, scale, ce, ce_loss);
 
   // Hidden-state pairs: the (mapped) student state, then its loss against the teacher's.
   auto student_state = [&](size_t i) { return pairs_[i].s < 0 ? student_.hidden() : student_.residual(pairs_[i].s); };
@@ -114,9 +140,9 @@ std::map<std::string, double> Distiller::step(const int* tokens, const int* targ
     else ops_.mse_loss_fwd(row_, a, t_states_[i], nullptr, M, Dt_);
     lh += ops_.sum(row_, size_t(M)) / M / double(pairs_.size());
   }
-  double l_logits = kl + o_.ce_weight * ce_loss;
+  double l_logits = encoder_ ? l_out : kl + o_.ce_weight * ce_loss;
   double alpha = pairs_.empty() ? 0 : o_.hidden_weight >= 0 ? o_.hidden_weight : lh > 0 ? l_logits / lh : 0;
-  std::map<std::string, double> terms = {{"loss", l_logits + alpha * lh}, {"kl", kl}};
+  std::map<std::string, double> terms = {{"loss", l_logits + alpha * lh}, {encoder_ ? "output" : "kl", encoder_ ? l_out : kl}};
   if (ce) terms["ce"] = ce_loss;
   if (!pairs_.empty()) terms["hidden"] = lh, terms["alpha"] = alpha;
   if (!train) return terms;

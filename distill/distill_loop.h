@@ -5,6 +5,10 @@
 // Hidden states are the post-final-norm states (or residual streams of --layer-map pairs),
 // compared through one shared learnable linear map when the widths differ. α = L_logits /
 // L_hidden recomputed every step as a constant (no gradient through it) unless fixed.
+// Encoders (teacher and student both; no logits): the output term L_out, the hidden loss (cos or
+// mse; cos when `hidden` is None) between the last layers' token outputs, takes the logit term's
+// place:  loss = L_out + α · L_hidden(layer-map pairs),  α = L_out / L_hidden unless fixed.
+// Fixed-length rows, no padding: every token counts.
 #pragma once
 #include <memory>
 #include <utility>
@@ -40,6 +44,8 @@ class Distiller {
   // Hooks for run_loop: micro / update / eval / checkpoint state.
   LoopHooks hooks();
   Model student_model() const { return student_.to_model(); }
+  // The student being trained (tests read its gradients after a micro-batch).
+  train::TrainModel& student() { return student_; }
   // Phase timing of each step (zip bench --train); null: none.
   void set_clock(PhaseClock* clock) { clock_ = clock; }
   // The student as a Model after freeing the teacher and the optimizer state first (the end of a
@@ -47,6 +53,12 @@ class Distiller {
   Model finish();
 
  private:
+  // Encoders: L_out between the last layers' outputs (through the map); with `train` adds
+  // dscale·d(L_out) into the student's seed.
+  double output_loss(int M, bool train, double dscale);
+  // Decoders: τ²·KL (returned) and CE (into ce_loss) through both LM heads; with `train` adds
+  // scale·d(KL + w_ce·CE) into the student's final states and head.
+  double logit_loss(int M, bool train, double scale, bool ce, double& ce_loss);
   // Teacher forward, then the student's losses; adds scale·d(loss) when `train`.
   std::map<std::string, double> step(const int* tokens, const int* targets, int B, int T, double scale, bool train);
   // (student state, its gradient seed, teacher state) of each hidden-loss pair.
@@ -64,6 +76,7 @@ class Distiller {
   bool has_map_ = false;
   std::vector<train::ParamInfo> map_layout_;
   float *map_p_ = nullptr, *map_g_ = nullptr;  // W [Dt, Ds] then bias [Dt]
+  bool encoder_ = false;  // no logits: the output term is a hidden loss on the last layer's outputs
   float *ce_row_ = nullptr, *row_ = nullptr, *mapped_ = nullptr, *dmapped_ = nullptr;
   std::vector<float*> t_states_;
   PhaseClock* clock_ = nullptr;

@@ -181,7 +181,7 @@ int cmd_compress(int argc, char** argv) {
              {"--distill-data", "TOKENS.bin", "distill on this corpus (zip distill --data's format; default: the calibration windows minus the held-out ones)"},
              {"--distill-lr", "X", "peak distillation learning rate (default 0.1/dim, at most 1e-3)"},
              {"--distill-batch", "N", "distillation sequences per step (default 8)"},
-             {"--distill-seq", "N", "distillation tokens per sequence (default min(256, context); minitron: --calib-len)"},
+             {"--distill-seq", "N", "distillation tokens per sequence (default min(256, context); encoders and minitron: --calib-len)"},
              {"--distill-ckpt-every", "N", "distillation steps between checkpoints (default 200)"},
              {"--distill-precision", "f32|bf16", "distillation's matrix products: f32 (the reference) or bf16 with f32 accumulation and master weights"},
              {"--gradual", "", "gradual mode: targets in increasing order, each member pruned from the previous distilled member (its database rebuilt on it)"},

@@ -87,6 +87,10 @@ int cmd_distill(int argc, char** argv) {
   lo.recipe["temperature"] = d.temperature, lo.recipe["ce_weight"] = d.ce_weight;
 
   Model teacher = load_zlm(args.str("--teacher")), student = load_zlm(args.str("--student"));
+  // The Distiller takes encoders (zip compress --distill-tokens uses it so), but this command's
+  // data paths (--synthetic sampling, next-token CE) are a decoder's.
+  if (!teacher.config.info().causal || !student.config.info().causal)
+    fail("zip distill distils decoders; encoders are distilled by zip compress --distill-tokens");
   quant::require_float_weights(teacher, "zip distill (--teacher)");
   quant::require_float_weights(student, "zip distill (--student)");
   if (teacher.config.vocab_size != student.config.vocab_size ||
