@@ -10,6 +10,7 @@
 #include "compress/report.h"
 #include "compress/run.h"
 #include "compress/run_state.h"
+#include "compress/slice_refit.h"
 #include "compress/timing_spread.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
@@ -64,7 +65,8 @@ nlohmann::json header_of(const CompressRun& r) {
            {{"ffn_step", o.ffn_step}, {"dim_step", minitron_dim_step(o, r.dense.config.dim)},
             {"nas_probe", o.nas_probe}, {"nas_candidates", o.nas_candidates}, {"nas_steps", o.nas_steps},
             {"distill_tokens", o.distill_tokens}, {"distill_data", o.distill_data}, {"distill_lr", o.distill_lr},
-            {"kd_batch", k.batch}, {"kd_seq", k.seq}, {"kd_precision", train::precision_name(k.precision)}, {"aim", o.aim}, {"seed", o.seed}}}};
+            {"kd_batch", k.batch}, {"kd_seq", k.seq}, {"kd_precision", train::precision_name(k.precision)}, {"aim", o.aim}, {"seed", o.seed},
+            {"obs_update", o.obs_update}, {"damp", o.damp}}}};
 }
 
 nlohmann::json command_of(const CompressRun& r, const nlohmann::json& header) {
@@ -333,6 +335,11 @@ nlohmann::json compress_minitron(const std::string& model_path, const CompressOp
   report["importance"] = {{"windows", imp.windows}, {"tokens", imp.tokens}, {"drop_loss_windows", drop_windows.size()},
                           {"depth_by", "drop_loss"}};
   report["wall_s"]["importance"] = seconds_since(t0);
+  if (opt.obs_update) {
+    t0 = std::chrono::steady_clock::now();
+    r.projection_h = dense_projection_hessians(r);
+    report["wall_s"]["obs_hessians"] = seconds_since(t0);
+  }
   report["complete"] = false;
   t0 = std::chrono::steady_clock::now();
   const std::optional<UniformLatency> lat = latency_of(r, axes, imp, st, previous);

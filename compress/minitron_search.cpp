@@ -5,6 +5,7 @@
 
 #include "compress/band.h"
 #include "compress/guarantee.h"
+#include "compress/slice_refit.h"
 #include "compress/timing_spread.h"
 #include "engine/error.h"
 
@@ -59,7 +60,12 @@ double heldout_divergence(CompressRun& r, const Model& m) {
 }
 
 Model prune_candidate(const CompressRun& r, const minitron::Importance& imp, const minitron::UniformShape& s) {
-  Model m = minitron::prune_uniform(r.dense, imp, s, minitron::DepthScore::DropLoss);
+  minitron::WidthHook refit;
+  if (!r.projection_h.empty())
+    refit = [&r](Model& sliced, const SliceSpec& spec) {
+      refit_output_projections(r.dense, spec, r.projection_h, r.opt.damp, r.opt.threads, sliced);
+    };
+  Model m = minitron::prune_uniform(r.dense, imp, s, minitron::DepthScore::DropLoss, refit);
   m.tokenizer = r.dense.tokenizer;
   return m;
 }

@@ -121,6 +121,8 @@ void check_options(const CompressOptions& o) {
     throw UsageError(fmt::format("--distill-data {}: no such file", printable(o.distill_data)));
   if (!o.distill_data.empty() && o.distill_tokens == 0) throw UsageError("--distill-data needs --distill-tokens N");
   if (o.gradual_steps < 0) throw UsageError("--gradual-steps must be >= 0");
+  if (o.obs_update && o.methods[0] != PruneMethod::Minitron)
+    throw UsageError("--obs-update applies to --method minitron (ZipLM's methods update their weights already; their ablations: --no-update, importance-no-update)");
   if (o.gradual_steps > 0 && !o.gradual) throw UsageError("--gradual-steps needs --gradual");
   if (o.gradual && o.methods.size() != 1)
     throw UsageError("--gradual builds one method's chain: drop --baselines (run them in another -o)");

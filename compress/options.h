@@ -113,6 +113,9 @@ struct CompressOptions {
   std::optional<double> params_fraction;
   int dim_step = 0;
   int nas_probe = 32, nas_candidates = 4, nas_steps = 200;
+  // ZipLM's OBS update after Minitron's slicing (METHODS.md §5.1): every candidate's W_O and W_2
+  // refit over their kept columns on the dense model's calibration Hessians (damp above).
+  bool obs_update = false;
   // (distill_tokens, distill_data, distill_lr, distill_batch, distill_seq: the fields above.)
   std::function<void(int)> after_kd;  // called after each short distillation is recorded (tests: a kill mid-search)
   std::function<void(const std::string&)> log;  // one line per event (stderr in the CLI)

@@ -60,6 +60,7 @@ struct CompressRun {
   std::string parent_path, parent_hash;
   std::vector<std::string> db_models;  // hashes of the parents whose databases this run built
   std::shared_ptr<const distill::TokenData> distill_data;  // loaded once (compress/distill_member.h)
+  std::vector<LayerStats> projection_h;  // --method minitron --obs-update: H of every W_O, W_2 input
 
   const Model& source() const { return parent ? *parent : dense; }
   void log(const std::string& s) const {

@@ -48,11 +48,13 @@ std::vector<int> layers_to_keep(const Importance& imp, int keep, DepthScore by) 
   return top_k(score, keep);
 }
 
-Model prune_uniform(const Model& m, const Importance& imp, const UniformShape& t, DepthScore by) {
+Model prune_uniform(const Model& m, const Importance& imp, const UniformShape& t, DepthScore by, const WidthHook& after_width) {
   UniformShape dense = uniform_shape_of(m.config);
   ZIP_CHECK(t.n_layers >= 1 && t.n_layers <= dense.n_layers && t.dim >= 1 && t.dim <= dense.dim,
             "minitron: target shape outside the model's");
-  Model out = slice_model(m, uniform_width_spec(m.config, imp, t.n_kv_heads, t.q_per_kv, t.ffn_dim));
+  const SliceSpec spec = uniform_width_spec(m.config, imp, t.n_kv_heads, t.q_per_kv, t.ffn_dim);
+  Model out = slice_model(m, spec);
+  if (after_width) after_width(out, spec);
   if (t.dim < dense.dim) out = slice_hidden(out, top_k(imp.channels, t.dim));
   if (t.n_layers < dense.n_layers) out = keep_layers(out, layers_to_keep(imp, t.n_layers, by));
   return out;

@@ -3,6 +3,7 @@
 // pruned model. Heads are chosen within KV groups: the KV groups with the highest group
 // importance stay, and in each the same number of its most important query heads.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "compress/slice.h"
@@ -32,6 +33,10 @@ SliceSpec uniform_width_spec(const ModelConfig& c, const Importance& imp, int n_
 std::vector<int> layers_to_keep(const Importance& imp, int keep, DepthScore by);
 
 // Width (heads, neurons) then hidden size then depth, each from the dense model's importance.
-Model prune_uniform(const Model& m, const Importance& imp, const UniformShape& target, DepthScore by);
+// after_width (optional) may change the width-sliced model before the other axes are cut (the
+// OBS refit of the output projections, compress/slice_refit.h).
+using WidthHook = std::function<void(Model& sliced, const SliceSpec& spec)>;
+Model prune_uniform(const Model& m, const Importance& imp, const UniformShape& target, DepthScore by,
+                    const WidthHook& after_width = {});
 
 }  // namespace zip::minitron

@@ -77,7 +77,7 @@ static void map_distill_flags(const Args& args, CompressOptions& o) {
 // --method minitron's budget by parameters, architecture search and distillation.
 static void map_minitron_flags(const Args& args, CompressOptions& o) {
   const bool minitron = o.methods[0] == PruneMethod::Minitron;
-  for (const char* f : {"--params", "--dim-step", "--nas-probe", "--nas-candidates", "--nas-steps"})
+  for (const char* f : {"--params", "--dim-step", "--nas-probe", "--nas-candidates", "--nas-steps", "--obs-update"})
     if (args.has(f) && !minitron) throw UsageError(fmt::format("zip compress: {} applies to --method minitron", f));
   if (args.has("--params")) {
     if (args.has("--speedup")) throw UsageError("zip compress: give one budget: --params F or --speedup LIST, not both");
@@ -90,6 +90,7 @@ static void map_minitron_flags(const Args& args, CompressOptions& o) {
   o.nas_probe = int(args.integer("--nas-probe", o.nas_probe, 1, 1 << 20));
   o.nas_candidates = int(args.integer("--nas-candidates", o.nas_candidates, 1, 1 << 20));
   o.nas_steps = int(args.integer("--nas-steps", o.nas_steps, 0, 1 << 24));
+  o.obs_update = args.has("--obs-update");
 }
 
 // Every other option: flag → field, the field's default when the flag is absent.
@@ -171,6 +172,7 @@ int cmd_compress(int argc, char** argv) {
              {"--nas-probe", "N", "minitron: candidates scored one-shot by held-out KL (default 32, spread over the shapes in budget)"},
              {"--nas-candidates", "N", "minitron: the best N of them (measured in band for --speedup) distilled briefly (default 4)"},
              {"--nas-steps", "N", "minitron: steps of each short distillation that ranks the candidates (default 200)"},
+             {"--obs-update", "", "minitron: refit each candidate's W_O and W_2 over the kept heads and neurons (ZipLM's OBS update)"},
              {"--env", "ENV", "cpu:threads=2,batch=1,ctx=256,phase=decode (default)"},
              {"--db", "DIR", "database cache folder (default: OUT_DIR/.db); what the run puts there is removed at the end unless --keep-db"},
              {"--keep-db", "", "keep the database at the end, so that later runs (other targets or environments) reuse it"},
