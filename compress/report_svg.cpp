@@ -106,6 +106,7 @@ struct Style {
   const char* color;
   int shape;  // 0 circle, 1 square, 2 triangle, 3 diamond, 4 triangle down, 5 cross
   int order;  // legend order: known methods first
+  bool hollow = false;  // a distilled member before its distillation: open marker, dashed line
 };
 
 Style style_for(const std::string& method, int& next_unknown) {
@@ -118,15 +119,15 @@ Style style_for(const std::string& method, int& next_unknown) {
   for (int k = 0; k < n_known; ++k)
     if (method == known[k]) idx = k;
   if (idx < 0) idx = n_known + next_unknown++;
-  return {colors[idx % 10], idx % 6, idx};
+  return {colors[idx % 10], idx % 6, 2 * idx};
 }
 
 // One marker element; with a tooltip it gets a <title> child.
 std::string marker(int shape, double x, double y, const char* color, const std::string& cls,
-                   const std::string& tip) {
+                   const std::string& tip, bool hollow = false) {
   const double r = 5;
-  std::string attrs = fmt::format("class=\"{}\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"1\"",
-                                  cls, color);
+  std::string attrs = hollow ? fmt::format("class=\"{}\" fill=\"#ffffff\" stroke=\"{}\" stroke-width=\"1.5\"", cls, color)
+                             : fmt::format("class=\"{}\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"1\"", cls, color);
   auto poly = [&](std::vector<std::pair<double, double>> pts) {
     std::string p;
     for (auto [dx, dy] : pts) p += fmt::format("{}{:.2f},{:.2f}", p.empty() ? "" : " ", x + dx, y + dy);
@@ -186,21 +187,32 @@ YKey y_key(const std::vector<const Member*>& cand, const json& d) {
 }
 
 // One series per method, known methods in a fixed order, then the rest as they came; points in
-// speedup order.
+// speedup order. A distilled member (--distill-tokens) is two points: "<method> + KD" (as written)
+// and "<method> before KD" (its one-shot model, hollow), each at its own measured speedup.
 std::vector<Series> plot_series(const std::vector<const Member*>& cand, const YKey& y) {
   std::vector<Series> series;
   int next_unknown = 0;
-  for (const Member* m : cand) {
-    auto v = num(*m->j, y.key);
-    if (!v) continue;
-    auto it = std::find_if(series.begin(), series.end(), [&](const Series& s) { return s.method == m->method; });
+  auto add = [&](const Member& m, const std::string& name, bool hollow, std::optional<double> x, std::optional<double> v) {
+    if (!x || !v || *x <= 0) return;
+    auto it = std::find_if(series.begin(), series.end(), [&](const Series& s) { return s.method == name; });
     if (it == series.end()) {
-      series.push_back({m->method, style_for(m->method, next_unknown), {}});
+      Style st = style_for(m.method, next_unknown);
+      st.hollow = hollow, st.order += hollow;
+      series.push_back({name, st, {}});
       it = series.end() - 1;
     }
-    double x = *num(*m->j, "measured_speedup");
-    it->pts.push_back({x, *v, fmt::format("{}, target {}: measured {:.2f}×, {} {:.4g}", m->method, fx(m->target, 2, "×"), x,
-                                          y.label, *v)});
+    it->pts.push_back({*x, *v, fmt::format("{}, target {}: measured {:.2f}×, {} {:.4g}", name, fx(m.target, 2, "×"), *x, y.label, *v)});
+  };
+  for (const Member* m : cand) {
+    const json& before = sub(sub(*m->j, "distill"), "before");
+    const json& after = sub(sub(*m->j, "distill"), "after");
+    if (after.is_object() && !after.empty()) {
+      add(*m, m->method + " + KD", false, num(after, "measured_speedup").has_value() ? num(after, "measured_speedup") : num(*m->j, "measured_speedup"),
+          num(after, y.key).has_value() ? num(after, y.key) : num(*m->j, y.key));
+      add(*m, m->method + " before KD", true, num(before, "measured_speedup"), num(before, y.key));
+    } else {
+      add(*m, m->method, false, num(*m->j, "measured_speedup"), num(*m->j, y.key));
+    }
   }
   std::sort(series.begin(), series.end(), [](const Series& a, const Series& b) { return a.style.order < b.style.order; });
   for (auto& s : series)
@@ -210,7 +222,7 @@ std::vector<Series> plot_series(const std::vector<const Member*>& cand, const YK
 
 // The plot's geometry: axes over every point (and the dense one at x = 1).
 struct Plot {
-  static constexpr double W = 760, H = 480, L = 80, T = 64, PW = 480, PH = 340, LX = L + PW + 24;
+  static constexpr double W = 800, H = 480, L = 80, T = 64, PW = 480, PH = 340, LX = L + PW + 24;
   Axis ax, ay;
   size_t n_pts = 0;
   double px(double x) const { return L + ax.frac(x) * PW; }
@@ -285,10 +297,10 @@ void svg_points(std::string& o, const Plot& p, const std::vector<Series>& series
     if (s.pts.size() > 1) {
       std::string pts;
       for (const auto& pt : s.pts) pts += fmt::format("{}{:.2f},{:.2f}", pts.empty() ? "" : " ", p.px(pt.x), p.py(pt.y));
-      o += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>\n",
-                       pts, s.style.color);
+      o += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"{}/>\n",
+                       pts, s.style.color, s.style.hollow ? " stroke-dasharray=\"4 3\"" : "");
     }
-    for (const auto& pt : s.pts) o += marker(s.style.shape, p.px(pt.x), p.py(pt.y), s.style.color, "pt", pt.tip);
+    for (const auto& pt : s.pts) o += marker(s.style.shape, p.px(pt.x), p.py(pt.y), s.style.color, "pt", pt.tip, s.style.hollow);
     o += "</g>\n";
   }
   if (dense_y)
@@ -296,8 +308,8 @@ void svg_points(std::string& o, const Plot& p, const std::vector<Series>& series
   o += "<g class=\"legend\" font-size=\"12\">\n";
   double ly = Plot::T + 10;
   for (const auto& s : series) {
-    o += marker(s.style.shape, Plot::LX + 8, ly, s.style.color, "legend-marker", "");
-    o += fmt::format("<text x=\"{}\" y=\"{:.2f}\">{}</text>\n", Plot::LX + 20, ly + 4, xml(clip(s.method, 24)));
+    o += marker(s.style.shape, Plot::LX + 8, ly, s.style.color, "legend-marker", "", s.style.hollow);
+    o += fmt::format("<text x=\"{}\" y=\"{:.2f}\">{}</text>\n", Plot::LX + 20, ly + 4, xml(clip(s.method, 30)));
     ly += 20;
   }
   if (dense_y) {

@@ -255,6 +255,30 @@ TEST_CASE("report: svg is well-formed with one marker per plotted member") {
   CHECK_HAS(svg, "measured 1.53×, perplexity 34.5");
 }
 
+TEST_CASE("report: svg draws distilled members as two curves, before and after KD") {
+  json r = sample();
+  size_t plotted = 0, distilled = 0;
+  for (json& m : r["members"]) {
+    if (!m["feasible"].get<bool>()) continue;
+    plotted++;
+    if (m["method"] != "ziplm") continue;
+    distilled++;
+    const double x = m["measured_speedup"], ppl = m["ppl"];
+    m["distill"] = {{"before", {{"measured_speedup", x}, {"ppl", ppl}}},
+                    {"after", {{"measured_speedup", x * 1.01}, {"ppl", ppl * 0.8}}}};
+    m["ppl"] = ppl * 0.8;
+  }
+  REQUIRE(distilled >= 2);
+  const std::string svg = zip::render_report_svg(r);
+  CHECK(xml_problem(svg) == "");
+  CHECK(count(svg, "class=\"pt\"") == plotted + distilled);
+  CHECK_HAS(svg, ">ziplm + KD</text>");
+  CHECK_HAS(svg, ">ziplm before KD</text>");
+  CHECK(svg.find(">ziplm</text>") == std::string::npos);
+  CHECK(count(svg, "stroke-dasharray") == 1);  // the before-KD curve
+  CHECK(count(svg, "fill=\"#ffffff\" stroke=\"#1f77b4\"") == distilled + 1);  // hollow markers + legend
+}
+
 TEST_CASE("report: svg falls back to calibration loss and goes log over a wide range") {
   json r = sample();
   r["members"][1].erase("ppl");
