@@ -30,7 +30,7 @@ std::vector<float> run_path(ThreadPool& pool, cpu::QuantPath path, const std::ve
   return y;
 }
 
-const DType kTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+const DType kTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K};
 
 }  // namespace
 
@@ -67,7 +67,7 @@ TEST_CASE("quant kernels: every path and type against float64 within the activat
           }
         }
   }
-  CHECK(checked == 4 * 2 * 4 * 5 * paths.size());
+  CHECK(checked == std::size(kTypes) * 2 * 4 * 5 * paths.size());
 }
 
 TEST_CASE("quant kernels: SIMD paths bit-identical to the scalar path, 1 and 2 threads") {

@@ -24,7 +24,7 @@ struct Job {
 using RangeFn = void (*)(const Job& job, int n0, int n1);
 
 struct Kernels {
-  RangeFn q8_0, q4_0, q4_k, q6_k;
+  RangeFn q8_0, q4_0, q5_0, q4_k, q6_k;
 };
 
 const Kernels& scalar_kernels();
