@@ -12,7 +12,9 @@
 //                                                                     isum = Σ_sub sc·Σ q_w·q_x, msum = Σ_sub mn·Σ q_x
 //
 // over the blocks of a row in order, starting from 0, then y = acc + bias. Integer sums are exact,
-// so the scalar path and the SIMD paths agree bit for bit.
+// so the scalar path and the SIMD paths agree bit for bit. Q4_0 prefill (M ≥ 4) on the SIMD paths
+// copies W's rows 8 at a time into an interleaved layout first (quant_dot_repack.inc): the same
+// float work lane by lane, so the same bits.
 #pragma once
 #include <string>
 #include <vector>

@@ -15,6 +15,12 @@
 
 namespace zip::cpu {
 
+uint8_t* qdot::repack_buffer(size_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < bytes) buf.resize(bytes);
+  return buf.data();
+}
+
 const char* quant_path_name(QuantPath p) {
   switch (p) {
     case QuantPath::Scalar: return "scalar";
