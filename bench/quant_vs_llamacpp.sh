@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Quantized runtime vs llama.cpp (issue 25): SmolLM2-135M at Q8_0 and Q4_0, decode and prefill
-# tokens/s at -t 1 and -t 2, the two engines alternated run by run on the same machine, medians
-# side by side. Never CI.
+# Quantized runtime vs llama.cpp (issue 25): SmolLM2-135M at Q8_0, Q4_0 and Q4_K_M, decode and
+# prefill tokens/s at -t 1 and -t 2, the two engines alternated run by run on the same machine,
+# medians side by side; with PPL=1 also perplexity per type. Never CI.
 #
 #   bash bench/quant_vs_llamacpp.sh            (from the repository root; outputs in $BENCH_DIR/quant)
 #
@@ -9,23 +9,36 @@
 #              fetched with `pip download llama-cpp-python --no-binary :all: --no-deps`)
 #   LLAMA_LIB  a CMake build folder of it with libllama.a (default: built here, target `llama` only)
 #   ROUNDS     alternations of the two engines (default 3); each run is REPS repetitions
-#   REPS (5), PROMPT (128), GEN (64), THREADS ("1 2"), TYPES ("q8_0 q4_0")
+#   REPS (5), PROMPT (128), GEN (64), THREADS ("1 2"), TYPES ("q8_0 q4_0 q4_k_m")
+#   PPL=1      also perplexity (slow: minutes per model): zip on the quantized model, zip on the
+#              same weights dequantised to f32 (`zip quantize --type f32`), and llama.cpp's
+#              llama-perplexity on the same GGUF. The zip pair differs by the error of the 8-bit
+#              activation blocks (32 elements; 256 against K-quants, as llama.cpp's Q8_0 / Q8_K):
+#              on 1,024 tokens, -t 2, +0.6 % q8_0, +0.7 % q4_0, +0.2 % q5_0, +1.4 % q4_k_m
+#              (`--device ref`, which dequantises and keeps activations f32, equals the f32 copy)
+#   PPL_TEXT (wikitext-2 test), PPL_TOKENS (65536), PPL_CTX (512), PPL_THREADS (the last of THREADS),
+#   LLAMA_PERPLEXITY (default: $LLAMA_LIB/bin/llama-perplexity, built here when missing)
 #
 # llama.cpp runs through bench/llamacpp_bench.cpp (llama-bench's measurement through llama.h,
 # which needs only libllama): PROMPT-token prefill and GEN single-token decodes, REPS timed runs
 # after a warm-up, median. zip: zip bench --prompt PROMPT --gen GEN --reps REPS --warmup 1 -t T.
-# Weights: the Q4_1 GGUF (the only one published) → F32 GGUF → Q8_0 / Q4_0 GGUFs with
-# llama_model_quantize; zip runs the F32 GGUF converted to .zlm with --quantize TYPE (its reference
-# quantisers are bit-identical to ggml's), and for Q4_0 --quantize-output q8_0, the type llama.cpp
-# gives the tied embedding/output of this model (576-wide rows: no K-quant); the table prints both
-# weight sizes. Q4_K_M is left out: on this model llama.cpp falls back to Q5_0/Q8_0 for the 576-wide
-# rows, and zip has no Q5_0.
+# Weights: the Q4_1 GGUF (the only one published) → F32 GGUF → Q8_0 / Q4_0 / Q4_K_M GGUFs with
+# llama_model_quantize (no importance matrix); zip quantises the F32 GGUF converted to .zlm with
+# `zip quantize --type TYPE` (its reference quantisers are ggml's bit for bit, and its mixes
+# llama.cpp's per-tensor rule: Q4_0's tied embedding/output Q8_0, Q4_K_M's 576-wide rows Q5_0 /
+# Q8_0). For Q4_K_M the script checks that the two files hold the same type per tensor and the
+# same bytes (llama.cpp's GGUF converted to .zlm, which keeps blocks, against zip's), and prints it.
+# Perplexity protocols differ: zip's stream protocol (windows of PPL_CTX every PPL_CTX/2, every
+# token scored once) and llama-perplexity's (chunks of PPL_CTX, the second half of each scored),
+# both on the first PPL_TOKENS tokens; compare zip with zip, llama.cpp with llama.cpp.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 OUT="$BENCH_DIR/quant"
 mkdir -p "$OUT"
 ROUNDS=${ROUNDS:-3} REPS=${REPS:-5} PROMPT=${PROMPT:-128} GEN=${GEN:-64}
-THREADS=${THREADS:-"1 2"} TYPES=${TYPES:-"q8_0 q4_0"}
+THREADS=${THREADS:-"1 2"} TYPES=${TYPES:-"q8_0 q4_0 q4_k_m"}
+PPL=${PPL:-0} PPL_TEXT=${PPL_TEXT:-$SHARED/data/wikitext-2-raw/wiki.test.raw} PPL_TOKENS=${PPL_TOKENS:-65536}
+PPL_CTX=${PPL_CTX:-512} PPL_THREADS=${PPL_THREADS:-${THREADS##* }}
 
 if [ -z "${LLAMA_SRC:-}" ]; then
   LLAMA_SRC="$OUT/llama-cpp-python/vendor/llama.cpp"
@@ -52,13 +65,48 @@ src_dir=$(bash tools/fetch-models.sh smollm2-135m-instruct)
 f32_gguf="$OUT/smollm2-135m-F32.gguf"
 [ -f "$f32_gguf" ] || "$LB" quantize "$src_dir/SmolLM2-135M-Instruct.Q4_1.gguf" "$f32_gguf" 0
 gguf_of() { echo "$OUT/smollm2-135m-${1^^}.gguf"; }
-ftype_of() { case $1 in q8_0) echo 7 ;; q4_0) echo 2 ;; *) echo "bench: no llama ftype for $1" >&2; exit 2 ;; esac; }
-zip_flags_of() { case $1 in q4_0) echo "--quantize q4_0 --quantize-output q8_0" ;; *) echo "--quantize $1" ;; esac; }
+ftype_of() {
+  case $1 in q8_0) echo 7 ;; q4_0) echo 2 ;; q4_k_m) echo 15 ;; *) echo "bench: no llama ftype for $1" >&2; exit 2 ;; esac
+}
 for t in $TYPES; do
   [ -f "$(gguf_of "$t")" ] || "$LB" quantize "$f32_gguf" "$(gguf_of "$t")" "$(ftype_of "$t")"
 done
 zlm="$OUT/smollm2-135m-f32.zlm"
 [ -f "$zlm" ] || "$ZIP" convert "$f32_gguf" -o "$zlm" >&2
+zlm_of() { echo "$OUT/smollm2-135m-zip-$1.zlm"; }
+for t in $TYPES; do
+  [ -f "$(zlm_of "$t")" ] || "$ZIP" quantize "$zlm" -o "$(zlm_of "$t")" --type "$t" >&2
+done
+
+# Same types and bytes as llama.cpp's file: its GGUF converted to .zlm keeps the blocks; the data
+# section (the file's tail, tensors in canonical order) then matches byte for byte when every
+# tensor does.
+same_as_llama() {  # TYPE
+  local theirs="$OUT/smollm2-135m-llama-$1.zlm"
+  [ -f "$theirs" ] || "$ZIP" convert "$(gguf_of "$1")" -o "$theirs" >&2
+  python3 - "$1" "$theirs" "$(zlm_of "$1")" "$ZIP" <<'PY'
+import json, subprocess, sys
+t, theirs, ours, zipbin = sys.argv[1:5]
+def index(path):
+    return json.loads(subprocess.run([zipbin, "inspect", path, "--json", "--tensors"], check=True,
+                                     capture_output=True, text=True).stdout)["tensors"]
+a, b = index(theirs), index(ours)
+ta, tb = {x["name"]: x["dtype"] for x in a}, {x["name"]: x["dtype"] for x in b}
+same = sum(1 for n in ta if tb.get(n) == ta[n])
+differ = [f"{n} ({ta[n]} vs {tb.get(n)})" for n in ta if tb.get(n) != ta[n]]
+def data(path, idx):
+    n = max(x["offset"] + x["bytes"] for x in idx)
+    with open(path, "rb") as f:
+        f.seek(-n, 2)
+        return f.read()
+identical = len(ta) == len(tb) and not differ and data(theirs, a) == data(ours, b)
+kinds = {}
+for d in ta.values(): kinds[d] = kinds.get(d, 0) + 1
+print(f"{t}: {same} of {len(ta)} tensors the type llama.cpp gives ({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}); "
+      f"bytes identical: {'yes' if identical else 'no'}" + (f"; differ: {', '.join(differ[:5])}" if differ else ""))
+PY
+}
+for t in $TYPES; do if [ "$t" = q4_k_m ]; then same_as_llama "$t"; fi; done
 
 # One run of each engine; results appended as JSON lines.
 runs="$OUT/runs.jsonl"
@@ -73,8 +121,7 @@ for kind in ("prefill", "decode"):
                       "tps": r[kind + "_tps"], "bytes": r["model_size"]}))' "$1" "$2" >> "$runs"
 }
 zip_run() {  # TYPE T
-  # shellcheck disable=SC2046
-  "$ZIP" bench "$zlm" $(zip_flags_of "$1") -t "$2" --prompt "$PROMPT" --gen "$GEN" --reps "$REPS" --warmup 1 --json |
+  "$ZIP" bench "$(zlm_of "$1")" -t "$2" --prompt "$PROMPT" --gen "$GEN" --reps "$REPS" --warmup 1 --json |
     python3 -c '
 import json, sys
 t, th = sys.argv[1], int(sys.argv[2])
@@ -105,3 +152,26 @@ for k in keys:
     lt, zt = statistics.median(r["tps"] for r in l), statistics.median(r["tps"] for r in z)
     print(f"{k[0]:6} {k[1]:>2} {k[2]:8} {lt:16.1f} {zt:10.1f} {zt / lt:9.2f}   {l[0]['bytes'] / 2**20:.1f}, {z[0]['bytes'] / 2**20:.1f}")
 PY
+
+[ "$PPL" = 1 ] || exit 0
+# Perplexity: zip on the quantized model and on its weights dequantised to f32, llama.cpp on the GGUF.
+LLAMA_PERPLEXITY=${LLAMA_PERPLEXITY:-$LLAMA_LIB/bin/llama-perplexity}
+[ -x "$LLAMA_PERPLEXITY" ] || cmake --build "$LLAMA_LIB" -j2 --target llama-perplexity >&2
+zip_ppl() {  # MODEL.zlm
+  "$ZIP" eval "$1" --ppl "$PPL_TEXT" --ctx "$PPL_CTX" --max-tokens "$PPL_TOKENS" -t "$PPL_THREADS" --json 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["ppl"])'
+}
+llama_ppl() {  # GGUF
+  "$LLAMA_PERPLEXITY" -m "$1" -f "$PPL_TEXT" -c "$PPL_CTX" --chunks $((PPL_TOKENS / PPL_CTX)) -t "$PPL_THREADS" 2>&1 |
+    sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p'
+}
+echo
+printf '%-7s %12s %14s %9s %16s   (zip: stream protocol; llama.cpp: its own, see the header)\n' \
+  type "zip ppl" "zip deq f32" "diff %" "llama.cpp ppl"
+for t in $TYPES; do
+  deq="$OUT/smollm2-135m-zip-$t-deq-f32.zlm"
+  [ -f "$deq" ] || "$ZIP" quantize "$(zlm_of "$t")" -o "$deq" --type f32 >&2
+  zq=$(zip_ppl "$(zlm_of "$t")") zf=$(zip_ppl "$deq") lp=$(llama_ppl "$(gguf_of "$t")")
+  python3 -c 'import sys; t, a, b, c = sys.argv[1:]; print(f"{t:7} {float(a):12.4f} {float(b):14.4f} {100 * (float(a) / float(b) - 1):+9.3f} {c:>16}")' \
+    "$t" "$zq" "$zf" "${lp:-n/a}"
+done

@@ -19,6 +19,7 @@ constexpr DTypeInfo kInfo[] = {
     {DType::F32, "f32", 1, 4},    {DType::F16, "f16", 1, 2},      {DType::BF16, "bf16", 1, 2},
     {DType::I32, "i32", 1, 4},    {DType::U8, "u8", 1, 1},        {DType::Q8_0, "q8_0", 32, 34},
     {DType::Q4_0, "q4_0", 32, 18}, {DType::Q4_K, "q4_k", 256, 144}, {DType::Q6_K, "q6_k", 256, 210},
+    {DType::Q5_0, "q5_0", 32, 22},
 };
 
 const DTypeInfo& info(DType t) {

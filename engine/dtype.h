@@ -8,17 +8,20 @@
 
 namespace zip {
 
-// Q8_0 .. Q6_K are block types (engine/quant/blocks.h): a row of n elements is n / block_elems
+// Q8_0 .. Q5_0 are block types (engine/quant/blocks.h): a row of n elements is n / block_elems
 // blocks of block_bytes each; n must be a whole number of blocks.
-enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, I32 = 3, U8 = 4, Q8_0 = 5, Q4_0 = 6, Q4_K = 7, Q6_K = 8 };
+enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, I32 = 3, U8 = 4, Q8_0 = 5, Q4_0 = 6, Q4_K = 7, Q6_K = 8, Q5_0 = 9 };
 
 // Bytes per element of a scalar type; a block type throws (use dtype_row_bytes).
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
-// Parses "f32" / "f16" / "bf16" / "i32" / "u8" / "q8_0" / "q4_0" / "q4_k" / "q6_k"; false if unknown.
+// Parses "f32" / "f16" / "bf16" / "i32" / "u8" / "q8_0" / "q4_0" / "q4_k" / "q6_k" / "q5_0"; false if unknown.
 bool parse_dtype(std::string_view s, DType* out);
 inline bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
-inline bool is_quantized(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K; }
+inline bool is_quantized(DType t) {
+  return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K ||
+         t == DType::Q5_0;
+}
 // Elements per block (1 for scalar types) and bytes per block (dtype_size for scalar types).
 int dtype_block_elems(DType t);
 size_t dtype_block_bytes(DType t);

@@ -16,11 +16,12 @@
 
 namespace zip {
 
-// Version 2 adds the block-quantized dtypes (Q8_0, Q4_0, Q4_K, Q6_K); the writer writes version 1
-// when no tensor has a block type, so float models stay readable by older builds.
-inline constexpr uint32_t kZlmVersion = 2;
+// Version 2 adds the block-quantized dtypes (Q8_0, Q4_0, Q4_K, Q6_K), version 3 Q5_0; the writer
+// writes the lowest version its tensors need (1 when none has a block type), so files stay
+// readable by older builds wherever they can be.
+inline constexpr uint32_t kZlmVersion = 3;
 inline constexpr uint32_t kZlmMinVersion = 1;
-// The version a model needs: 2 if any tensor has a block type, else 1.
+// The version a model needs: 3 if any tensor is Q5_0, 2 if any other has a block type, else 1.
 uint32_t zlm_version_for(const Model& m);
 inline constexpr size_t kZlmPreambleBytes = 64;
 inline constexpr size_t kZlmAlign = 64;  // data section and every tensor start

@@ -23,7 +23,8 @@ namespace {
 
 static_assert(uint8_t(DType::F32) == 0 && uint8_t(DType::F16) == 1 && uint8_t(DType::BF16) == 2 &&
                   uint8_t(DType::I32) == 3 && uint8_t(DType::U8) == 4 && uint8_t(DType::Q8_0) == 5 &&
-                  uint8_t(DType::Q4_0) == 6 && uint8_t(DType::Q4_K) == 7 && uint8_t(DType::Q6_K) == 8,
+                  uint8_t(DType::Q4_0) == 6 && uint8_t(DType::Q4_K) == 7 && uint8_t(DType::Q6_K) == 8 &&
+                  uint8_t(DType::Q5_0) == 9,
               "the dtype codes are part of the .zlm format");
 
 constexpr uint64_t kMaxHeaderBytes = uint64_t(1) << 30;
@@ -200,7 +201,9 @@ void parse_index(const uint8_t* d, Parsed& r) {
     ZIP_CHECK(zlm_name_ok(e.name), "index entry {}: the name has bytes outside printable ASCII", i);
     ZIP_CHECK(names.insert(e.name).second, "tensor '{}' appears twice in the index", e.name);
     uint8_t dt = cur.u8("a dtype");
-    const uint8_t last_code = r.version >= 2 ? uint8_t(DType::Q6_K) : uint8_t(DType::U8);
+    const uint8_t last_code = r.version >= 3   ? uint8_t(DType::Q5_0)
+                              : r.version >= 2 ? uint8_t(DType::Q6_K)
+                                               : uint8_t(DType::U8);
     ZIP_CHECK(dt <= last_code, "tensor '{}': unknown dtype code {} in a version {} file", e.name, dt, r.version);
     e.dtype = DType(dt);
     uint8_t ndim = cur.u8("a rank");

@@ -129,9 +129,12 @@ void save(const Model& m, const std::string& path) {
 }  // namespace
 
 uint32_t zlm_version_for(const Model& m) {
-  for (const auto& [name, t] : m.tensors)
-    if (is_quantized(t.dtype)) return 2;
-  return 1;
+  uint32_t v = 1;
+  for (const auto& [name, t] : m.tensors) {
+    if (t.dtype == DType::Q5_0) return 3;
+    if (is_quantized(t.dtype)) v = 2;
+  }
+  return v;
 }
 
 void save_zlm(const Model& m, const std::string& path) {

@@ -19,6 +19,7 @@ bool can_dequantize(uint32_t type) {
     case GgmlType::Q8_0:
     case GgmlType::Q4_0:
     case GgmlType::Q4_1:
+    case GgmlType::Q5_0:
     case GgmlType::Q4_K:
     case GgmlType::Q5_K:
     case GgmlType::Q6_K: return true;
@@ -42,6 +43,7 @@ void dequantize(uint32_t type, const uint8_t* src, float* dst, uint64_t n) {
   switch (GgmlType(type)) {
     case GgmlType::Q8_0: return quant::dequantize(DType::Q8_0, src, dst, int64_t(n));
     case GgmlType::Q4_0: return quant::dequantize(DType::Q4_0, src, dst, int64_t(n));
+    case GgmlType::Q5_0: return quant::dequantize(DType::Q5_0, src, dst, int64_t(n));
     case GgmlType::Q4_K: return quant::dequantize(DType::Q4_K, src, dst, int64_t(n));
     case GgmlType::Q6_K: return quant::dequantize(DType::Q6_K, src, dst, int64_t(n));
     default: break;

@@ -6,6 +6,7 @@
 //   F32, F16, BF16   one element per "block"
 //   Q8_0   32 elems, 34 B:  f16 d, i8 q[32]                 x = q·d
 //   Q4_0   32 elems, 18 B:  f16 d, u8 qs[16]                x[j] = d·(lo(qs[j]) − 8), x[j+16] = d·(hi(qs[j]) − 8)
+//   Q5_0   32 elems, 22 B:  f16 d, u8 qh[4], u8 qs[16]      as Q4_0 with a 5th bit per element from qh; x = d·(q − 16)
 //   Q4_1   32 elems, 20 B:  f16 d, f16 m, u8 qs[16]         x[j] = d·lo(qs[j]) + m, x[j+16] = d·hi(qs[j]) + m
 //   Q4_K  256 elems, 144 B: f16 d, f16 dmin, u8 scales[12], u8 qs[128]
 //          8 sub-blocks of 32, each with a 6-bit scale sc and min mn packed in `scales`;

@@ -282,6 +282,7 @@ std::string type_summary(const gguf::File& f) {
 DType kept_block_type(uint32_t ggml_type) {
   switch (ggml_type) {
     case 2: return DType::Q4_0;
+    case 6: return DType::Q5_0;
     case 8: return DType::Q8_0;
     case 12: return DType::Q4_K;
     case 14: return DType::Q6_K;
@@ -301,7 +302,7 @@ Tensor load_tensor(const gguf::File& f, const gguf::TensorInfo& t, const std::ve
   }
   ZIP_CHECK(gguf::can_dequantize(t.type),
             "{}: tensor '{}' has ggml type {}, which this engine cannot dequantise (supported: F32, F16, BF16, Q8_0, "
-            "Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)",
+            "Q4_0, Q4_1, Q5_0, Q4_K, Q5_K, Q6_K)",
             f.path, t.name, gguf::ggml_type_name(t.type));
   Tensor out = Tensor::zeros(DType::F32, shape);
   gguf::dequantize(t.type, t.data, out.ptr<float>(), t.n_elems);

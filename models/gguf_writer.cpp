@@ -35,6 +35,7 @@ GgmlType ggml_type_of(DType t) {
     case DType::BF16: return GgmlType::BF16;
     case DType::Q8_0: return GgmlType::Q8_0;
     case DType::Q4_0: return GgmlType::Q4_0;
+    case DType::Q5_0: return GgmlType::Q5_0;
     case DType::Q4_K: return GgmlType::Q4_K;
     case DType::Q6_K: return GgmlType::Q6_K;
     default: fail("GGUF export: tensor type {} has no GGUF equivalent", dtype_name(t));

@@ -14,7 +14,7 @@
 namespace zip::gguf {
 
 // The ggml type of an engine dtype (F32, F16, BF16 and the GGUF-identical block types Q8_0,
-// Q4_0, Q4_K, Q6_K); throws for a dtype GGUF has no equivalent of.
+// Q4_0, Q5_0, Q4_K, Q6_K); throws for a dtype GGUF has no equivalent of.
 GgmlType ggml_type_of(DType t);
 
 class Writer {

@@ -3,7 +3,7 @@
 //
 // Weight dtype: every weight is f32 after import unless --dtype is given (norms stay f32 in any
 // case, see Model::convert_weights). Sources in bf16/f16 are converted exactly (widening). GGUF
-// tensors of a block type the engine has (Q8_0, Q4_0, Q4_K, Q6_K) are kept as they are unless
+// tensors of a block type the engine has (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K) are kept as they are unless
 // --dtype is given; other GGUF block types are dequantised to f32. A --dtype naming a block mix
 // (engine/quant/quant_mix.h) imports in f32, then quantises to the mix.
 #pragma once

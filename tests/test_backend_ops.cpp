@@ -103,7 +103,7 @@ std::vector<float> rounded(const std::vector<double>& v) { return {v.begin(), v.
 // the reference (dequantise, then f32) by at most the activation-quantisation bound
 // (tests/quant_test_util.h); the tolerance is that bound relative to max |y|.
 void quant_matmul_cases(std::vector<OpCase>& cases, std::mt19937& rng) {
-  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K}) {
     const int be = dtype_block_elems(dt);
     for (int M : {1, 2, 3, 7, 33})
       for (int N : {5, 70})
@@ -482,7 +482,8 @@ void softmax_embedding_cases(std::vector<OpCase>& cases, std::mt19937& rng) {
       cases.push_back(c);
     }
   const int V = 50;
-  for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
+  for (DType dt :
+       {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K})
     for (int D : !is_quantized(dt) ? std::vector<int>{1, 7, 9, 64, 300}
                  : dtype_block_elems(dt) == 32 ? std::vector<int>{32, 96} : std::vector<int>{256, 512}) {
       auto table = std::make_shared<Tensor>(is_quantized(dt) ? ztest::random_block_tensor(dt, V, D, rng)

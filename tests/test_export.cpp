@@ -5,6 +5,7 @@
 #include "distill/random_init.h"
 #include "engine/file_io.h"
 #include "engine/error.h"
+#include "engine/quant/quantize_model.h"
 #include "engine/zlm.h"
 #include "models/export.h"
 #include "models/gguf.h"
@@ -75,6 +76,19 @@ TEST_CASE("gguf export: uniform Llama models round-trip as 'llama' tensor for te
     const std::vector<int> ids = {1, 5, 9, 2, 7, 3};
     CHECK(ztest::all_logits(*m, ids) == ztest::all_logits(back, ids));
   }
+}
+
+TEST_CASE("gguf export: a q5_0 model round-trips with its Q5_0 tensors kept byte for byte") {
+  // tiny-random-llama: every row a multiple of 32 (dim 64, ffn 160, 4 heads × 24), so no f16 fallback.
+  Model m = ztest::tiny_llama();
+  quant::quantize_model(m, quant::QuantMix::Q5_0, 1);
+  REQUIRE(m.get("blk.0.attn_q").dtype == DType::Q5_0);
+  REQUIRE(m.get("blk.0.ffn_down").dtype == DType::Q5_0);
+  const Model back = gguf_round_trip(m, nullptr, "q5.gguf");
+  ztest::check_same_model(m, back);
+  CHECK(back.get("blk.0.ffn_up").dtype == DType::Q5_0);
+  const std::vector<int> ids = {1, 5, 9, 2, 7, 3};
+  CHECK(ztest::all_logits(m, ids) == ztest::all_logits(back, ids));
 }
 
 TEST_CASE("gguf export: per-layer shapes as 'deci', padded for llama.cpp, unpadded on import") {
@@ -223,7 +237,7 @@ TEST_CASE("gguf writer: block types are written as their ggml type, byte for byt
   const std::vector<std::pair<DType, gguf::GgmlType>> types = {
       {DType::F32, gguf::GgmlType::F32},   {DType::F16, gguf::GgmlType::F16},   {DType::BF16, gguf::GgmlType::BF16},
       {DType::Q8_0, gguf::GgmlType::Q8_0}, {DType::Q4_0, gguf::GgmlType::Q4_0}, {DType::Q4_K, gguf::GgmlType::Q4_K},
-      {DType::Q6_K, gguf::GgmlType::Q6_K}};
+      {DType::Q6_K, gguf::GgmlType::Q6_K}, {DType::Q5_0, gguf::GgmlType::Q5_0}};
   std::vector<Tensor> ts;
   for (const auto& [dt, gt] : types) {
     // Arbitrary bytes: the writer copies blocks, it never interprets them.

@@ -42,8 +42,9 @@ TEST_CASE("gguf dequant: every type matches gguf-py's reference vectors bit for 
     checked++;
   }
   CHECK(checked == 9);
-  CHECK(!zip::gguf::can_dequantize(6));  // Q5_0: known to the reader, not dequantised
-  CHECK_THROWS_AS(zip::gguf::dequantize(6, nullptr, nullptr, 32), zip::Error);
+  CHECK(zip::gguf::can_dequantize(6));    // Q5_0 (its vectors: tests/data/gguf/quant, test_quantize.cpp)
+  CHECK(!zip::gguf::can_dequantize(7));   // Q5_1: known to the reader, not dequantised
+  CHECK_THROWS_AS(zip::gguf::dequantize(7, nullptr, nullptr, 32), zip::Error);
 }
 
 TEST_CASE("gguf reader: metadata of every value type, arrays, tensor infos, alignment") {

@@ -124,13 +124,13 @@ TEST_CASE("gguf invalid: unsupported models, hyperparameters and tokenizers are 
   CHECK_HAS(err([](Builder& x) { x.f32_tensor("blk.0.attn_q.bias", {8}); }), "biases are not supported");
   CHECK_HAS(err([](Builder& x) { x.f32_tensor("rope_freqs.weight", {2}); }), "rope_freqs");
   CHECK_HAS(err([](Builder& x) { x.f32_tensor("blk.3.extra.weight", {2}); }), "unexpected tensor 'blk.3.extra.weight'");
-  // A ggml type the reader knows but the engine cannot dequantise (Q5_0, in an FFN of width 32).
+  // A ggml type the reader knows but the engine cannot dequantise (Q5_1, in an FFN of width 32).
   CHECK_HAS(err([](Builder& x) {
               x.u32("llama.feed_forward_length", 32).f32_tensor("blk.0.ffn_gate.weight", {8, 32});
               x.f32_tensor("blk.0.ffn_up.weight", {8, 32})
-                  .tensor("blk.0.ffn_down.weight", {32, 8}, 6, std::string(8 * 22, '\0'));
+                  .tensor("blk.0.ffn_down.weight", {32, 8}, 7, std::string(8 * 24, '\0'));
             }),
-            "has ggml type Q5_0, which this engine cannot dequantise");
+            "has ggml type Q5_1, which this engine cannot dequantise");
   // Tokenizers.
   CHECK_HAS(err([](Builder& x) { x.str("tokenizer.ggml.model", "bert"); }), "tokenizer model 'bert'");
   CHECK_HAS(err([](Builder& x) { x.erase("tokenizer.ggml.tokens"); }), "tokenizer.ggml.tokens");

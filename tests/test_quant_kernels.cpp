@@ -1,7 +1,8 @@
 // The quantized matmul kernels (kernels/cpu/quant_kernels.h): every dot-product path this CPU
 // runs, each block type, odd shapes, against x · dequant(W)ᵀ in float64 within the bound of the
 // activation quantisation (tests/quant_test_util.h); the SIMD paths bit-identical to the scalar
-// path (integer sums, then the same float operations in the same order); threads change nothing.
+// path (integer sums, then the same float operations in the same order), Q4_0's interleaved
+// prefill path included; threads change nothing.
 #include <cstring>
 #include <random>
 
@@ -30,7 +31,7 @@ std::vector<float> run_path(ThreadPool& pool, cpu::QuantPath path, const std::ve
   return y;
 }
 
-const DType kTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+const DType kTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K};
 
 }  // namespace
 
@@ -67,7 +68,7 @@ TEST_CASE("quant kernels: every path and type against float64 within the activat
           }
         }
   }
-  CHECK(checked == 4 * 2 * 4 * 5 * paths.size());
+  CHECK(checked == std::size(kTypes) * 2 * 4 * 5 * paths.size());
 }
 
 TEST_CASE("quant kernels: SIMD paths bit-identical to the scalar path, 1 and 2 threads") {
@@ -77,7 +78,9 @@ TEST_CASE("quant kernels: SIMD paths bit-identical to the scalar path, 1 and 2 t
   if (paths.size() == 1) MESSAGE("skipped: no SIMD quant path on this CPU (scalar only)");
   for (DType t : kTypes) {
     const int be = dtype_block_elems(t);
-    for (auto [M, N, K] : {std::tuple{1, 77, 2 * be}, std::tuple{33, 45, be}, std::tuple{7, 300, 6 * be}}) {
+    // 1601 rows span several of Q4_0's prefill panels (quant_dot_repack.inc), the last one partial.
+    for (auto [M, N, K] : {std::tuple{1, 77, 2 * be}, std::tuple{33, 45, be}, std::tuple{7, 300, 6 * be},
+                           std::tuple{5, 1601, 6 * be}}) {
       Tensor W = ztest::random_block_tensor(t, N, K, rng);
       const std::vector<float> x = randn(size_t(M) * K, rng);
       const std::vector<float> want = run_path(pool1, cpu::QuantPath::Scalar, x, W, nullptr, M);

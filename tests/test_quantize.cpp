@@ -1,4 +1,4 @@
-// The reference quantisers: Q8_0 and Q4_0 bit for bit against gguf-py's numpy quantisers, Q4_K and
+// The reference quantisers: Q8_0, Q4_0 and Q5_0 bit for bit against gguf-py's numpy quantisers, Q4_K and
 // Q6_K bit for bit against ggml's quantize_row_*_ref, and every type's round trip (our
 // dequantiser, and gguf-py's dequantisation of the reference blocks) within the error a type of
 // that many bits must reach. Vectors: tests/data/gguf/quant (tools/make_quant_testdata.py).
@@ -18,7 +18,8 @@ struct QuantCase {
   std::string name;
   zip::DType type;
   // Largest |x − deq(q(x))| of a random normal block, over the block's largest |x|: the step is
-  // amax/127 (Q8_0, half a step of error), amax/8 for Q4_0 (a whole step where +amax clamps to level 15), a 4-bit scale with a
+  // amax/127 (Q8_0, half a step of error), amax/8 for Q4_0 (a whole step where +amax clamps to level 15),
+  // amax/16 for Q5_0 (likewise clamped to level 31), a 4-bit scale with a
   // 6-bit scale-of-scales for Q4_K, 6 bits (amax/32) for Q6_K; each bound is 1.5 steps' worth.
   double max_err_over_amax;
 };
@@ -26,7 +27,8 @@ struct QuantCase {
 const QuantCase kCases[] = {{"Q8_0", zip::DType::Q8_0, 0.006},
                             {"Q4_0", zip::DType::Q4_0, 0.13},
                             {"Q4_K", zip::DType::Q4_K, 0.12},
-                            {"Q6_K", zip::DType::Q6_K, 0.035}};
+                            {"Q6_K", zip::DType::Q6_K, 0.035},
+                            {"Q5_0", zip::DType::Q5_0, 0.07}};  // last: the others keep their random draws
 
 std::string quant_data(const std::string& file) { return zip::read_file(kData + "quant/" + file); }
 

@@ -52,7 +52,7 @@ TEST_CASE("cli: zip convert --dtype takes the mix names; bad names are usage err
   CHECK(ztest::run_zip("inspect " + out).out.find("q8_0 (") != std::string::npos);
   ztest::CmdResult bad = ztest::run_zip("quantize " + ztest::stories260K_zlm() + " -o /dev/null --type q5_k_m");
   CHECK(bad.status == 2);
-  CHECK(bad.err.find("--type must be f32, f16, bf16, q8_0, q4_0, q4_k_m, q4_k_s or q6_k, got 'q5_k_m'") !=
+  CHECK(bad.err.find("--type must be f32, f16, bf16, q8_0, q4_0, q5_0, q4_k_m, q4_k_s or q6_k, got 'q5_k_m'") !=
         std::string::npos);
   CHECK(ztest::run_zip("convert " + ztest::stories260K_zlm() + " -o /dev/null --dtype i32").status == 2);
 }

@@ -369,8 +369,8 @@ TEST_CASE("zlm: corrupt — every preamble field is checked") {
     error_of([&] { img.load(true); });
   }
   Image v(s.bytes);
-  v.data()[zlm_preamble::kVersion] = 3;
-  CHECK(error_of([&] { v.load(); }).find("unsupported .zlm version 3") != std::string::npos);
+  v.data()[zlm_preamble::kVersion] = 4;
+  CHECK(error_of([&] { v.load(); }).find("unsupported .zlm version 4") != std::string::npos);
 }
 
 TEST_CASE("zlm: corrupt — mutations without resealing fail the header checksum") {

@@ -9,11 +9,12 @@ Regenerate (the outputs are committed; CI never runs this):
     /tmp/qtvenv/bin/python tools/make_quant_testdata.py /tmp/libggmlq.so     # writes tests/data/gguf/quant/
 The random generator is seeded: a rerun with the same versions gives the same bytes.
 
-Outputs (tests/data/gguf/quant/), for TYPE in Q8_0, Q4_0, Q4_K, Q6_K:
+Outputs (tests/data/gguf/quant/), for TYPE in Q8_0, Q4_0, Q4_K, Q6_K, Q5_0 (generated in that order,
+so adding Q5_0 last left the earlier files unchanged):
   TYPE.in.f32   the floats quantised: special blocks first (zeros, ties at .5, a negative
                 maximum, all equal, one spike, tiny and large magnitudes), then random normal
-                blocks with scales from 1e-3 to 10
-  TYPE.blocks   the quantised blocks: Q8_0/Q4_0 from gguf-py's numpy quantiser (checked equal to
+                blocks with scales from 1e-3 to 10 (Q5_0: one more tie block, its d = max / −16 = 1)
+  TYPE.blocks   the quantised blocks: Q8_0/Q4_0/Q5_0 from gguf-py's numpy quantiser (checked equal to
                 ggml's quantize_row_*_ref); Q4_K/Q6_K from ggml's quantize_row_*_ref
   TYPE.deq.f32  TYPE.blocks dequantised by gguf-py
 """
@@ -29,12 +30,13 @@ LIB = sys.argv[1]
 OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "tests", "data", "gguf", "quant")
 rng = np.random.default_rng(20261207)
 ggml = ctypes.CDLL(LIB)
-BLOCK = {T.Q8_0: (32, 34), T.Q4_0: (32, 18), T.Q4_K: (256, 144), T.Q6_K: (256, 210)}
+BLOCK = {T.Q8_0: (32, 34), T.Q4_0: (32, 18), T.Q4_K: (256, 144), T.Q6_K: (256, 210), T.Q5_0: (32, 22)}
 REF = {T.Q8_0: "quantize_row_q8_0_ref", T.Q4_0: "quantize_row_q4_0_ref",
-       T.Q4_K: "quantize_row_q4_K_ref", T.Q6_K: "quantize_row_q6_K_ref"}
+       T.Q4_K: "quantize_row_q4_K_ref", T.Q6_K: "quantize_row_q6_K_ref",
+       T.Q5_0: "quantize_row_q5_0_ref"}
 
 
-def special_blocks(n):
+def special_blocks(n, q5=False):
     """Blocks of n floats that exercise the edge cases of the scale and the rounding."""
     k = np.arange(n, dtype=np.float32)
     out = [np.zeros(n, np.float32)]
@@ -44,6 +46,10 @@ def special_blocks(n):
     q4_ties = ties.copy()
     q4_ties[0] = -8.0  # Q4_0's d = max / −8 = 1
     out.append(q4_ties)
+    if q5:
+        q5_ties = ties.copy()
+        q5_ties[0] = -16.0  # Q5_0's d = max / −16 = 1
+        out.append(q5_ties)
     neg = rng.normal(0, 1, n).astype(np.float32)
     neg[3] = -10.0  # the element of largest magnitude is negative
     out.append(neg)
@@ -70,12 +76,12 @@ def ggml_quantize(qtype, x):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    for qtype in (T.Q8_0, T.Q4_0, T.Q4_K, T.Q6_K):
+    for qtype in (T.Q8_0, T.Q4_0, T.Q4_K, T.Q6_K, T.Q5_0):
         n, _ = BLOCK[qtype]
         rand = [(rng.normal(0, 1, n) * s).astype(np.float32) for s in np.geomspace(1e-3, 10, 24)]
-        x = np.ascontiguousarray(np.concatenate([special_blocks(n)] + rand).astype(np.float32))
+        x = np.ascontiguousarray(np.concatenate([special_blocks(n, qtype == T.Q5_0)] + rand).astype(np.float32))
         ref = ggml_quantize(qtype, x)
-        if qtype in (T.Q8_0, T.Q4_0):
+        if qtype in (T.Q8_0, T.Q4_0, T.Q5_0):
             blocks = quantize(x.reshape(1, -1), qtype).reshape(-1)
             assert np.array_equal(blocks, ref), f"gguf-py and ggml disagree on {qtype.name}"
         else:

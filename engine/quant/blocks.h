@@ -5,6 +5,8 @@
 //
 //   Q8_0   32 elems, 34 B:  d, q[32]                    x = d·q
 //   Q4_0   32 elems, 18 B:  d, qs[16]                   x[j] = d·(lo(qs[j]) − 8), x[j+16] = d·(hi(qs[j]) − 8)
+//   Q5_0   32 elems, 22 B:  d, qh[4], qs[16]            x[j] = d·(q[j] − 16), q[j] = lo(qs[j]) | bit j of qh
+//          (qh read as a little-endian u32) << 4; q[j+16] = hi(qs[j]) | bit j+16 of qh << 4
 //   Q4_K  256 elems, 144 B: d, dmin, scales[12], qs[128]
 //          8 sub-blocks of 32 with a 6-bit scale sc and min mn packed in `scales`
 //          (quant/dequantize.cpp: scale_min_k4); x = (d·sc)·q − (dmin·mn); q the 4-bit value,
@@ -20,6 +22,7 @@ namespace zip::quant {
 
 constexpr int kQK8_0 = 32;
 constexpr int kQK4_0 = 32;
+constexpr int kQK5_0 = 32;
 constexpr int kQK_K = 256;  // K-quant super-block
 
 struct BlockQ8_0 {
@@ -30,6 +33,12 @@ struct BlockQ8_0 {
 struct BlockQ4_0 {
   uint16_t d;  // f16
   uint8_t qs[kQK4_0 / 2];
+};
+
+struct BlockQ5_0 {
+  uint16_t d;  // f16
+  uint8_t qh[4];  // the 5th bit of element j is bit j % 8 of qh[j / 8]
+  uint8_t qs[kQK5_0 / 2];
 };
 
 struct BlockQ4_K {
@@ -46,7 +55,7 @@ struct BlockQ6_K {
   uint16_t d;  // f16
 };
 
-static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(BlockQ5_0) == 22);
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ6_K) == 210);
 
 }  // namespace zip::quant

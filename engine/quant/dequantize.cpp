@@ -32,6 +32,18 @@ void dequant_q4_0(const uint8_t* b, float* y) {
   }
 }
 
+void dequant_q5_0(const uint8_t* b, float* y) {
+  const float d = half_at(b);
+  const uint32_t qh = uint32_t(b[2]) | uint32_t(b[3]) << 8 | uint32_t(b[4]) << 16 | uint32_t(b[5]) << 24;
+  const uint8_t* qs = b + 6;
+  for (int j = 0; j < 16; j++) {
+    const int lo = (qs[j] & 0x0f) | int((qh >> j) & 1) << 4;
+    const int hi = (qs[j] >> 4) | int((qh >> (j + 16)) & 1) << 4;
+    y[j] = d * float(lo - 16);
+    y[j + 16] = d * float(hi - 16);
+  }
+}
+
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block. Sub-blocks 0..3 keep
 // theirs in the low 6 bits of bytes j (scale) and j+4 (min); sub-blocks 4..7 put the low 4 bits in
 // byte j+4 (scale: low nibble, min: high nibble) and the top 2 bits in the spare high bits of
@@ -106,6 +118,7 @@ void dequantize(DType t, const void* src, float* dst, int64_t n) {
     switch (t) {
       case DType::Q8_0: dequant_q8_0(b, dst); break;
       case DType::Q4_0: dequant_q4_0(b, dst); break;
+      case DType::Q5_0: dequant_q5_0(b, dst); break;
       case DType::Q4_K: dequant_k4_k5(b, nullptr, b + 16, dst); break;
       case DType::Q6_K: dequant_q6_k(b, dst); break;
       default: break;

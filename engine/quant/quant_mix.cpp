@@ -1,5 +1,5 @@
 // The mix rule. Float mixes: every matrix in the mix's type. Block mixes, as llama.cpp for the
-// same ftype (types zip lacks replaced by the next larger one zip has: Q5_K → Q6_K, Q5_0 → Q8_0):
+// same ftype (Q5_K, which zip lacks, replaced by the next larger type zip has, Q6_K):
 //   the LM head (or the token embedding when tied):  Q6_K, or Q8_0 when the mix is q8_0 or the row
 //     is not a whole number of 256-element super-blocks
 //   attn_v / ffn_down, q4_k_m:  Q6_K in the layers use_more_bits picks (the first and last eighth
@@ -8,8 +8,9 @@
 //   ffn_down, q4_k_s:  Q6_K (llama.cpp: Q5_K) in the first eighth of the FFN layers
 //   every other matrix (incl. an untied token embedding, the BERT pooler):  the mix's base type
 //   norms, biases, 1-D tensors, position and token-type embeddings:  f32
-// Then the fallback for a row length that is not a whole number of blocks: Q4_K → Q8_0
-// (llama.cpp: Q5_0), Q6_K → Q8_0, and a row that is not a multiple of 32 either → f16.
+// Then llama.cpp's fallback for a row length that is not a whole number of blocks: Q4_K → Q5_0,
+// Q6_K → Q8_0 (llama.cpp's Q5_K → Q5_1 becomes Q6_K → Q8_0 here), and a row that is not a
+// multiple of 32 either → f16.
 #include "engine/quant/quant_mix.h"
 
 #include "engine/model.h"
@@ -24,7 +25,8 @@ struct MixInfo {
 };
 constexpr MixInfo kMixes[] = {{"f32", QuantMix::F32},       {"f16", QuantMix::F16},       {"bf16", QuantMix::BF16},
                               {"q8_0", QuantMix::Q8_0},     {"q4_0", QuantMix::Q4_0},     {"q4_k_m", QuantMix::Q4_K_M},
-                              {"q4_k_s", QuantMix::Q4_K_S}, {"q6_k", QuantMix::Q6_K}};
+                              {"q4_k_s", QuantMix::Q4_K_S}, {"q6_k", QuantMix::Q6_K},
+                              {"q5_0", QuantMix::Q5_0}};
 
 DType base_type(QuantMix m) {
   switch (m) {
@@ -33,6 +35,7 @@ DType base_type(QuantMix m) {
     case QuantMix::BF16: return DType::BF16;
     case QuantMix::Q8_0: return DType::Q8_0;
     case QuantMix::Q4_0: return DType::Q4_0;
+    case QuantMix::Q5_0: return DType::Q5_0;
     case QuantMix::Q6_K: return DType::Q6_K;
     default: return DType::Q4_K;
   }
@@ -46,11 +49,13 @@ bool ends_with(const std::string& s, const char* suffix) {
   return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
 }
 
-// llama.cpp's tensor_type_fallback, with the types zip has.
+// llama.cpp's tensor_type_fallback, with the types zip has: a 256-block type to its 32-block
+// fallback, a 32-block type has none; f16 where the fallback does not fit either.
 DType fallback(DType want, int64_t row, bool* fell_back) {
   *fell_back = row % dtype_block_elems(want) != 0;
   if (!*fell_back) return want;
-  return row % dtype_block_elems(DType::Q8_0) == 0 ? DType::Q8_0 : DType::F16;
+  const DType next = want == DType::Q4_K ? DType::Q5_0 : want == DType::Q6_K ? DType::Q8_0 : want;
+  return row % dtype_block_elems(next) == 0 ? next : DType::F16;
 }
 
 }  // namespace

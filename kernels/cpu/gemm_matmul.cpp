@@ -103,6 +103,7 @@ void matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, const f
     case DType::BF16: return matmul_typed(pool, y, x, static_cast<const bf16*>(W.data), bias, M, N, K);
     case DType::Q8_0:
     case DType::Q4_0:
+    case DType::Q5_0:
     case DType::Q4_K:
     case DType::Q6_K: return quant_matmul(pool, y, x, W, bias, M, best_quant_path());
     default: fail("matmul: unsupported weight dtype {}", dtype_name(W.dtype));

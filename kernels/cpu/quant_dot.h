@@ -24,13 +24,17 @@ struct Job {
 using RangeFn = void (*)(const Job& job, int n0, int n1);
 
 struct Kernels {
-  RangeFn q8_0, q4_0, q4_k, q6_k;
+  RangeFn q8_0, q4_0, q5_0, q4_k, q6_k;
 };
 
 const Kernels& scalar_kernels();
 const Kernels& avx2_kernels();
 const Kernels& avxvnni_kernels();
 const Kernels& avx512vnni_kernels();
+
+// A scratch buffer of at least `bytes`, one per thread, kept between calls (quant_matmul.cpp; the
+// SIMD files use no standard library).
+uint8_t* repack_buffer(size_t bytes);
 
 // Tiles: NR = 4 rows of W at a time (a missing row repeats the last real one and is not stored).
 constexpr int kNR = 4;

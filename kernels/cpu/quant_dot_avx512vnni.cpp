@@ -29,9 +29,14 @@ inline __m256i dot_scaled(__m256i acc, __m256i u, __m256i s, __m256i c) {
 }
 }  // namespace
 #include "kernels/cpu/quant_dot_simd.inc"
+#include "kernels/cpu/quant_dot_repack.inc"
 
 const Kernels& avx512vnni_kernels() {
-  static const Kernels k = make_kernels<Tile32<false>, Tile32<true>, TileQ4K, TileQ6K>();
+  static const Kernels k = [] {
+    Kernels r = make_kernels<Tile32<W32::Q8_0>, Tile32<W32::Q4_0>, Tile32<W32::Q5_0>, TileQ4K, TileQ6K>();
+    r.q4_0 = &q4_0_range;  // Tile32 for decode, interleaved panels for prefill (quant_dot_repack.inc)
+    return r;
+  }();
   return k;
 }
 

@@ -48,6 +48,24 @@ float row_q4_0(const uint8_t* w, const ActRow32& x, int nb) {
   return sum4(acc);
 }
 
+float row_q5_0(const uint8_t* w, const ActRow32& x, int nb) {
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int b = 0; b < nb; b++) {
+    BlockQ5_0 blk;
+    std::memcpy(&blk, w + size_t(b) * sizeof(BlockQ5_0), sizeof blk);
+    const int8_t* xq = x.q + 32 * b;
+    int32_t isum = 0;
+    for (int k = 0; k < 32; k++) {
+      const int lo = k < 16 ? blk.qs[k] & 0x0f : blk.qs[k - 16] >> 4;
+      const int hi = (blk.qh[k / 8] >> (k % 8)) & 1;
+      isum += (int32_t(lo | hi << 4) - 16) * xq[k];
+    }
+    const float s = half(blk.d) * x.d[b];
+    acc[b % 4] = std::fma(s, float(isum), acc[b % 4]);
+  }
+  return sum4(acc);
+}
+
 void scale_min(int j, const uint8_t* s, int* sc, int* mn) {
   if (j < 4) {
     *sc = s[j] & 63;
@@ -129,7 +147,8 @@ struct ScalarTile256 {
 }  // namespace
 
 const Kernels& scalar_kernels() {
-  static const Kernels k = make_kernels<ScalarTile32<row_q8_0>, ScalarTile32<row_q4_0>, ScalarTile256<row_q4_k>,
+  static const Kernels k = make_kernels<ScalarTile32<row_q8_0>, ScalarTile32<row_q4_0>, ScalarTile32<row_q5_0>,
+                                        ScalarTile256<row_q4_k>,
                                         ScalarTile256<row_q6_k>>();
   return k;
 }

@@ -1,16 +1,20 @@
 // Quantized inference product y[M,N] = x[M,K] · W[N,K]ᵀ (+ bias) for block weights (Q8_0, Q4_0,
-// Q4_K, Q6_K; layouts in engine/quant/blocks.h). x is quantised once per call to 8-bit blocks
+// Q5_0, Q4_K, Q6_K; layouts in engine/quant/blocks.h). x is quantised once per call to 8-bit blocks
 // (quant_act.h), then each (x block, W block) pair is an integer dot product; the float work per
 // pair is fixed (below), so every path gives the same bits:
 //
-//   Q8_0, Q4_0  acc[b mod 4] = fma(dw·dx, float(isum), acc[b mod 4])  isum = Σ q_w·q_x (Q4_0: q_w − 8)
+//   Q8_0, Q4_0, Q5_0
+//               acc[b mod 4] = fma(dw·dx, float(isum), acc[b mod 4])  isum = Σ q_w·q_x (Q4_0: q_w − 8,
+//                                                                     Q5_0: q_w − 16)
 //               (four accumulators, then (acc0 + acc2) + (acc1 + acc3))
 //   Q6_K        acc = fma(d·dx, float(isum), acc)                      isum = Σ_sub sc·Σ (q_w − 32)·q_x
 //   Q4_K        acc = fma(d·dx, float(isum), acc); acc = fma(−(dmin·dx), float(msum), acc)
 //                                                                     isum = Σ_sub sc·Σ q_w·q_x, msum = Σ_sub mn·Σ q_x
 //
 // over the blocks of a row in order, starting from 0, then y = acc + bias. Integer sums are exact,
-// so the scalar path and the SIMD paths agree bit for bit.
+// so the scalar path and the SIMD paths agree bit for bit. Q4_0 prefill (M ≥ 4) on the SIMD paths
+// copies W's rows 8 at a time into an interleaved layout first (quant_dot_repack.inc): the same
+// float work lane by lane, so the same bits.
 #pragma once
 #include <string>
 #include <vector>

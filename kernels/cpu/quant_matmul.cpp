@@ -15,6 +15,12 @@
 
 namespace zip::cpu {
 
+uint8_t* qdot::repack_buffer(size_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < bytes) buf.resize(bytes);
+  return buf.data();
+}
+
 const char* quant_path_name(QuantPath p) {
   switch (p) {
     case QuantPath::Scalar: return "scalar";
@@ -90,7 +96,11 @@ void quant_matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, c
       quantize_act32(x + size_t(m) * K, K, row);
   }
   const qdot::Kernels& ks = kernels_of(path);
-  const qdot::RangeFn fn = t == DType::Q8_0 ? ks.q8_0 : t == DType::Q4_0 ? ks.q4_0 : t == DType::Q4_K ? ks.q4_k : ks.q6_k;
+  const qdot::RangeFn fn = t == DType::Q8_0   ? ks.q8_0
+                           : t == DType::Q4_0 ? ks.q4_0
+                           : t == DType::Q5_0 ? ks.q5_0
+                           : t == DType::Q4_K ? ks.q4_k
+                                              : ks.q6_k;
   const qdot::Job job{static_cast<const uint8_t*>(W.data), dtype_row_bytes(t, K), K / be, xq.data(), x_row_bytes,
                       y, N, bias, M};
   const int tiles = (N + qdot::kNR - 1) / qdot::kNR;

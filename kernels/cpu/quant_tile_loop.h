@@ -42,9 +42,9 @@ void run_range(const Job& J, int n0, int n1) {
   }
 }
 
-template <class K32Q8, class K32Q4, class K256Q4K, class K256Q6K>
+template <class K32Q8, class K32Q4, class K32Q5, class K256Q4K, class K256Q6K>
 Kernels make_kernels() {
-  return Kernels{&run_range<K32Q8>, &run_range<K32Q4>, &run_range<K256Q4K>, &run_range<K256Q6K>};
+  return Kernels{&run_range<K32Q8>, &run_range<K32Q4>, &run_range<K32Q5>, &run_range<K256Q4K>, &run_range<K256Q6K>};
 }
 
 }  // namespace zip::cpu::qdot

@@ -47,7 +47,7 @@ static int quantize_weights(Model& model, DType t, DType t_output) {
 static DType parse_block_type(const std::string& flag, const std::string& s) {
   DType t;
   if (!parse_dtype(s, &t) || !is_quantized(t))
-    throw UsageError(fmt::format("zip bench: {} must be q8_0, q4_0, q4_k or q6_k, got '{}'", flag, printable(s)));
+    throw UsageError(fmt::format("zip bench: {} must be q8_0, q4_0, q5_0, q4_k or q6_k, got '{}'", flag, printable(s)));
   return t;
 }
 
@@ -67,8 +67,8 @@ int cmd_bench(int argc, char** argv) {
              {"--warmup", "N", "untimed warm-up runs (default 1)"},
              threads_option(),
              device_option(),
-             {"--quantize", "TYPE", "quantise the matmul weights to TYPE in memory before timing (q8_0, q4_0; "
-                                    "q4_k, q6_k once their quantisers exist)"},
+             {"--quantize", "TYPE", "quantise the matmul weights to TYPE in memory before timing (q8_0, q4_0, "
+                                    "q5_0, q4_k, q6_k)"},
              {"--quantize-output", "TYPE", "with --quantize: the token embedding and output head at TYPE instead"},
              {"--json", "", "print JSON"}});
   if (!args.parse(argc, argv)) return 0;

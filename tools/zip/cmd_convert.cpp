@@ -20,7 +20,7 @@ int cmd_convert(int argc, char** argv) {
             {{"-o,--output", "OUT.zlm", "output file (written atomically)"},
              {"--tokenizer", "FILE", "tokenizer.bin / tokenizer.model (default: found beside SRC)"},
              {"--dtype", "TYPE", "weight type: f32 (default), f16, bf16, or a mix as zip quantize --type "
-                                 "(q8_0, q4_0, q4_k_m, q4_k_s, q6_k); norms stay f32"},
+                                 "(q8_0, q4_0, q5_0, q4_k_m, q4_k_s, q6_k); norms stay f32"},
              {"-t,--threads", "N", "threads for quantising (default: all cores)"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "SRC");

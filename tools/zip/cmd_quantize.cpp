@@ -12,13 +12,13 @@
 namespace zip::cli {
 
 int cmd_quantize(int argc, char** argv) {
-  Args args("quantize", "MODEL.zlm -o OUT.zlm --type q8_0|q4_0|q4_k_m|q4_k_s|q6_k|f16|bf16|f32 [-t THREADS]",
+  Args args("quantize", "MODEL.zlm -o OUT.zlm --type q8_0|q4_0|q5_0|q4_k_m|q4_k_s|q6_k|f16|bf16|f32 [-t THREADS]",
             "Writes the model with its weights in the given type or mix (docs/MODELS.md says which\n"
             "tensor gets which type: as llama.cpp's llama-quantize for the same name). Norms, biases\n"
             "and position embeddings stay f32. --type f32 turns a quantized model back into floats.\n"
             "The output does not depend on -t.",
             {{"-o,--output", "OUT.zlm", "output file (written atomically)"},
-             {"--type", "TYPE", "q8_0, q4_0, q4_k_m, q4_k_s, q6_k, f16, bf16 or f32"},
+             {"--type", "TYPE", "q8_0, q4_0, q5_0, q4_k_m, q4_k_s, q6_k, f16, bf16 or f32"},
              {"-t,--threads", "N", "threads (default: all cores)"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
@@ -44,7 +44,7 @@ int cmd_quantize(int argc, char** argv) {
   fmt::print(stderr, "wrote {}: {} ({}), {:.2f} bits per weight, {:.1f} MB (from {:.1f} MB){} ({:.2f} s)\n", out,
              quant::quant_mix_name(mix), quant::weight_type_summary(m), quant::bits_per_weight(stats),
              double(inspect_zlm(out, false).file_size) / 1e6, double(in_bytes) / 1e6,
-             fell_back ? fmt::format(", {} tensor(s) fell back to q8_0/f16 (rows not whole blocks)", fell_back) : "",
+             fell_back ? fmt::format(", {} tensor(s) fell back to q5_0/q8_0/f16 (rows not whole blocks)", fell_back) : "",
              s);
   return 0;
 }
