@@ -11,6 +11,7 @@
 #include <string>
 
 #include "compress/options.h"
+#include "prune/minitron/candidates.h"
 
 namespace zip {
 
@@ -23,5 +24,7 @@ nlohmann::json compress_minitron(const std::string& model_path, const CompressOp
 
 // The hidden-size grid step for a model of hidden size `dim` (opt.dim_step, or its default).
 int minitron_dim_step(const CompressOptions& o, int dim);
+// The values each axis of a candidate may take; an encoder's hidden size only its own.
+minitron::ShapeAxes minitron_axes(const CompressOptions& o, const ModelConfig& c);
 
 }  // namespace zip

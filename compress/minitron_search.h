@@ -52,9 +52,12 @@ struct MinitronSearch {
   std::optional<std::pair<size_t, Model>> best = std::nullopt;
 };
 
-// The held-out divergence the search ranks by: KL(dense ‖ m) for decoders.
+// The held-out divergence the search ranks by: KL(dense ‖ m) for decoders; for encoders the
+// run's encoder loss (compress/heldout_loss.h: pooled for a model that pools).
 double heldout_divergence(CompressRun& r, const Model& m);
 Model prune_candidate(const CompressRun& r, const minitron::Importance& imp, const minitron::UniformShape& s);
+// `k` for shape `s`: for encoders, with the layer pairs of the dense layers the shape keeps.
+KdRun kd_for_shape(const CompressRun& r, const minitron::Importance& imp, const minitron::UniformShape& s, KdRun k);
 
 // Rows of the search for `b`: the probed candidates with their one-shot scores and, for those
 // selected, measured speeds and KD scores. `done`: the rows a killed run recorded (they are
