@@ -154,6 +154,19 @@ TEST_CASE("compress --method minitron on an encoder: --dim-step is refused") {
   CHECK_THROWS_AS(compress_family(pooled_bert(), o), UsageError);
 }
 
+TEST_CASE("compress --method minitron --obs-update on an encoder: refit candidates, member in band") {
+  CompressOptions o = options(ztest::temp_dir() + "/minitron-bert-obs");
+  o.obs_update = true;
+  o.distill_tokens = 0, o.nas_steps = 0;  // the one-shot refit members alone
+  const nlohmann::json report = compress_family(pooled_bert(), o);
+  REQUIRE(report["members"].size() == 1);
+  const nlohmann::json& m = report["members"][0];
+  CHECK(m["guarantee_met"] == true);
+  CHECK(m["shape"]["dim"] == 64);
+  CHECK(m["kd"]["final_steps"] == 0);
+  CHECK(m.contains("spearman"));
+}
+
 TEST_CASE("compress --method minitron on an encoder --resume: stopped after a short distillation, the same member") {
   const std::string tmp = ztest::temp_dir();
   CompressOptions o = options(tmp + "/mb-whole");
