@@ -6,6 +6,9 @@
 // record, each budget's candidate table (after the selection and after each short
 // distillation) and the finished members; the final distillation checkpoints under
 // OUT_DIR/.minitron-kd/<budget>/, so that --resume continues where a run was killed.
+// Encoders (BERT family, pooling sentence encoders): the hidden size is kept (minitron_axes),
+// candidates are scored by the run's encoder loss and distilled in the encoder form
+// (compress/minitron_distill.h); --eval gives STS-B Spearman.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>

@@ -3,7 +3,8 @@
 // --nas-probe of them, spread evenly over the list, pruned one-shot and scored by held-out KL →
 // best first, each measured against the speedup target until --nas-candidates lie in
 // [0.97, 1.10] × target (budgets by parameters measure nothing) → each distilled --nas-steps
-// steps from the dense model and ranked by held-out KL. A speedup round that finds no
+// steps from the dense model and ranked by held-out KL (encoders: the encoder loss; the table's
+// *_kl fields then hold it). A speedup round that finds no
 // candidate in band aims again through how far reality was from the prediction.
 #pragma once
 #include <cstdint>
