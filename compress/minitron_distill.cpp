@@ -33,6 +33,16 @@ bool kd_uses_hidden_loss(const ModelConfig& dense, const ModelConfig& student) {
   return 4 * student.n_layers() < 3 * dense.n_layers();
 }
 
+std::vector<std::pair<int, int>> encoder_layer_map(int dense_layers, const std::vector<int>& kept) {
+  std::vector<std::pair<int, int>> map;
+  for (size_t i = 0; i < kept.size(); i++) {
+    ZIP_CHECK(kept[i] >= 0 && kept[i] < dense_layers && (i == 0 || kept[i] > kept[i - 1]),
+              "internal: kept layers must be ascending within 0..{}", dense_layers - 1);
+    map.push_back({int(i) + 1, i + 1 == kept.size() ? dense_layers : kept[i] + 1});
+  }
+  return map;
+}
+
 Model distill_candidate(const Model& dense, const Model& student, const distill::TokenData& data, const KdRun& k) {
   distill::LoopOptions lo;
   lo.label = k.label;
@@ -48,7 +58,12 @@ Model distill_candidate(const Model& dense, const Model& student, const distill:
     if (k.resume && distill::checkpoint_status(k.ckpt_dir)) lo.resume_dir = k.ckpt_dir;
   }
   distill::DistillOptions d;  // τ = 1, no CE
-  if (kd_uses_hidden_loss(dense.config, student.config)) d.hidden = distill::HiddenLoss::Cosine;  // α = L_logits / L_hidden
+  if (!dense.config.info().causal) {  // the encoder form: output term + α · the layer pairs
+    ZIP_CHECK(int(k.layer_map.size()) == student.config.n_layers(), "internal: an encoder's KD needs a layer map");
+    d.hidden = distill::HiddenLoss::Cosine, d.layer_map = k.layer_map;
+  } else if (kd_uses_hidden_loss(dense.config, student.config)) {
+    d.hidden = distill::HiddenLoss::Cosine;  // α = L_logits / L_hidden
+  }
   d.max_B = lo.batch, d.max_T = lo.seq;
   d.adam.weight_decay = lo.weight_decay, d.adam.grad_clip = lo.clip;
   auto ops = train::make_cpu_train_ops(k.threads, k.precision);

@@ -16,13 +16,18 @@ std::string cell(const nlohmann::json& j, const char* key, const char* fmt_spec,
 std::string minitron_candidates_md(const nlohmann::json& report) {
   std::string o;
   if (!report.is_object() || !report.contains("members") || !report["members"].is_array()) return o;
+  // Decoders are scored by KL to the dense model, encoders by the run's encoder loss.
+  const std::string score = report.contains("search_loss") && report["search_loss"].is_string()
+                                ? fmt::format("loss ({})", report["search_loss"].get<std::string>())
+                                : "KL";
   for (const auto& m : report["members"]) {
     if (!m.is_object() || m.value("method", "") != "minitron" || !m.contains("candidates") || !m["candidates"].is_array()) continue;
     const double target = m.value("target", 0.0);
     const std::string what = target > 0 ? fmt::format("{:.2f}x", target)
                                         : fmt::format("{:.2f} of the parameters", m.value("/budget/params_fraction"_json_pointer, 0.0));
     o += fmt::format("\n## Minitron candidates, {}\n\n", what);
-    o += "| # | layers | KV heads | q/KV | FFN | hidden | params (M) | predicted | measured | KL one-shot | KL after short KD | |\n";
+    o += fmt::format("| # | layers | KV heads | q/KV | FFN | hidden | params (M) | predicted | measured | {0} one-shot | {0} after short KD | |\n",
+                     score);
     o += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     int i = 0;
     for (const auto& c : m["candidates"]) {

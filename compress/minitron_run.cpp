@@ -49,10 +49,13 @@ int final_kd_steps(const CompressRun& r, const KdRun& k) {
   return r.opt.distill_tokens > 0 ? int((r.opt.distill_tokens + per_step - 1) / per_step) : 0;
 }
 
+bool is_encoder(const CompressRun& r) { return !r.dense.config.info().causal; }
+
 nlohmann::json header_of(const CompressRun& r) {
   const CompressOptions& o = r.opt;
   const KdRun k = short_kd(r);
-  return {{"model", r.model_path},
+  const nlohmann::json dim_step = is_encoder(r) ? nlohmann::json("fixed (encoder)") : nlohmann::json(minitron_dim_step(o, r.dense.config.dim));
+  nlohmann::json h = {{"model", r.model_path},
           {"parent_hash", r.model_hash},
           {"method", "minitron"},
           {"architecture", r.dense.config.info().name},
@@ -62,11 +65,13 @@ nlohmann::json header_of(const CompressRun& r) {
             {"heldout_samples", o.calib.heldout}, {"search_windows", o.search_windows}, {"seed", o.calib.seed},
             {"key", r.calib.key}}},
           {"options",
-           {{"ffn_step", o.ffn_step}, {"dim_step", minitron_dim_step(o, r.dense.config.dim)},
+           {{"ffn_step", o.ffn_step}, {"dim_step", dim_step},
             {"nas_probe", o.nas_probe}, {"nas_candidates", o.nas_candidates}, {"nas_steps", o.nas_steps},
             {"distill_tokens", o.distill_tokens}, {"distill_data", o.distill_data}, {"distill_lr", o.distill_lr},
             {"kd_batch", k.batch}, {"kd_seq", k.seq}, {"kd_precision", train::precision_name(k.precision)}, {"aim", o.aim}, {"seed", o.seed},
             {"obs_update", o.obs_update}, {"damp", o.damp}}}};
+  if (is_encoder(r)) h["search_loss"] = r.search_loss;  // what the candidate table's scores are
+  return h;
 }
 
 nlohmann::json command_of(const CompressRun& r, const nlohmann::json& header) {
@@ -97,6 +102,7 @@ nlohmann::json dense_row(CompressRun& r, const std::optional<UniformLatency>& la
   if (r.unseen) d["unseen_loss"] = r.unseen->dense_loss();
   const EvalResult e = evaluate(r.opt, r.dense);
   if (e.ppl) d["ppl"] = *e.ppl, d["eval_tokens"] = *e.eval_tokens;
+  if (e.spearman) d["spearman"] = *e.spearman, d["eval_pairs"] = *e.eval_pairs;
   return d;
 }
 
@@ -144,12 +150,17 @@ void measure_member(MinitronContext& c, const MinitronBudget& b, const Candidate
 // The winner distilled on --distill-tokens (checkpointed), else its short distillation.
 Model final_model(MinitronContext& c, const MinitronBudget& b, MinitronSearch& s, int best, const CandidateRow& row, nlohmann::json& kd) {
   CompressRun& r = c.r;
-  KdRun k = s.kd;
+  KdRun k = kd_for_shape(r, c.imp, row.shape, s.kd);
   const int steps = final_kd_steps(r, k);
   kd = {{"nas_steps", k.steps}, {"batch", k.batch}, {"seq", k.seq}, {"peak_lr", kd_peak_lr(k, r.dense)},
         {"hidden_cosine", kd_uses_hidden_loss(r.dense.config, minitron::uniform_config(r.dense.config, row.shape))},
         {"data", r.opt.distill_data.empty() ? "calibration training windows" : r.opt.distill_data},
         {"corpus_tokens", c.corpus.n_tokens()}};
+  if (is_encoder(r)) {
+    kd["hidden_cosine"] = true;
+    kd["loss"] = "cos loss of the last layer's token outputs + alpha * cos loss per layer output (student layer -> the dense layer it was kept from)";
+    kd["layer_map"] = k.layer_map;
+  }
   if (steps > 0) {
     k.steps = steps;
     k.label = fmt::format("minitron {}: KD", b.label());
@@ -205,20 +216,21 @@ MemberReport build_member(MinitronContext& c, const MinitronBudget& b, const std
   if (b.speedup) measure_member(c, b, row, m, mem);
   mem.params = weight_count(m);
   double kl = 0;
-  mem.calib_loss = r.heldout->loss(m, &kl);
-  mem.kl = kl;
+  mem.calib_loss = r.heldout->loss(m, is_encoder(r) ? nullptr : &kl);
+  if (!is_encoder(r)) mem.kl = kl;
   if (r.unseen) mem.unseen_loss = r.unseen->loss(m);
   to_env_weights(r, m);  // --env dtype=: evaluated and written in the type it was timed in
   const EvalResult e = evaluate(r.opt, m);
-  mem.ppl = e.ppl, mem.eval_tokens = e.eval_tokens;
+  mem.ppl = e.ppl, mem.eval_tokens = e.eval_tokens, mem.spearman = e.spearman, mem.eval_pairs = e.eval_pairs;
   mem.file = file_name(b, mem.failure.has_value());
   std::error_code ec;
   fs::remove(fs::path(r.opt.out_dir) / file_name(b, !mem.failure.has_value()), ec);
   save_member(r, m, mem, (fs::path(r.opt.out_dir) / *mem.file).string());
-  r.log(fmt::format("minitron {}: L={} kv={} q/kv={} ffn={} dim={}, {} params{}, KL {:.4f}{} -> {}", b.label(), row.shape.n_layers,
+  const std::string quality = mem.ppl ? fmt::format(", ppl {:.3f}", *mem.ppl) : mem.spearman ? fmt::format(", STS Spearman {:.4f}", *mem.spearman) : "";
+  r.log(fmt::format("minitron {}: L={} kv={} q/kv={} ffn={} dim={}, {} params{}, {} {:.4f}{} -> {}", b.label(), row.shape.n_layers,
                     row.shape.n_kv_heads, row.shape.q_per_kv, row.shape.ffn_dim, row.shape.dim, *mem.params,
                     mem.measured_speedup ? fmt::format(", measured {:.3f}x (predicted {:.3f}x)", *mem.measured_speedup, *mem.predicted_speedup) : "",
-                    kl, mem.ppl ? fmt::format(", ppl {:.3f}", *mem.ppl) : "", *mem.file));
+                    is_encoder(r) ? "loss" : "KL", is_encoder(r) ? *mem.calib_loss : kl, quality, *mem.file));
   return mem;
 }
 
@@ -285,6 +297,14 @@ void build_members(MinitronContext& c, nlohmann::json& report, const std::option
 
 int minitron_dim_step(const CompressOptions& o, int dim) { return o.dim_step > 0 ? o.dim_step : std::max(8, dim / 8 / 8 * 8); }
 
+minitron::ShapeAxes minitron_axes(const CompressOptions& o, const ModelConfig& c) {
+  minitron::ShapeAxes axes = minitron::shape_axes(minitron::uniform_shape_of(c), o.ffn_step, minitron_dim_step(o, c.dim));
+  // Encoders keep their hidden size: their distillation and held-out losses compare hidden states
+  // and embeddings with the dense model's channel for channel (docs/COMPRESS.md).
+  if (!c.info().causal) axes.dim = {c.dim};
+  return axes;
+}
+
 void check_minitron_options(const CompressOptions& o) {
   if (o.methods.size() != 1) throw UsageError("--method minitron runs alone (no --baselines)");
   if (!o.recipe.is_null()) throw UsageError("--recipe does not replay minitron members");
@@ -305,7 +325,8 @@ nlohmann::json compress_minitron(const std::string& model_path, const CompressOp
     if (quant::has_block_weights(m))
       throw UsageError("--method minitron needs float weights and this model has quantized ones: make a float copy with "
                        "zip quantize MODEL.zlm -o MODEL-f32.zlm --type f32");
-    if (!m.config.info().causal) throw UsageError("--method minitron distils through the LM head: decoders only (this model is an encoder)");
+    if (!m.config.info().causal && opt.dim_step > 0)
+      throw UsageError("--dim-step: --method minitron keeps an encoder's hidden size (its losses compare hidden states with the dense model's)");
   }
   CompressRun r(opt);
   open_dense(r, model_path);
@@ -315,8 +336,7 @@ nlohmann::json compress_minitron(const std::string& model_path, const CompressOp
   std::optional<RunState> previous = previous_run(opt);
   if (opt.resume) remove_dead_temp_files(opt.out_dir, [&r](const std::string& s) { r.log(s); });
   calibrate(r);
-  const minitron::ShapeAxes axes =
-      minitron::shape_axes(minitron::uniform_shape_of(r.dense.config), opt.ffn_step, minitron_dim_step(opt, r.dense.config.dim));
+  const minitron::ShapeAxes axes = minitron_axes(opt, r.dense.config);
   nlohmann::json report = header_of(r);
   RunState st;
   st.command = command_of(r, report);

@@ -6,11 +6,15 @@
 // record, each budget's candidate table (after the selection and after each short
 // distillation) and the finished members; the final distillation checkpoints under
 // OUT_DIR/.minitron-kd/<budget>/, so that --resume continues where a run was killed.
+// Encoders (BERT family, pooling sentence encoders): the hidden size is kept (minitron_axes),
+// candidates are scored by the run's encoder loss and distilled in the encoder form
+// (compress/minitron_distill.h); --eval gives STS-B Spearman.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "compress/options.h"
+#include "prune/minitron/candidates.h"
 
 namespace zip {
 
@@ -23,5 +27,7 @@ nlohmann::json compress_minitron(const std::string& model_path, const CompressOp
 
 // The hidden-size grid step for a model of hidden size `dim` (opt.dim_step, or its default).
 int minitron_dim_step(const CompressOptions& o, int dim);
+// The values each axis of a candidate may take; an encoder's hidden size only its own.
+minitron::ShapeAxes minitron_axes(const CompressOptions& o, const ModelConfig& c);
 
 }  // namespace zip

@@ -70,6 +70,17 @@ Model prune_candidate(const CompressRun& r, const minitron::Importance& imp, con
   return m;
 }
 
+KdRun kd_for_shape(const CompressRun& r, const minitron::Importance& imp, const minitron::UniformShape& s, KdRun k) {
+  const int L = r.dense.config.n_layers();
+  if (!r.dense.config.info().causal) {
+    std::vector<int> kept(static_cast<size_t>(L));
+    for (int l = 0; l < L; l++) kept[size_t(l)] = l;
+    if (s.n_layers < L) kept = minitron::layers_to_keep(imp, s.n_layers, minitron::DepthScore::DropLoss);  // as prune_uniform
+    k.layer_map = encoder_layer_map(L, kept);
+  }
+  return k;
+}
+
 namespace {
 
 // At most n of `all`, spread evenly over the list (the first and the last included).
@@ -174,15 +185,15 @@ std::vector<CandidateRow> search_architecture(MinitronSearch& s, const MinitronB
   for (const CandidateRow& row : rows) n += row.selected;
   for (CandidateRow& row : rows) {
     if (!row.selected || row.kd_kl || s.kd.steps == 0) continue;
-    KdRun k = s.kd;
+    KdRun k = kd_for_shape(r, s.imp, row.shape, s.kd);
     k.label = fmt::format("minitron {}: short KD {}/{}", b.label(), ++done, n);
     Model m = distill_candidate(r.dense, prune_candidate(r, s.imp, row.shape), s.corpus, k);
     row.kd_kl = heldout_divergence(r, m);
     const size_t i = size_t(&row - rows.data());
     if (!s.best || *row.kd_kl < *rows[s.best->first].kd_kl) s.best.emplace(i, std::move(m));
-    r.log(fmt::format("minitron {}: L={} kv={} q/kv={} ffn={} dim={}: KL {:.4f} one-shot, {:.4f} after {} KD steps", b.label(),
+    r.log(fmt::format("minitron {}: L={} kv={} q/kv={} ffn={} dim={}: {} {:.4f} one-shot, {:.4f} after {} KD steps", b.label(),
                       row.shape.n_layers, row.shape.n_kv_heads, row.shape.q_per_kv, row.shape.ffn_dim, row.shape.dim,
-                      *row.oneshot_kl, *row.kd_kl, k.steps));
+                      r.dense.config.info().causal ? "KL" : "loss", *row.oneshot_kl, *row.kd_kl, k.steps));
     if (s.checkpoint) s.checkpoint(rows);
     if (r.opt.after_kd) r.opt.after_kd(done);
   }

@@ -3,7 +3,8 @@
 // --nas-probe of them, spread evenly over the list, pruned one-shot and scored by held-out KL →
 // best first, each measured against the speedup target until --nas-candidates lie in
 // [0.97, 1.10] × target (budgets by parameters measure nothing) → each distilled --nas-steps
-// steps from the dense model and ranked by held-out KL. A speedup round that finds no
+// steps from the dense model and ranked by held-out KL (encoders: the encoder loss; the table's
+// *_kl fields then hold it). A speedup round that finds no
 // candidate in band aims again through how far reality was from the prediction.
 #pragma once
 #include <cstdint>
@@ -52,9 +53,12 @@ struct MinitronSearch {
   std::optional<std::pair<size_t, Model>> best = std::nullopt;
 };
 
-// The held-out divergence the search ranks by: KL(dense ‖ m) for decoders.
+// The held-out divergence the search ranks by: KL(dense ‖ m) for decoders; for encoders the
+// run's encoder loss (compress/heldout_loss.h: pooled for a model that pools).
 double heldout_divergence(CompressRun& r, const Model& m);
 Model prune_candidate(const CompressRun& r, const minitron::Importance& imp, const minitron::UniformShape& s);
+// `k` for shape `s`: for encoders, with the layer pairs of the dense layers the shape keeps.
+KdRun kd_for_shape(const CompressRun& r, const minitron::Importance& imp, const minitron::UniformShape& s, KdRun k);
 
 // Rows of the search for `b`: the probed candidates with their one-shot scores and, for those
 // selected, measured speeds and KD scores. `done`: the rows a killed run recorded (they are
