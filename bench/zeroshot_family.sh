@@ -34,7 +34,7 @@ tasks = ["arc_easy", "piqa", "hellaswag", "winogrande"]
 print("| model | " + " | ".join(f"{t} acc / norm" for t in tasks) + " | mean acc |")
 print("|---|" + "---|" * (len(tasks) + 1))
 for d in sys.argv[1:]:
-    names = sorted({os.path.basename(p).split(".")[0] for p in glob.glob(f"{d}/*.json")})
+    names = sorted({os.path.basename(p)[:-len(".json")].rsplit(".", 1)[0] for p in glob.glob(f"{d}/*.json")})
     for n in names:
         r = {t: json.load(open(f"{d}/{n}.{t}.json")) for t in tasks if os.path.exists(f"{d}/{n}.{t}.json")}
         cells = [f"{r[t]['acc']:.3f} / {r[t]['acc_norm']:.3f}" if t in r else "–" for t in tasks]
