@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "engine/error.h"
+#include "engine/file_io.h"
 #include "prune/minitron/importance.h"
 #include "prune/ziplm/ziplm_ranking.h"
 
@@ -33,9 +34,20 @@ std::vector<int> ascending(const std::vector<double>& score) {
 }
 
 // Minitron's activation importance of every head and neuron (one forward pass over the
-// calibration windows the database is built from) as per-layer removal orders.
+// calibration windows the database is built from) as per-layer removal orders. Cached beside the
+// database's statistics (DIR/importance-order.json: the same model and calibration), so the
+// importance methods of one run, and later runs, compute it once.
 void importance_orders(const Model& dense, const CalibSet& calib, const CompressOptions& o, const RankInputs& in,
                        DbOptions& d) {
+  const std::string cache = Database(in.db_root, in.model_hash, calib.key).dir() + "/importance-order.json";
+  if (file_exists(cache)) {
+    const nlohmann::json j = nlohmann::json::parse(read_file(cache), nullptr, false);
+    if (j.is_object() && j.contains("attn") && j.contains("ffn") && j["attn"].size() == size_t(dense.config.n_layers())) {
+      d.attn_order = j["attn"].get<std::vector<std::vector<int>>>();
+      d.ffn_order = j["ffn"].get<std::vector<std::vector<int>>>();
+      return;
+    }
+  }
   minitron::ImportanceOptions io;
   io.threads = o.threads;
   io.progress = [&](const char* stage, int done, int total) {
@@ -46,6 +58,7 @@ void importance_orders(const Model& dense, const CalibSet& calib, const Compress
     d.attn_order.push_back(ascending(imp.heads[l]));
     d.ffn_order.push_back(ascending(imp.neurons[l]));
   }
+  write_file_atomic(cache, nlohmann::json{{"attn", d.attn_order}, {"ffn", d.ffn_order}}.dump());
 }
 
 }  // namespace

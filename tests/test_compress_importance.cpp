@@ -8,9 +8,11 @@
 #include "compress/calibration.h"
 #include "compress/pipeline.h"
 #include "compress/rank.h"
+#include "engine/file_io.h"
 #include "engine/zlm.h"
 #include "models/import.h"
 #include "prune/minitron/importance.h"
+#include "prune/ziplm/database.h"
 #include "tests/test_util.h"
 
 using namespace zip;
@@ -78,6 +80,12 @@ TEST_CASE("compress importance ranking: levels keep the most important heads and
     }
   }
   CHECK(err_upd < 0.9 * err_raw);
+  // The orders are computed once for both methods and kept beside the database's statistics.
+  const std::string orders = Database(in.db_root, in.model_hash, calib.key).dir() + "/importance-order.json";
+  REQUIRE(file_exists(orders));
+  const nlohmann::json j = nlohmann::json::parse(read_file(orders));
+  CHECK(j["attn"].size() == size_t(m.config.n_layers()));
+  CHECK(j["ffn"][0].size() == size_t(m.config.layers[0].ffn_dim));
   // Cached: a second ranking reads the levels back without computing importance again.
   CHECK(rank(m, PruneMethod::Importance, calib, o, in)->levels({0, ModuleKind::Ffn}).kept == upd->levels({0, ModuleKind::Ffn}).kept);
 }
