@@ -29,6 +29,7 @@ const Command kCommands[] = {
     {"quantize", zip::cli::cmd_quantize, "store the weights as q8_0, q4_0, q4_k_m, q6_k, ... (or back to f32)"},
     {"slice", zip::cli::cmd_slice, "keep chosen heads and FFN neurons per layer (structured pruning by hand)"},
     {"compress", zip::cli::cmd_compress, "prune to speedup targets measured on this engine (ZipLM and baselines)"},
+    {"verify", zip::cli::cmd_verify, "time a compress family's members against the dense model again: the guarantee, on this machine"},
     {"importance", zip::cli::cmd_importance, "Minitron activation importance of heads, neurons, hidden channels, layers"},
 };
 
