@@ -99,7 +99,9 @@ TEST_CASE("compress --method minitron --obs-update: every one-shot candidate is 
   // refit: the same model up to rounding. Every other one is strictly closer with the refit.
   const ModelConfig& c = load_zlm(stories_model()).config;
   int pruned = 0;
-  for (const auto& [shape, kl] : plain) {
+  for (const auto& entry : plain) {
+    const std::string& shape = entry.first;  // plain names: INFO captures them (clang rejects bindings)
+    const double kl = entry.second;
     INFO(shape << ": " << kl << " -> " << (refit.count(shape) ? refit.at(shape) : -1.0));
     REQUIRE(refit.count(shape) == 1);
     const nlohmann::json j = nlohmann::json::parse(shape);
