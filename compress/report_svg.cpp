@@ -207,8 +207,8 @@ std::vector<Series> plot_series(const std::vector<const Member*>& cand, const YK
     const json& before = sub(sub(*m->j, "distill"), "before");
     const json& after = sub(sub(*m->j, "distill"), "after");
     if (after.is_object() && !after.empty()) {
-      add(*m, m->method + " + KD", false, num(after, "measured_speedup").has_value() ? num(after, "measured_speedup") : num(*m->j, "measured_speedup"),
-          num(after, y.key).has_value() ? num(after, y.key) : num(*m->j, y.key));
+      auto or_member = [&](const char* k) { return num(after, k) ? num(after, k) : num(*m->j, k); };
+      add(*m, m->method + " + KD", false, or_member("measured_speedup"), or_member(y.key));
       add(*m, m->method + " before KD", true, num(before, "measured_speedup"), num(before, y.key));
     } else {
       add(*m, m->method, false, num(*m->j, "measured_speedup"), num(*m->j, y.key));

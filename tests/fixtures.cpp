@@ -1,5 +1,10 @@
 #include "tests/fixtures.h"
 
+#include <filesystem>
+#include <fstream>
+
+#include "engine/file_io.h"
+
 #include "engine/zlm.h"
 #include "models/import.h"
 #include "compress/slice.h"
@@ -52,6 +57,34 @@ const std::string& tiny_gpt2_zlm() {
 }
 const std::string& tiny_bert_zlm() {
   static const std::string p = written(tiny_bert(), "tiny-random-bert");
+  return p;
+}
+const std::string& pooled_bert_zlm() {
+  static const std::string p = [] {
+    const std::string vocab = temp_dir() + "/fixture-pooled-bert-vocab";
+    std::filesystem::create_directories(vocab);
+    {
+      std::ofstream v(vocab + "/vocab.txt");
+      for (const char* s : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "'", "!", "?", "\"", "-"}) v << s << "\n";
+      for (char ch = 'a'; ch <= 'z'; ch++) v << ch << "\n##" << ch << "\n";
+      for (char ch = '0'; ch <= '9'; ch++) v << ch << "\n##" << ch << "\n";
+    }
+    zip::ImportOptions io;
+    io.tokenizer_path = vocab;
+    zip::Model bert = zip::import_model(shared("models/tiny-random-bert"), io);
+    bert.config.pooling = "mean";
+    return written(bert, "pooled-bert");
+  }();
+  return p;
+}
+const std::string& stsb_head_tsv() {
+  static const std::string p = [] {
+    const std::string path = temp_dir() + "/fixture-stsb-head.tsv", all = zip::read_file(shared("data/tasks/stsb/dev.tsv"));
+    size_t at = 0;
+    for (int line = 0; line < 61; line++) at = all.find('\n', at) + 1;
+    zip::write_file_atomic(path, all.substr(0, at));
+    return path;
+  }();
   return p;
 }
 

@@ -18,5 +18,10 @@ const std::string& stories260K_zlm();
 const std::string& tiny_llama_zlm();
 const std::string& tiny_gpt2_zlm();
 const std::string& tiny_bert_zlm();
+// tiny-random-bert with a WordPiece vocabulary that fits its 512 ids (special tokens, letters,
+// digits, word pieces, punctuation) and mean pooling, as a sentence-transformers folder sets it.
+const std::string& pooled_bert_zlm();
+// The first 60 STS-B dev pairs (a quick --eval for encoders).
+const std::string& stsb_head_tsv();
 
 }  // namespace ztest

@@ -11,47 +11,13 @@
 #include "engine/file_io.h"
 #include "engine/zlm.h"
 #include "models/import.h"
+#include "tests/fixtures.h"
 #include "tests/test_util.h"
 
 using namespace zip;
 namespace fs = std::filesystem;
 
 namespace {
-
-// tiny-random-bert with a vocabulary that fits its 512 ids (special tokens, letters, digits,
-// word pieces, punctuation) and mean pooling, as a sentence-transformers folder sets it.
-std::string pooled_bert() {
-  static std::string path = [] {
-    const std::string vocab = ztest::temp_dir() + "/gradual-bert-vocab";
-    fs::create_directories(vocab);
-    {
-      std::ofstream v(vocab + "/vocab.txt");
-      for (const char* s : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "'", "!", "?", "\"", "-"}) v << s << "\n";
-      for (char ch = 'a'; ch <= 'z'; ch++) v << ch << "\n##" << ch << "\n";
-      for (char ch = '0'; ch <= '9'; ch++) v << ch << "\n##" << ch << "\n";
-    }
-    ImportOptions io;
-    io.tokenizer_path = vocab;
-    Model bert = import_model(ztest::shared("models/tiny-random-bert"), io);
-    bert.config.pooling = "mean";
-    std::string p = ztest::temp_dir() + "/gradual-bert.zlm";
-    save_zlm(bert, p);
-    return p;
-  }();
-  return path;
-}
-
-// The first 60 STS-B dev pairs (a quick --eval).
-std::string stsb_head() {
-  static std::string path = [] {
-    std::string p = ztest::temp_dir() + "/stsb-head.tsv", all = read_file(ztest::shared("data/tasks/stsb/dev.tsv"));
-    size_t at = 0;
-    for (int line = 0; line < 61; line++) at = all.find('\n', at) + 1;
-    write_file_atomic(p, all.substr(0, at));
-    return p;
-  }();
-  return path;
-}
 
 CompressOptions options(const std::string& out) {
   CompressOptions o;
@@ -65,7 +31,7 @@ CompressOptions options(const std::string& out) {
   SyntheticCosts k;
   k.t_fixed = 2e-4, k.attn_base = 2e-5, k.per_q = 1e-5, k.per_kv = 5e-6, k.ffn_base = 2e-5, k.per_neuron = 5e-7;
   o.latency = synthetic_latency(k);
-  o.eval_file = stsb_head();
+  o.eval_file = ztest::stsb_head_tsv();
   o.distill_tokens = 2048, o.distill_batch = 4, o.distill_ckpt_every = 3;  // 16 steps of 4 × 32 (--calib-len)
   return o;
 }
@@ -74,7 +40,7 @@ CompressOptions options(const std::string& out) {
 
 TEST_CASE("compress gradual encoder: members pruned from the distilled member before them, STS before and after") {
   const std::string out = ztest::temp_dir() + "/gradual-bert";
-  const nlohmann::json report = compress_family(pooled_bert(), options(out));
+  const nlohmann::json report = compress_family(ztest::pooled_bert_zlm(), options(out));
   REQUIRE(report["members"].size() == 2);
   const nlohmann::json &first = report["members"][0], &second = report["members"][1];
   REQUIRE(first["file"] == "ziplm-1.50x.zlm");
@@ -108,13 +74,13 @@ TEST_CASE("compress gradual encoder: an interrupted distillation resumes to the 
   const std::string tmp = ztest::temp_dir();
   CompressOptions o = options(tmp + "/gb-whole");
   o.distill_tokens = 768;  // 6 steps
-  compress_family(pooled_bert(), o);
+  compress_family(ztest::pooled_bert_zlm(), o);
 
   o.out_dir = tmp + "/gb-stopped";
   o.after_distill_step = [](int member, int step) {
     if (member == 1 && step == 4) throw Error("stopped");  // checkpoint at step 3
   };
-  CHECK_THROWS_WITH(compress_family(pooled_bert(), o), "stopped");
+  CHECK_THROWS_WITH(compress_family(ztest::pooled_bert_zlm(), o), "stopped");
   REQUIRE(load_run_state(o.out_dir));
   CHECK(load_run_state(o.out_dir)->members.size() == 1);
   CHECK(fs::exists(o.out_dir + "/.kd/ziplm-2.00x.ckpt/ckpt-00000003.bin"));
@@ -122,7 +88,7 @@ TEST_CASE("compress gradual encoder: an interrupted distillation resumes to the 
   o.resume = true;
   std::vector<std::string> log;
   o.log = [&log](const std::string& s) { log.push_back(s); };
-  compress_family(pooled_bert(), o);
+  compress_family(ztest::pooled_bert_zlm(), o);
   bool resumed = false;
   for (const std::string& s : log) resumed |= s.find("resuming at step 3") != std::string::npos;
   CHECK(resumed);

@@ -10,23 +10,14 @@
 #include "compress/rank.h"
 #include "engine/file_io.h"
 #include "engine/zlm.h"
-#include "models/import.h"
 #include "prune/minitron/importance.h"
 #include "prune/ziplm/database.h"
+#include "tests/fixtures.h"
 #include "tests/test_util.h"
 
 using namespace zip;
 
 namespace {
-
-std::string stories_model() {
-  static std::string path = [] {
-    std::string p = ztest::temp_dir() + "/stories260K-importance.zlm";
-    save_zlm(import_model(ztest::shared("models/stories260K/stories260K.bin"), {}), p);
-    return p;
-  }();
-  return path;
-}
 
 // The structures a level keeps when the `removed` least important go (ties: lower index first).
 std::vector<int> top_kept(const std::vector<double>& score, int removed) {
@@ -41,7 +32,7 @@ std::vector<int> top_kept(const std::vector<double>& score, int removed) {
 }  // namespace
 
 TEST_CASE("compress importance ranking: levels keep the most important heads and neurons; the update lowers the error") {
-  const Model m = load_zlm(stories_model());
+  const Model m = load_zlm(ztest::stories260K_zlm());
   CompressOptions o;
   o.calib.samples = 16, o.calib.len = 64, o.calib.heldout = 8;
   o.ffn_step = 32, o.block = 8, o.threads = 2;
@@ -103,7 +94,7 @@ TEST_CASE("compress --method importance: members in band through ZipLM's search,
   SyntheticCosts k;
   k.t_fixed = 2e-4, k.attn_base = 2e-5, k.per_q = 1e-5, k.per_kv = 5e-6, k.ffn_base = 2e-5, k.per_neuron = 5e-7;
   o.latency = synthetic_latency(k);
-  const nlohmann::json report = compress_family(stories_model(), o);
+  const nlohmann::json report = compress_family(ztest::stories260K_zlm(), o);
   REQUIRE(report["members"].size() == 4);
   for (const auto& mem : report["members"]) {
     INFO(mem["method"].get<std::string>() << " " << mem["target"].get<double>());

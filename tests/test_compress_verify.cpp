@@ -4,7 +4,7 @@
 
 #include "engine/file_io.h"
 #include "engine/zlm.h"
-#include "models/import.h"
+#include "tests/fixtures.h"
 #include "tests/test_util.h"
 
 using namespace zip;
@@ -13,20 +13,11 @@ namespace {
 
 std::string q(const std::string& s) { return ztest::shell_quote(s); }
 
-std::string stories_model() {
-  static std::string path = [] {
-    std::string p = ztest::temp_dir() + "/stories260K-verify.zlm";
-    save_zlm(import_model(ztest::shared("models/stories260K/stories260K.bin"), {}), p);
-    return p;
-  }();
-  return path;
-}
-
 // One family, built once with an exact synthetic timing (skew 1).
 std::string family() {
   static std::string out = [] {
     std::string o = ztest::temp_dir() + "/verify-family";
-    const ztest::CmdResult r = ztest::run_cmd("ZIP_COMPRESS_SYNTHETIC=skew=1.0 " + q(ztest::zip_bin()) + " compress " + q(stories_model()) +
+    const ztest::CmdResult r = ztest::run_cmd("ZIP_COMPRESS_SYNTHETIC=skew=1.0 " + q(ztest::zip_bin()) + " compress " + q(ztest::stories260K_zlm()) +
                                               " --calib " + q(ztest::shared("data/tinystories")) +
                                               " --calib-samples 24 --calib-len 64 --heldout 8 --search-windows 8 --block 8 --evaluations 4 -t 2"
                                               " --speedup 1.5,2 -o " + q(o));
@@ -69,7 +60,7 @@ TEST_CASE("zip verify: bad input gets one line and a non-zero exit") {
   CHECK_HAS(r.err, "report.json");
   // Another dense model than the family's.
   const std::string other = ztest::temp_dir() + "/verify-other.zlm";
-  Model m = load_zlm(stories_model());
+  Model m = load_zlm(ztest::stories260K_zlm());
   m.provenance["note"] = "another file";
   m.tensors["blk.0.ffn_down"] = Tensor::from_floats(std::vector<float>(size_t(m.get("blk.0.ffn_down").numel()), 0.5f),
                                                     m.get("blk.0.ffn_down").shape);

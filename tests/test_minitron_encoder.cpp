@@ -19,47 +19,13 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/zlm.h"
 #include "models/import.h"
+#include "tests/fixtures.h"
 #include "tests/test_util.h"
 
 using namespace zip;
 namespace fs = std::filesystem;
 
 namespace {
-
-// tiny-random-bert (3 layers, 4 heads, FFN 128, hidden 64) with a vocabulary that fits its 512
-// ids and mean pooling.
-std::string pooled_bert() {
-  static std::string path = [] {
-    const std::string vocab = ztest::temp_dir() + "/minitron-bert-vocab";
-    fs::create_directories(vocab);
-    {
-      std::ofstream v(vocab + "/vocab.txt");
-      for (const char* s : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "'", "!", "?", "\"", "-"}) v << s << "\n";
-      for (char ch = 'a'; ch <= 'z'; ch++) v << ch << "\n##" << ch << "\n";
-      for (char ch = '0'; ch <= '9'; ch++) v << ch << "\n##" << ch << "\n";
-    }
-    ImportOptions io;
-    io.tokenizer_path = vocab;
-    Model bert = import_model(ztest::shared("models/tiny-random-bert"), io);
-    bert.config.pooling = "mean";
-    std::string p = ztest::temp_dir() + "/minitron-bert.zlm";
-    save_zlm(bert, p);
-    return p;
-  }();
-  return path;
-}
-
-// The first 60 STS-B dev pairs (a quick --eval).
-std::string stsb_head() {
-  static std::string path = [] {
-    std::string p = ztest::temp_dir() + "/minitron-stsb-head.tsv", all = read_file(ztest::shared("data/tasks/stsb/dev.tsv"));
-    size_t at = 0;
-    for (int line = 0; line < 61; line++) at = all.find('\n', at) + 1;
-    write_file_atomic(p, all.substr(0, at));
-    return p;
-  }();
-  return path;
-}
 
 // 6 probes, the 2 best in band distilled 4 steps each, the winner 4 steps (512 tokens / 4 × 32).
 CompressOptions options(const std::string& out) {
@@ -76,7 +42,7 @@ CompressOptions options(const std::string& out) {
   SyntheticCosts k;
   k.t_fixed = 2e-4, k.attn_base = 2e-5, k.per_q = 1e-5, k.per_kv = 5e-6, k.ffn_base = 2e-5, k.per_neuron = 5e-7;
   o.latency = synthetic_latency(k);
-  o.eval_file = stsb_head();
+  o.eval_file = ztest::stsb_head_tsv();
   return o;
 }
 
@@ -94,7 +60,7 @@ TEST_CASE("minitron encoder_layer_map: student layer i to the dense layer it was
 
 TEST_CASE("compress --method minitron on an encoder: in band, hidden size kept, pooled scores, STS, member embeds") {
   const std::string out = ztest::temp_dir() + "/minitron-bert";
-  const nlohmann::json report = compress_family(pooled_bert(), options(out));
+  const nlohmann::json report = compress_family(ztest::pooled_bert_zlm(), options(out));
   CHECK(report["complete"] == true);
   CHECK(report["method"] == "minitron");
   CHECK(report["search_loss"] == "pooled");
@@ -151,14 +117,14 @@ TEST_CASE("compress --method minitron on an encoder: in band, hidden size kept, 
 TEST_CASE("compress --method minitron on an encoder: --dim-step is refused") {
   CompressOptions o = options(ztest::temp_dir() + "/minitron-bert-dim");
   o.dim_step = 16;
-  CHECK_THROWS_AS(compress_family(pooled_bert(), o), UsageError);
+  CHECK_THROWS_AS(compress_family(ztest::pooled_bert_zlm(), o), UsageError);
 }
 
 TEST_CASE("compress --method minitron --obs-update on an encoder: refit candidates, member in band") {
   CompressOptions o = options(ztest::temp_dir() + "/minitron-bert-obs");
   o.obs_update = true;
   o.distill_tokens = 0, o.nas_steps = 0;  // the one-shot refit members alone
-  const nlohmann::json report = compress_family(pooled_bert(), o);
+  const nlohmann::json report = compress_family(ztest::pooled_bert_zlm(), o);
   REQUIRE(report["members"].size() == 1);
   const nlohmann::json& m = report["members"][0];
   CHECK(m["guarantee_met"] == true);
@@ -170,19 +136,19 @@ TEST_CASE("compress --method minitron --obs-update on an encoder: refit candidat
 TEST_CASE("compress --method minitron on an encoder --resume: stopped after a short distillation, the same member") {
   const std::string tmp = ztest::temp_dir();
   CompressOptions o = options(tmp + "/mb-whole");
-  compress_family(pooled_bert(), o);
+  compress_family(ztest::pooled_bert_zlm(), o);
 
   o.out_dir = tmp + "/mb-stopped";
   o.after_kd = [](int done) {
     if (done == 1) throw Error("stopped");
   };
-  CHECK_THROWS_WITH(compress_family(pooled_bert(), o), "stopped");
+  CHECK_THROWS_WITH(compress_family(ztest::pooled_bert_zlm(), o), "stopped");
   REQUIRE(load_run_state(o.out_dir));
   o.after_kd = nullptr;
   o.resume = true;
   std::vector<std::string> log;
   o.log = [&log](const std::string& s) { log.push_back(s); };
-  compress_family(pooled_bert(), o);
+  compress_family(ztest::pooled_bert_zlm(), o);
   bool kept = false;
   int short_kds = 0;
   for (const std::string& s : log) {

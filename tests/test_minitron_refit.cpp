@@ -7,29 +7,20 @@
 #include "compress/calibration.h"
 #include "compress/slice_refit.h"
 #include "engine/zlm.h"
-#include "models/import.h"
 #include "prune/ziplm/refit.h"
+#include "tests/fixtures.h"
 #include "tests/test_util.h"
 
 using namespace zip;
 
 namespace {
 
-std::string stories_model() {
-  static std::string path = [] {
-    std::string p = ztest::temp_dir() + "/stories260K-refit.zlm";
-    save_zlm(import_model(ztest::shared("models/stories260K/stories260K.bin"), {}), p);
-    return p;
-  }();
-  return path;
-}
-
 std::string q(const std::string& s) { return ztest::shell_quote(s); }
 
 // One-shot KL of every probed candidate (no distillation), by shape.
 std::map<std::string, double> oneshot_kl(const std::string& out, const std::string& extra) {
   const ztest::CmdResult r = ztest::run_cmd(
-      q(ztest::zip_bin()) + " compress " + q(stories_model()) + " --method minitron --calib " + q(ztest::shared("data/tinystories")) +
+      q(ztest::zip_bin()) + " compress " + q(ztest::stories260K_zlm()) + " --method minitron --calib " + q(ztest::shared("data/tinystories")) +
       " --calib-samples 24 --calib-len 64 --heldout 8 --search-windows 8 -t 2 --dim-step 16 --nas-probe 8 --nas-candidates 2"
       " --nas-steps 0 --params 0.6 --db " + q(out + "-db") + " -o " + q(out) + " " + extra);
   INFO(r.err);
@@ -44,7 +35,7 @@ std::map<std::string, double> oneshot_kl(const std::string& out, const std::stri
 }  // namespace
 
 TEST_CASE("minitron refit: W_O and W_2 of a width slice are the ridge optimum over the kept heads and neurons") {
-  const Model m = load_zlm(stories_model());
+  const Model m = load_zlm(ztest::stories260K_zlm());
   const ModelConfig& c = m.config;
   CalibOptions co;
   co.samples = 16, co.len = 64, co.heldout = 4;
@@ -97,7 +88,7 @@ TEST_CASE("compress --method minitron --obs-update: every one-shot candidate is 
   REQUIRE(plain.size() == refit.size());
   // A candidate that keeps every head and neuron (only hidden size or depth cut) has nothing to
   // refit: the same model up to rounding. Every other one is strictly closer with the refit.
-  const ModelConfig& c = load_zlm(stories_model()).config;
+  const ModelConfig& c = load_zlm(ztest::stories260K_zlm()).config;
   int pruned = 0;
   for (const auto& entry : plain) {
     const std::string& shape = entry.first;  // plain names: INFO captures them (clang rejects bindings)
@@ -116,7 +107,7 @@ TEST_CASE("compress --method minitron --obs-update: every one-shot candidate is 
   }
   CHECK(pruned >= 3);
   // --obs-update is Minitron's flag.
-  const ztest::CmdResult r = ztest::run_zip("compress " + q(stories_model()) + " --calib " + q(ztest::shared("data/tinystories")) +
+  const ztest::CmdResult r = ztest::run_zip("compress " + q(ztest::stories260K_zlm()) + " --calib " + q(ztest::shared("data/tinystories")) +
                                             " --speedup 1.5 --obs-update -o " + q(out + "-bad"));
   CHECK(r.status == 2);
   CHECK_HAS(r.err, "--obs-update");
