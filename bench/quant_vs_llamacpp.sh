@@ -10,12 +10,14 @@
 #   LLAMA_LIB  a CMake build folder of it with libllama.a (default: built here, target `llama` only)
 #   ROUNDS     alternations of the two engines (default 3); each run is REPS repetitions
 #   REPS (5), PROMPT (128), GEN (64), THREADS ("1 2"), TYPES ("q8_0 q4_0 q4_k_m")
-#   PPL=1      also perplexity (slow: minutes per model): zip on the quantized model, zip on the
-#              same weights dequantised to f32 (`zip quantize --type f32`), and llama.cpp's
-#              llama-perplexity on the same GGUF. The zip pair differs by the error of the 8-bit
-#              activation blocks (32 elements; 256 against K-quants, as llama.cpp's Q8_0 / Q8_K):
-#              on 1,024 tokens, -t 2, +0.6 % q8_0, +0.7 % q4_0, +0.2 % q5_0, +1.4 % q4_k_m
-#              (`--device ref`, which dequantises and keeps activations f32, equals the f32 copy)
+#   PPL=1      also perplexity (slow: minutes per model): zip on the quantized model with one 8-bit
+#              term per activation (the default, llama.cpp's arithmetic) and with two
+#              (`--act-terms 2`), zip on the same weights dequantised to f32 (`zip quantize --type
+#              f32`); llama.cpp's llama-perplexity on the same GGUF and on those dequantised
+#              weights exported to an F32 GGUF (`zip export`), so each engine's gap from its own
+#              activation quantisation stands beside the other's. One term differs from f32 by
+#              the 8-bit activation blocks' error (32 elements; 256 against K-quants, as
+#              llama.cpp's Q8_0 / Q8_K); two terms should not differ (kernel correctness).
 #   PPL_TEXT (wikitext-2 test), PPL_TOKENS (65536), PPL_CTX (512), PPL_THREADS (the last of THREADS),
 #   LLAMA_PERPLEXITY (default: $LLAMA_LIB/bin/llama-perplexity, built here when missing)
 #
@@ -157,8 +159,8 @@ PY
 # Perplexity: zip on the quantized model and on its weights dequantised to f32, llama.cpp on the GGUF.
 LLAMA_PERPLEXITY=${LLAMA_PERPLEXITY:-$LLAMA_LIB/bin/llama-perplexity}
 [ -x "$LLAMA_PERPLEXITY" ] || cmake --build "$LLAMA_LIB" -j2 --target llama-perplexity >&2
-zip_ppl() {  # MODEL.zlm
-  "$ZIP" eval "$1" --ppl "$PPL_TEXT" --ctx "$PPL_CTX" --max-tokens "$PPL_TOKENS" -t "$PPL_THREADS" --json 2>/dev/null |
+zip_ppl() {  # MODEL.zlm [FLAGS]
+  "$ZIP" eval "$1" --ppl "$PPL_TEXT" --ctx "$PPL_CTX" --max-tokens "$PPL_TOKENS" -t "$PPL_THREADS" --json "${@:2}" 2>/dev/null |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["ppl"])'
 }
 llama_ppl() {  # GGUF
@@ -166,12 +168,18 @@ llama_ppl() {  # GGUF
     sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p'
 }
 echo
-printf '%-7s %12s %14s %9s %16s   (zip: stream protocol; llama.cpp: its own, see the header)\n' \
-  type "zip ppl" "zip deq f32" "diff %" "llama.cpp ppl"
+printf '%-7s %11s %11s %11s %8s %8s %11s %11s %8s   (zip: stream protocol; llama.cpp: its own, see the header)\n' \
+  type "zip 1 term" "zip 2 terms" "zip f32" "1 vs f32" "2 vs f32" "llama.cpp" "llama f32" "gap"
 for t in $TYPES; do
-  deq="$OUT/smollm2-135m-zip-$t-deq-f32.zlm"
+  deq="$OUT/smollm2-135m-zip-$t-deq-f32.zlm" deq_gguf="$OUT/smollm2-135m-zip-$t-deq-f32.gguf"
   [ -f "$deq" ] || "$ZIP" quantize "$(zlm_of "$t")" -o "$deq" --type f32 >&2
-  zq=$(zip_ppl "$(zlm_of "$t")") zf=$(zip_ppl "$deq") lp=$(llama_ppl "$(gguf_of "$t")")
-  python3 -c 'import sys; t, a, b, c = sys.argv[1:]; print(f"{t:7} {float(a):12.4f} {float(b):14.4f} {100 * (float(a) / float(b) - 1):+9.3f} {c:>16}")' \
-    "$t" "$zq" "$zf" "${lp:-n/a}"
+  [ -f "$deq_gguf" ] || "$ZIP" export "$deq" --to gguf -o "$deq_gguf" >&2
+  z1=$(zip_ppl "$(zlm_of "$t")") z2=$(zip_ppl "$(zlm_of "$t")" --act-terms 2) zf=$(zip_ppl "$deq")
+  lq=$(llama_ppl "$(gguf_of "$t")") lf=$(llama_ppl "$deq_gguf")
+  python3 -c 'import sys
+t, z1, z2, zf, lq, lf = sys.argv[1:]
+gap = lambda a, b: f"{100 * (float(a) / float(b) - 1):+7.3f}%" if a and b else "n/a"
+lqs, lfs = lq or "n/a", lf or "n/a"
+print(f"{t:7} {float(z1):11.4f} {float(z2):11.4f} {float(zf):11.4f} {gap(z1, zf):>8} {gap(z2, zf):>8} {lqs:>11} {lfs:>11} {gap(lq, lf):>8}")' \
+    "$t" "$z1" "$z2" "$zf" "$lq" "$lf"
 done

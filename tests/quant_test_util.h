@@ -41,15 +41,17 @@ inline zip::Tensor random_block_tensor(zip::DType t, int N, int K, std::mt19937&
 // Bound of |quantized matmul − x·dequant(W)ᵀ| per output, from the activation quantisation: each
 // x_k is replaced by d·round(x_k/d), d = max|x| over its block / 127, an error of at most d/2, so
 // |Δy| ≤ Σ_k |w_k|·d(k)/2; plus float rounding of the per-block products and sums (1e-5·Σ|w_k·x_k|,
-// generous for the few hundred roundings of these shapes).
+// generous for the few hundred roundings of these shapes). With two terms the remainder, at most
+// d/2, is quantised again: a step of at most d/254, so the first term's bound over 254.
 inline std::vector<double> quant_matmul_bound(const std::vector<float>& x, const std::vector<float>& w, int M, int N,
-                                              int K, int block) {
+                                              int K, int block, int terms = 1) {
   std::vector<double> half_step(size_t(M) * K);
   for (int m = 0; m < M; m++)
     for (int b0 = 0; b0 < K; b0 += block) {
       double amax = 0;
       for (int k = b0; k < b0 + block; k++) amax = std::max(amax, std::fabs(double(x[size_t(m) * K + k])));
-      for (int k = b0; k < b0 + block; k++) half_step[size_t(m) * K + k] = amax / 127.0 / 2.0 * (1 + 1e-5);
+      for (int k = b0; k < b0 + block; k++)
+        half_step[size_t(m) * K + k] = amax / 127.0 / 2.0 * (1 + 1e-5) / (terms == 2 ? 254.0 * (1 - 1e-5) : 1.0);
     }
   std::vector<double> bound(size_t(M) * N);
   for (int m = 0; m < M; m++)

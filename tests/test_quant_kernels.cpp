@@ -25,9 +25,9 @@ std::vector<float> randn(size_t n, std::mt19937& rng) {
 }
 
 std::vector<float> run_path(ThreadPool& pool, cpu::QuantPath path, const std::vector<float>& x, const Tensor& W,
-                            const std::vector<float>* bias, int M) {
+                            const std::vector<float>* bias, int M, cpu::ActTerms terms = cpu::ActTerms::One) {
   std::vector<float> y(size_t(M) * W.dim(0), -1.0f);
-  cpu::quant_matmul(pool, y.data(), x.data(), W, bias ? bias->data() : nullptr, M, path);
+  cpu::quant_matmul(pool, y.data(), x.data(), W, bias ? bias->data() : nullptr, M, path, terms);
   return y;
 }
 
@@ -35,7 +35,7 @@ const DType kTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DTyp
 
 }  // namespace
 
-TEST_CASE("quant kernels: every path and type against float64 within the activation-quantisation bound") {
+TEST_CASE("quant kernels: every path and type against float64 within the activation-quantisation bound, one and two terms") {
   std::mt19937 rng(25);
   ThreadPool pool1(1);
   const auto paths = cpu::supported_quant_paths();
@@ -51,24 +51,28 @@ TEST_CASE("quant kernels: every path and type against float64 within the activat
           Tensor W = ztest::random_block_tensor(t, N, K, rng);
           const std::vector<float> w = W.to_floats();
           const std::vector<float> x = randn(size_t(M) * K, rng), bias = randn(size_t(N), rng);
-          const auto bound = ztest::quant_matmul_bound(x, w, M, N, K, be);
-          for (cpu::QuantPath path : paths) {
-            INFO(dtype_name(t) << " " << cpu::quant_path_name(path) << " M=" << M << " N=" << N << " K=" << K);
-            const std::vector<float> y = run_path(pool1, path, x, W, &bias, M);
-            double worst = 0;
-            for (int m = 0; m < M; m++)
-              for (int n = 0; n < N; n++) {
-                double want = bias[size_t(n)];
-                for (int k = 0; k < K; k++) want += double(x[size_t(m) * K + k]) * w[size_t(n) * K + k];
-                const size_t i = size_t(m) * N + n;
-                worst = std::max(worst, std::fabs(y[i] - want) / bound[i]);
-              }
-            CHECK(worst <= 1.0);
-            checked++;
+          std::vector<double> want(size_t(M) * N);
+          for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+              double s = bias[size_t(n)];
+              for (int k = 0; k < K; k++) s += double(x[size_t(m) * K + k]) * w[size_t(n) * K + k];
+              want[size_t(m) * N + n] = s;
+            }
+          for (int terms : {1, 2}) {
+            const auto bound = ztest::quant_matmul_bound(x, w, M, N, K, be, terms);
+            for (cpu::QuantPath path : paths) {
+              INFO(dtype_name(t) << " " << cpu::quant_path_name(path) << " M=" << M << " N=" << N << " K=" << K << " terms=" << terms);
+              const std::vector<float> y =
+                  run_path(pool1, path, x, W, &bias, M, terms == 2 ? cpu::ActTerms::Two : cpu::ActTerms::One);
+              double worst = 0;
+              for (size_t i = 0; i < want.size(); i++) worst = std::max(worst, std::fabs(y[i] - want[i]) / bound[i]);
+              CHECK(worst <= 1.0);
+              checked++;
+            }
           }
         }
   }
-  CHECK(checked == std::size(kTypes) * 2 * 4 * 5 * paths.size());
+  CHECK(checked == std::size(kTypes) * 2 * 4 * 5 * 2 * paths.size());
 }
 
 TEST_CASE("quant kernels: SIMD paths bit-identical to the scalar path, 1 and 2 threads") {
@@ -83,32 +87,47 @@ TEST_CASE("quant kernels: SIMD paths bit-identical to the scalar path, 1 and 2 t
                            std::tuple{5, 1601, 6 * be}}) {
       Tensor W = ztest::random_block_tensor(t, N, K, rng);
       const std::vector<float> x = randn(size_t(M) * K, rng);
-      const std::vector<float> want = run_path(pool1, cpu::QuantPath::Scalar, x, W, nullptr, M);
-      for (cpu::QuantPath path : paths)
-        for (ThreadPool* pool : {&pool1, &pool2}) {
-          INFO(dtype_name(t) << " " << cpu::quant_path_name(path) << " threads=" << pool->size() << " M=" << M);
-          const std::vector<float> y = run_path(*pool, path, x, W, nullptr, M);
-          CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
-        }
+      for (cpu::ActTerms terms : {cpu::ActTerms::One, cpu::ActTerms::Two}) {
+        const std::vector<float> want = run_path(pool1, cpu::QuantPath::Scalar, x, W, nullptr, M, terms);
+        for (cpu::QuantPath path : paths)
+          for (ThreadPool* pool : {&pool1, &pool2}) {
+            INFO(dtype_name(t) << " " << cpu::quant_path_name(path) << " threads=" << pool->size() << " M=" << M
+                               << " terms=" << cpu::act_terms_name(terms));
+            const std::vector<float> y = run_path(*pool, path, x, W, nullptr, M, terms);
+            CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
+          }
+      }
     }
   }
 }
 
-TEST_CASE("quant kernels: matmul dispatches block weights to the widest path") {
+TEST_CASE("quant kernels: matmul dispatches block weights to the widest path, with the process's --act-terms") {
   std::mt19937 rng(3);
   ThreadPool pool(2);
+  struct Restore {
+    ~Restore() { cpu::set_act_terms(cpu::ActTerms::One); }
+  } restore;
+  CHECK(cpu::act_terms() == cpu::ActTerms::One);  // the default
   for (DType t : kTypes) {
-    const int K = 2 * dtype_block_elems(t), N = 37, M = 5;
+    const int K = 2 * dtype_block_elems(t), N = 37;
     Tensor W = ztest::random_block_tensor(t, N, K, rng);
-    const std::vector<float> x = randn(size_t(M) * K, rng);
-    std::vector<float> y(size_t(M) * N);
-    cpu::matmul(pool, y.data(), x.data(), W, nullptr, M);
-    const std::vector<float> want = run_path(pool, cpu::best_quant_path(), x, W, nullptr, M);
-    CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
+    for (int M : {1, 5})
+      for (cpu::ActTerms terms : {cpu::ActTerms::One, cpu::ActTerms::Two}) {
+        INFO(dtype_name(t) << " M=" << M << " --act-terms " << cpu::act_terms_name(terms));
+        const std::vector<float> x = randn(size_t(M) * K, rng);
+        std::vector<float> y(size_t(M) * N);
+        cpu::set_act_terms(terms);
+        cpu::matmul(pool, y.data(), x.data(), W, nullptr, M);
+        const std::vector<float> want = run_path(pool, cpu::best_quant_path(), x, W, nullptr, M, terms);
+        CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
+        const cpu::ActTerms other_terms = terms == cpu::ActTerms::One ? cpu::ActTerms::Two : cpu::ActTerms::One;
+        const std::vector<float> other = run_path(pool, cpu::best_quant_path(), x, W, nullptr, M, other_terms);
+        CHECK(std::memcmp(y.data(), other.data(), y.size() * sizeof(float)) != 0);
+      }
   }
 }
 
-TEST_CASE("quant kernels: zip bench --quantize (and --quantize-output) names the weight types; bad use exits 2") {
+TEST_CASE("quant kernels: zip bench --quantize (and --quantize-output, --act-terms) names the weight types; bad use exits 2") {
   const std::string dir = ztest::temp_dir(), m = dir + "/s.zlm";
   auto c = ztest::run_zip("convert " + ztest::shell_quote(ztest::shared("models/stories260K/stories260K.bin")) + " -o " +
                           ztest::shell_quote(m));
@@ -127,6 +146,11 @@ TEST_CASE("quant kernels: zip bench --quantize (and --quantize-output) names the
   CHECK(mixed["weights"] == "f32+q4_0+q8_0");  // tok_embd (tied output) at q8_0, the rest at q4_0
   CHECK(mixed["weight_bytes"].get<int64_t>() > jj["weight_bytes"].get<int64_t>());
   CHECK(ztest::run_zip("bench " + ztest::shell_quote(m) + " --quantize-output q8_0").status == 2);
+  auto two = ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --quantize q8_0 --act-terms 2 --json");
+  CHECK_MESSAGE(two.status == 0, two.err);
+  auto terms = ztest::run_zip("eval " + ztest::shell_quote(m) + " --ppl README.md --act-terms 3");
+  CHECK(terms.status == 2);
+  CHECK_HAS(terms.err, "--act-terms must be 1 or 2");
   auto bad = ztest::run_zip("bench " + ztest::shell_quote(m) + " --quantize q3_x");
   CHECK(bad.status == 2);
   CHECK_HAS(bad.err, "--quantize must be");

@@ -105,7 +105,7 @@ void matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, const f
     case DType::Q4_0:
     case DType::Q5_0:
     case DType::Q4_K:
-    case DType::Q6_K: return quant_matmul(pool, y, x, W, bias, M, best_quant_path());
+    case DType::Q6_K: return quant_matmul(pool, y, x, W, bias, M, best_quant_path(), act_terms());
     default: fail("matmul: unsupported weight dtype {}", dtype_name(W.dtype));
   }
 }

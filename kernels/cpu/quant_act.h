@@ -2,6 +2,8 @@
 // x is cut into blocks, d = max|x|/127, q = round(x/d) ∈ [−127, 127] (never −128, so sign tricks
 // and u8×s8 products cannot overflow), with block sums of q for the weight offsets (Q4_0's −8,
 // Q6_K's −32, Q4_K's mins). One quantisation per matmul call, shared by all threads.
+// Two-term activations (quant_kernels.h, ActTerms) quantise the remainder x − d·q once more into a
+// second row of the same layout: x ≈ d₁·q₁ + d₂·q₂, d₂ ≤ d₁/254, about 15 bits per value.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -35,5 +37,9 @@ struct ActBlock256 {
 void quantize_act32(const float* x, int64_t n, uint8_t* row);
 // Quantises n floats (n a multiple of 256) into n/256 blocks.
 void quantize_act256(const float* x, int64_t n, ActBlock256* out);
+
+// The second term: quantises x − (what `first`, x's own quantisation above, represents).
+void quantize_act32_remainder(const float* x, int64_t n, const uint8_t* first, uint8_t* row);
+void quantize_act256_remainder(const float* x, int64_t n, const ActBlock256* first, ActBlock256* out);
 
 }  // namespace zip::cpu

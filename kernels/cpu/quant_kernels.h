@@ -11,7 +11,8 @@
 //   Q4_K        acc = fma(d·dx, float(isum), acc); acc = fma(−(dmin·dx), float(msum), acc)
 //                                                                     isum = Σ_sub sc·Σ q_w·q_x, msum = Σ_sub mn·Σ q_x
 //
-// over the blocks of a row in order, starting from 0, then y = acc + bias. Integer sums are exact,
+// over the blocks of a row in order, starting from 0, then y = acc + bias (two-term activations,
+// below: y = (acc₁ + acc₂) + bias, each acc as above over its own term). Integer sums are exact,
 // so the scalar path and the SIMD paths agree bit for bit. Q4_0 prefill (M ≥ 4) on the SIMD paths
 // copies W's rows 8 at a time into an interleaved layout first (quant_dot_repack.inc): the same
 // float work lane by lane, so the same bits.
@@ -34,8 +35,19 @@ std::vector<QuantPath> supported_quant_paths();
 // The widest supported path (what matmul uses).
 QuantPath best_quant_path();
 
+// How many 8-bit terms stand for each activation. One (x ≈ d·q, llama.cpp's arithmetic, the
+// default) costs SmolLM2-135M +0.3–0.7 % wikitext-2 perplexity against the same weights dequantized
+// to f32 at Q8_0 / Q4_0 / Q4_K_M. Two (the remainder x − d·q quantised again: about 15 bits) give
+// the f32 figure to four digits for a second integer pass over the same weights: about 1.4×
+// the time of a one-thread decode matvec on the EPYC of docs/BENCHMARKS.md (1.2× Q4_K), up to 2× in prefill.
+enum class ActTerms { One, Two };
+const char* act_terms_name(ActTerms t);  // "1", "2"
+// Process-wide choice used by matmul() (default One); the CLI's --act-terms sets it.
+void set_act_terms(ActTerms t);
+ActTerms act_terms();
+
 // y[M,N] = x[M,K] · W[N,K]ᵀ (+ bias) with W of a block type, through `path`.
 void quant_matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, const float* bias, int M,
-                  QuantPath path);
+                  QuantPath path, ActTerms terms = ActTerms::One);
 
 }  // namespace zip::cpu

@@ -1,6 +1,8 @@
-// The quantized matmul (quant_kernels.h): quantises x once per call (shared by all threads), then
+// The quantized matmul (quant_kernels.h): quantises x once per call (shared by all threads; two
+// terms per row when ActTerms says so), then
 // threads split W's rows in multiples of the 4-row tile, each running the path's range kernel.
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -77,24 +79,48 @@ const qdot::Kernels& kernels_of(QuantPath p) {
 
 }  // namespace
 
+const char* act_terms_name(ActTerms t) {
+  switch (t) {
+    case ActTerms::One: return "1";
+    case ActTerms::Two: return "2";
+  }
+  return "?";
+}
+
+namespace {
+std::atomic<ActTerms> g_act_terms{ActTerms::One};
+}
+void set_act_terms(ActTerms t) { g_act_terms.store(t, std::memory_order_relaxed); }
+ActTerms act_terms() { return g_act_terms.load(std::memory_order_relaxed); }
+
 void quant_matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, const float* bias, int M,
-                  QuantPath path) {
+                  QuantPath path, ActTerms terms) {
   const int N = int(W.dim(0)), K = int(W.dim(1));
   const DType t = W.dtype;
   const int be = dtype_block_elems(t);
   ZIP_CHECK(is_quantized(t), "quant_matmul: {} is not a block type", dtype_name(t));
   ZIP_CHECK(K % be == 0, "matmul: K = {} is not a whole number of {} blocks", K, dtype_name(t));
   const bool k_quant = be == 256;
+  const bool two = terms == ActTerms::Two;
+  const int T = two ? 2 : 1;  // x rows per input row: row m's terms at rows T·m, T·m + 1
   const size_t x_row_bytes = k_quant ? size_t(K / be) * sizeof(ActBlock256) : act32_row_bytes(K / be);
   thread_local std::vector<uint8_t> xq;
-  if (xq.size() < x_row_bytes * size_t(M)) xq.resize(x_row_bytes * size_t(M));
+  if (xq.size() < x_row_bytes * size_t(T * M)) xq.resize(x_row_bytes * size_t(T * M));
   for (int m = 0; m < M; m++) {
-    uint8_t* row = xq.data() + size_t(m) * x_row_bytes;
-    if (k_quant)
-      quantize_act256(x + size_t(m) * K, K, reinterpret_cast<ActBlock256*>(row));
-    else
-      quantize_act32(x + size_t(m) * K, K, row);
+    const float* xm = x + size_t(m) * K;
+    uint8_t* row = xq.data() + size_t(T * m) * x_row_bytes;
+    if (k_quant) {
+      auto* a = reinterpret_cast<ActBlock256*>(row);
+      quantize_act256(xm, K, a);
+      if (two) quantize_act256_remainder(xm, K, a, reinterpret_cast<ActBlock256*>(row + x_row_bytes));
+    } else {
+      quantize_act32(xm, K, row);
+      if (two) quantize_act32_remainder(xm, K, row, row + x_row_bytes);
+    }
   }
+  // Two terms: both rows' products into a scratch [2M, N], then y = (term 1 + term 2) + bias.
+  thread_local std::vector<float> y2;
+  if (two && y2.size() < size_t(2 * M) * N) y2.resize(size_t(2 * M) * N);
   const qdot::Kernels& ks = kernels_of(path);
   const qdot::RangeFn fn = t == DType::Q8_0   ? ks.q8_0
                            : t == DType::Q4_0 ? ks.q4_0
@@ -102,17 +128,27 @@ void quant_matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, c
                            : t == DType::Q4_K ? ks.q4_k
                                               : ks.q6_k;
   const qdot::Job job{static_cast<const uint8_t*>(W.data), dtype_row_bytes(t, K), K / be, xq.data(), x_row_bytes,
-                      y, N, bias, M};
+                      two ? y2.data() : y, N, two ? nullptr : bias, T * M};
+  const float* ys = y2.data();
+  auto columns = [&](int n0, int n1) {
+    fn(job, n0, n1);
+    if (!two) return;
+    for (int m = 0; m < M; m++) {
+      const float *a = ys + size_t(2 * m) * N, *b = a + N;
+      float* out = y + size_t(m) * N;
+      for (int n = n0; n < n1; n++) out[n] = bias ? (a[n] + b[n]) + bias[n] : a[n] + b[n];
+    }
+  };
   const int tiles = (N + qdot::kNR - 1) / qdot::kNR;
-  if (pool.size() == 1 || double(M) * N * K < kParallelMinFlops || tiles < 2) {
-    fn(job, 0, N);
+  if (pool.size() == 1 || double(T * M) * N * K < kParallelMinFlops || tiles < 2) {
+    columns(0, N);
     return;
   }
   pool.run([&](int i, int n) {
     size_t b, e;
     ThreadPool::split(size_t(tiles), i, n, &b, &e);
     const int n0 = int(b) * qdot::kNR, n1 = std::min(N, int(e) * qdot::kNR);
-    if (n0 < n1) fn(job, n0, n1);
+    if (n0 < n1) columns(n0, n1);
   });
 }
 

@@ -12,6 +12,7 @@
 #include "engine/backend.h"
 #include "engine/backend_registry.h"
 #include "engine/error.h"
+#include "kernels/cpu/quant_kernels.h"
 
 namespace zip::cli {
 
@@ -144,6 +145,12 @@ int default_threads() { return default_thread_count(); }
 
 Option device_option() { return {"--device", "DEV", "cpu (default), ref, cuda or cuda:N (cuda: make CUDA=1 builds)"}; }
 
+Option act_terms_option() {
+  return {"--act-terms", "1|2",
+          "quantized weights: 8-bit terms per activation, 1 (default, llama.cpp's arithmetic) or 2 (the f32 "
+          "perplexity of the same weights, at about 1.4x decode and 2x prefill integer work)"};
+}
+
 Option threads_option(const char* help) { return {"-t,--threads", "N", help}; }
 
 DeviceArg device_arg(const Args& args) {
@@ -155,6 +162,10 @@ DeviceArg device_arg(const Args& args) {
     throw UsageError(fmt::format("zip {}: --device: {}", args.command(), e.what()));
   }
   d.threads = int(args.integer("-t", default_threads(), 1, 1024));
+  const std::string terms = args.str("--act-terms", "1");
+  if (terms != "1" && terms != "2")
+    throw UsageError(fmt::format("zip {}: --act-terms must be 1 or 2 (got '{}')", args.command(), printable(terms)));
+  cpu::set_act_terms(terms == "2" ? cpu::ActTerms::Two : cpu::ActTerms::One);
   return d;
 }
 

@@ -52,10 +52,13 @@ int default_threads();
 // ---- --device and -t, spelled and checked the same way by every command ----------------------------
 // The two options, for a command's option list.
 Option device_option();
+// --act-terms 1|2: 8-bit terms per activation in quantized matmuls (kernels/cpu/quant_kernels.h),
+// for the commands that run quantized weights (eval, bench, run).
+Option act_terms_option();
 Option threads_option(const char* help = "CPU threads (default: the physical cores this process may use)");
 // The device and thread count given (defaults: "cpu", default_threads()). An unknown device
 // name is a UsageError ("zip CMD: --device: unknown device ..."; exit 2), raised before any file
-// is read.
+// is read. --act-terms, where the command has it, is checked and applied here.
 struct DeviceArg {
   std::string device = "cpu";
   int threads = 1;

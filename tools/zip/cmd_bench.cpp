@@ -55,7 +55,7 @@ int cmd_bench(int argc, char** argv) {
   for (int i = 0; i < argc; i++)
     if (std::string(argv[i]) == "--train") return cmd_bench_train(argc, argv);
   Args args("bench",
-            "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [--warmup N] [-t THREADS] [--device DEV] [--quantize TYPE [--quantize-output TYPE]] [--json]",
+            "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [--warmup N] [-t THREADS] [--device DEV] [--act-terms 1|2] [--quantize TYPE [--quantize-output TYPE]] [--json]",
             "Measures prefill tokens/s (a prompt of --prompt tokens per sequence) and decode tokens/s (--gen\n"
             "tokens after it) with real forward passes: warm-up first, then the median and min-max of --reps\n"
             "runs, for each batch size (independent sequences decoded together). Encoders: prefill only.\n"
@@ -66,7 +66,7 @@ int cmd_bench(int argc, char** argv) {
              {"--reps", "N", "timed repetitions (default 5)"},
              {"--warmup", "N", "untimed warm-up runs (default 1)"},
              threads_option(),
-             device_option(),
+             device_option(), act_terms_option(),
              {"--quantize", "TYPE", "quantise the matmul weights to TYPE in memory before timing (q8_0, q4_0, "
                                     "q5_0, q4_k, q6_k)"},
              {"--quantize-output", "TYPE", "with --quantize: the token embedding and output head at TYPE instead"},

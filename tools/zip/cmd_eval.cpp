@@ -97,7 +97,7 @@ static int eval_zero_shot(const Args& args, const Model& model, const std::strin
 int cmd_eval(int argc, char** argv) {
   Args args("eval",
             "MODEL.zlm (--ppl FILE [--ctx N --stride S | --lines] [--max-tokens N] [--ref BASE.zlm] | --task NAME FILE "
-            "[--format F] [--labels FILE] [--limit N]) [--json] [-t THREADS] [--device DEV] [-v]",
+            "[--format F] [--labels FILE] [--limit N]) [--json] [-t THREADS] [--device DEV] [--act-terms 1|2] [-v]",
             "Perplexity of a decoder on a text file, in one of two protocols:\n"
             "  stream (default): the file is one text; windows of --ctx tokens every --stride tokens, every\n"
             "                    position scored once (docs/EVAL.md);\n"
@@ -124,7 +124,7 @@ int cmd_eval(int argc, char** argv) {
              {"--json", "", "print the result as JSON"},
              {"-v,--verbose", "", "accepted for compatibility (the backend line is always on stderr)"},
              threads_option(),
-             device_option()});
+             device_option(), act_terms_option()});
   if (!args.parse(argc, argv)) return 0;
   const DeviceArg dev = device_arg(args);
   bool ppl = args.has("--ppl"), has_task = args.has("--task");

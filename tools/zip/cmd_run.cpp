@@ -121,7 +121,7 @@ int cmd_run(int argc, char** argv) {
              {"--seed", "S", "random seed (default: random, printed)"},
              {"--ctx", "N", "context length (default: the model's)"},
              threads_option(),
-             device_option(),
+             device_option(), act_terms_option(),
              {"--json", "", "encoders: print the embedding / probabilities as JSON"},
              {"-v,--verbose", "", "print model and timing details (chat: a line per turn) to stderr"}});
   if (!args.parse(argc, argv)) return 0;
