@@ -172,6 +172,22 @@ void InferenceContext::rewind(int p, int seq) {
   pos_[size_t(seq)] = p;
 }
 
+void InferenceContext::copy_prefix(int from, int to, int n) {
+  ZIP_CHECK(from >= 0 && from < n_seq() && to >= 0 && to < n_seq(), "copy_prefix: no sequence {} or {}", from, to);
+  ZIP_CHECK(n >= 0 && n <= pos_[size_t(from)], "copy_prefix: {} positions, sequence {} has {}", n, from, pos_[size_t(from)]);
+  if (from != to && n > 0)
+    for (const LayerWeights& w : layers_) {
+      if (!w.k_cache) continue;  // attention-free layer
+      // Cache rows are [n_kv·head_dim, ctx_len]: the first n entries of each row.
+      const size_t rows = w.cache_floats / size_t(ctx_len_);
+      for (float* cache : {w.k_cache.get(), w.v_cache.get()})
+        for (size_t r = 0; r < rows; r++)
+          backend_.copy(cache + size_t(to) * w.cache_floats + r * size_t(ctx_len_),
+                        cache + size_t(from) * w.cache_floats + r * size_t(ctx_len_), size_t(n));
+    }
+  pos_[size_t(to)] = n;
+}
+
 const float* InferenceContext::eval(const int* tokens, int n, bool all_logits) {
   ZIP_CHECK(model_.config.info().causal, "{} is an encoder: it has no next-token logits", model_.config.info().name);
   ZIP_CHECK(n > 0, "eval: no tokens");

@@ -78,6 +78,9 @@ class InferenceContext {
   void reset() { std::fill(pos_.begin(), pos_.end(), 0); }
   // Forget everything of sequence `seq` after position p (keeps its cache for [0, p)).
   void rewind(int p, int seq = 0);
+  // Sequence `to` takes the first n positions of sequence `from` (their keys and values copied)
+  // and continues at pos(to) = n: several continuations of one prompt run its prefix once.
+  void copy_prefix(int from, int to, int n);
   int ctx_len() const { return ctx_len_; }
   int n_seq() const { return int(pos_.size()); }
   int max_batch() const { return max_batch_; }

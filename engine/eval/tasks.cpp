@@ -68,14 +68,19 @@ std::vector<CandidateScore> score_item(InferenceContext& ctx, const Tokenizer& t
     const float* l = ctx.eval(enc[0].context.data(), int(shared), false);
     last_row.assign(l, l + V);
   }
-  std::vector<CandidateScore> scores;
-  std::vector<int> rest;
-  for (auto& p : enc) {
-    ctx.rewind(int(shared));
-    rest.assign(p.context.begin() + std::ptrdiff_t(shared), p.context.end());
-    rest.insert(rest.end(), p.continuation.begin(), p.continuation.end() - 1);
-    const float* out = rest.empty() ? nullptr : ctx.eval(rest, true);
-    CandidateScore s;
+  // Each candidate's rest (its context past the prefix, its continuation but the last token) runs
+  // as its own sequence, the prefix's keys and values copied from sequence 0; candidates go
+  // together in one batched pass while they fit the context's sequences and rows, so the weights
+  // are read once for all of them. A rest longer than a batch runs alone in chunks.
+  std::vector<std::vector<int>> rest(enc.size());
+  for (size_t i = 0; i < enc.size(); i++) {
+    rest[i].assign(enc[i].context.begin() + std::ptrdiff_t(shared), enc[i].context.end());
+    rest[i].insert(rest[i].end(), enc[i].continuation.begin(), enc[i].continuation.end() - 1);
+  }
+  std::vector<CandidateScore> scores(enc.size());
+  auto score = [&](size_t i, const float* out) {  // out: the logits of rest[i]'s rows
+    const EncodedPair& p = enc[i];
+    CandidateScore& s = scores[i];
     s.greedy = true;
     for (size_t j = 0; j < p.continuation.size(); j++) {
       size_t from = p.context.size() + j - 1;  // position whose logits predict continuation[j]
@@ -85,7 +90,29 @@ std::vector<CandidateScore> score_item(InferenceContext& ctx, const Tokenizer& t
       s.greedy = s.greedy && top;
     }
     s.tokens = int(p.continuation.size());
-    scores.push_back(s);
+  };
+  std::vector<int> tokens, seqs;
+  for (size_t i = 0; i < enc.size();) {
+    const size_t fits = size_t(ctx.max_batch());
+    if (rest[i].size() > fits || ctx.n_seq() == 1) {  // alone, through eval's chunking
+      ctx.rewind(int(shared));
+      score(i, rest[i].empty() ? nullptr : ctx.eval(rest[i], true));
+      i++;
+      continue;
+    }
+    size_t j = i, rows = 0;
+    tokens.clear(), seqs.clear();
+    for (; j < enc.size() && int(j - i) < ctx.n_seq() && rows + rest[j].size() <= fits; rows += rest[j].size(), j++) {
+      const int sq = int(j - i);
+      if (sq == 0) ctx.rewind(int(shared));
+      else ctx.copy_prefix(0, sq, int(shared));
+      tokens.insert(tokens.end(), rest[j].begin(), rest[j].end());
+      seqs.insert(seqs.end(), rest[j].size(), sq);
+    }
+    const float* out = rows > 0 ? ctx.eval_batch(tokens.data(), seqs.data(), int(rows), true) : nullptr;
+    for (size_t k = i, row0 = 0; k < j; row0 += rest[k].size(), k++)
+      score(k, out ? out + row0 * size_t(V) : nullptr);
+    i = j;
   }
   return scores;
 }

@@ -69,7 +69,9 @@ struct CandidateScore {
 };
 
 // Scores every candidate of one item. The contexts' common token prefix is evaluated once and its
-// KV cache reused for every candidate; sequences longer than the context keep their last
+// KV cache reused for every candidate; with a context of several sequences (n_seq), the
+// candidates' rests then run together in batched passes (one weight read for all), which gives
+// the same scores as one at a time. Sequences longer than the context keep their last
 // ctx_len + 1 tokens (the context is cut from the left), as lm-eval does.
 std::vector<CandidateScore> score_item(InferenceContext& ctx, const Tokenizer& tok, const TaskItem& item);
 

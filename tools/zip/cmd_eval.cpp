@@ -75,7 +75,10 @@ static int eval_zero_shot(const Args& args, const Model& model, const std::strin
   auto items = load_task_items(file, format, args.str("--labels"));
   long long limit = args.integer("--limit", 0, 1, 1LL << 40);
   if (limit > 0 && size_t(limit) < items.size()) items.resize(size_t(limit));
-  InferenceContext ctx(model, backend, ctx_len);
+  // One sequence per candidate (score_item runs an item's candidates in one batched pass).
+  size_t cands = 1;
+  for (const TaskItem& it : items) cands = std::max(cands, it.candidates.size());
+  InferenceContext ctx(model, backend, ctx_len, 256, int(std::min<size_t>(cands, 8)));
   Tokenizer tok(model.tokenizer);
   TaskResult r = eval_task(ctx, tok, items, format, task);
   const char* fmt_name = task_format_name(format);
