@@ -68,7 +68,7 @@ Help help_of(const std::string& cmd) {
 TEST_CASE("cli docs: README's command synopsis equals the --help usage lines; usage flags are options") {
   const std::vector<std::string> commands = {"convert", "inspect", "run",   "tokenize", "slice",   "eval",
                                              "bench",   "bench --train", "train", "distill", "compress",
-                                             "quantize", "importance", "export", "verify"};
+                                             "quantize", "importance", "export", "verify", "plot"};
   std::vector<std::string> synopsis = readme_synopsis();
   std::multiset<std::string> unmatched(synopsis.begin(), synopsis.end());
   REQUIRE(unmatched.count("zip --version") == 1);  // checked by the --version test

@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <vector>
 
 #include "engine/error.h"
 #include "compress/report.h"
+#include "compress/report_merge.h"
+#include "engine/file_io.h"
 #include "tests/test_util.h"
 
 using nlohmann::json;
@@ -390,4 +393,69 @@ TEST_CASE("report: a miss, a busy timing, an unfinished run, the database and th
   const std::string t = zip::render_summary_table(r);
   CHECK_HAS(t, "database: out/.db (3200.0 MB), removed (--keep-db keeps it)");
   CHECK_HAS(t, "written as <method>-<target>x-failed.zlm");
+}
+
+// Two runs distilled differently: their ziplm members, distilled, under the runs' labels.
+json distilled_sample(double gain) {
+  json r = sample();
+  for (json& m : r["members"])
+    if (m["feasible"].get<bool>() && m["method"] == "ziplm") {
+      const double x = m["measured_speedup"], ppl = m["ppl"];
+      m["distill"] = {{"before", {{"measured_speedup", x}, {"ppl", ppl}}}, {"after", {{"measured_speedup", x}, {"ppl", ppl * gain}}}};
+      m["ppl"] = ppl * gain;
+    }
+  return r;
+}
+
+TEST_CASE("zip plot: several runs in one figure, each under its label, with and without KD") {
+  const json a = distilled_sample(0.8), b = distilled_sample(0.7);
+  const json merged = zip::merge_reports({{"one-shot", "a", a}, {"gradual", "b", b}});
+  CHECK(merged["members"].size() == a["members"].size() + b["members"].size());
+  CHECK(merged["env"] == a["env"]);
+  const std::string svg = zip::render_report_svg(merged);
+  CHECK(xml_problem(svg) == "");
+  for (const char* s : {">one-shot + KD</text>", ">one-shot before KD</text>", ">gradual + KD</text>", ">gradual before KD</text>"})
+    CHECK_HAS(svg, s);
+  CHECK(svg.find(">ziplm") == std::string::npos);  // every series under its run's label
+  // Unlabelled runs keep their methods' names; two of them drawing one series are refused.
+  CHECK(zip::merge_reports({{"", "a", sample()}})["members"].size() == sample()["members"].size());
+  auto error_of = [](const std::vector<zip::LabelledReport>& v) {
+    try {
+      zip::merge_reports(v);
+    } catch (const zip::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_HAS(error_of({{"", "a", a}, {"", "b", b}}), "b: its series 'ziplm' is already drawn by an earlier report");
+  json other_env = b;
+  other_env["env"] = "cpu:threads=4,batch=1,ctx=256,phase=decode";
+  CHECK_HAS(error_of({{"x", "a", a}, {"y", "b", other_env}}), "speedups of different environments do not compare");
+  json other_model = b;
+  other_model["parent_hash"] = "fff";
+  CHECK_HAS(error_of({{"x", "a", a}, {"y", "b", other_model}}), "different dense models");
+}
+
+TEST_CASE("zip plot: the command writes one figure from run folders; bad input is one line") {
+  const std::string dir = ztest::temp_dir();
+  std::filesystem::create_directories(dir + "/a");
+  std::filesystem::create_directories(dir + "/b");
+  zip::write_file_atomic(dir + "/a/report.json", distilled_sample(0.8).dump());
+  zip::write_file_atomic(dir + "/b/report.json", distilled_sample(0.7).dump());
+  auto ok = ztest::run_zip("plot -o " + ztest::shell_quote(dir + "/all.svg") + " " + ztest::shell_quote(dir + "/a=one-shot") + " " +
+                           ztest::shell_quote(dir + "/b=gradual"));
+  REQUIRE_MESSAGE(ok.status == 0, ok.err);
+  const std::string svg = zip::read_file(dir + "/all.svg");
+  CHECK(xml_problem(svg) == "");
+  CHECK_HAS(svg, ">gradual + KD</text>");
+  auto same = ztest::run_zip("plot -o " + ztest::shell_quote(dir + "/x.svg") + " " + ztest::shell_quote(dir + "/a") + " " +
+                             ztest::shell_quote(dir + "/b"));
+  CHECK(same.status == 1);
+  CHECK_HAS(same.err, "give each report a label");
+  CHECK(!zip::file_exists(dir + "/x.svg"));
+  auto missing = ztest::run_zip("plot -o " + ztest::shell_quote(dir + "/y.svg") + " " + ztest::shell_quote(dir + "/nowhere"));
+  CHECK(missing.status == 1);
+  CHECK_HAS(missing.err, "no report.json");
+  CHECK(ztest::run_zip("plot " + ztest::shell_quote(dir + "/a")).status == 2);  // no -o
+  CHECK(ztest::run_zip("plot -o " + ztest::shell_quote(dir + "/z.svg") + " " + ztest::shell_quote(dir + "/a=")).status == 2);
 }

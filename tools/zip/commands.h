@@ -28,6 +28,7 @@ int cmd_run(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 int cmd_slice(int argc, char** argv);
 int cmd_verify(int argc, char** argv);
+int cmd_plot(int argc, char** argv);
 int cmd_quantize(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_bench(int argc, char** argv);

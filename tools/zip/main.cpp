@@ -30,6 +30,7 @@ const Command kCommands[] = {
     {"slice", zip::cli::cmd_slice, "keep chosen heads and FFN neurons per layer (structured pruning by hand)"},
     {"compress", zip::cli::cmd_compress, "prune to speedup targets measured on this engine (ZipLM and baselines)"},
     {"verify", zip::cli::cmd_verify, "time a compress family's members against the dense model again: the guarantee, on this machine"},
+    {"plot", zip::cli::cmd_plot, "several compress runs' members in one perplexity-against-speedup figure"},
     {"importance", zip::cli::cmd_importance, "Minitron activation importance of heads, neurons, hidden channels, layers"},
 };
 
