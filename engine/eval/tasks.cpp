@@ -92,8 +92,8 @@ std::vector<CandidateScore> score_item(InferenceContext& ctx, const Tokenizer& t
     s.tokens = int(p.continuation.size());
   };
   std::vector<int> tokens, seqs;
+  const size_t fits = size_t(ctx.max_batch());
   for (size_t i = 0; i < enc.size();) {
-    const size_t fits = size_t(ctx.max_batch());
     if (rest[i].size() > fits || ctx.n_seq() == 1) {  // alone, through eval's chunking
       ctx.rewind(int(shared));
       score(i, rest[i].empty() ? nullptr : ctx.eval(rest[i], true));

@@ -31,10 +31,10 @@ void quantize_row32(const float* x, int64_t n, const uint8_t* first, uint8_t* ro
   int32_t* sum = reinterpret_cast<int32_t*>(row + size_t(nb4) * 4);
   int8_t* q = reinterpret_cast<int8_t*>(row + size_t(nb4) * 8);
   float rest[32];
+  const ActRow32 a = first ? act32_row(first, nb) : ActRow32{};
   for (int b = 0; b < nb; b++, x += 32) {
     const float* src = x;
     if (first) {
-      const ActRow32 a = act32_row(first, nb);
       for (int i = 0; i < 32; i++) rest[i] = x[i] - a.d[b] * float(a.q[32 * b + i]);
       src = rest;
     }

@@ -1,6 +1,6 @@
 // The quantized matmul (quant_kernels.h): quantises x once per call (shared by all threads; two
-// terms per row when ActTerms says so), then
-// threads split W's rows in multiples of the 4-row tile, each running the path's range kernel.
+// rows per row of x with ActTerms::Two), then threads split W's rows in multiples of the 4-row
+// tile, each running the path's range kernel.
 #include <algorithm>
 #include <atomic>
 #include <vector>
