@@ -10,6 +10,7 @@
 #include "compress/rank.h"
 #include "engine/error.h"
 #include "engine/zlm.h"
+#include "base/stopwatch.h"
 
 namespace zip {
 
@@ -38,10 +39,6 @@ std::vector<FamilyStep> family_steps(const CompressOptions& o) {
 }
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 bool same_step(const json& j, const FamilyStep& s) {
   return j.value("method", "") == prune_method_name(s.method) && j.value("target", 0.0) == s.target;

@@ -11,6 +11,7 @@
 #include "compress/timing_spread.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "base/stopwatch.h"
 
 namespace zip {
 
@@ -72,10 +73,6 @@ class SyntheticLatency : public LatencySource {
   ModelConfig dense_;
   size_t pairs_ = 0;
 };
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // The cached table if it can stand for a fresh one (see time_levels); the dense model's time is
 // recorded in `out` when it was measured.

@@ -11,11 +11,13 @@
 #include "compress/run.h"
 #include "compress/run_state.h"
 #include "compress/slice_refit.h"
+#include "compress/stage_clock.h"
 #include "compress/timing_spread.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
 #include "engine/quant/quantize_model.h"
 #include "engine/zlm.h"
+#include "base/stopwatch.h"
 
 namespace zip {
 
@@ -24,10 +26,6 @@ namespace fs = std::filesystem;
 int minitron_dim_step(const CompressOptions& o, int dim);
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 std::vector<MinitronBudget> budgets_of(const CompressOptions& o) {
   std::vector<MinitronBudget> out;
@@ -260,7 +258,7 @@ std::optional<UniformLatency> latency_of(CompressRun& r, const minitron::ShapeAx
 // The members in budget order, the run state and the reports rewritten after each; on resume the
 // recorded members whose files are intact are kept while they form a prefix (as ZipLM's).
 void build_members(MinitronContext& c, nlohmann::json& report, const std::optional<RunState>& previous,
-                   std::chrono::steady_clock::time_point t_start) {
+                   const StageClock& clock, std::chrono::steady_clock::time_point t_start) {
   CompressRun& r = c.r;
   const CompressOptions& opt = r.opt;
   RunState& st = c.st;
@@ -285,7 +283,7 @@ void build_members(MinitronContext& c, nlohmann::json& report, const std::option
       st.members.push_back(std::move(f));
     }
     report["members"].push_back(mem.to_json());
-    report["wall_s"]["total"] = seconds_since(t_start);
+    clock.set(report, st, "total", seconds_since(t_start));
     save_run_state(opt.out_dir, st);
     write_reports(opt.out_dir, report);
     if (opt.after_member) opt.after_member(k);
@@ -341,6 +339,7 @@ nlohmann::json compress_minitron(const std::string& model_path, const CompressOp
   RunState st;
   st.command = command_of(r, report);
   require_same_command(previous, st.command, opt.out_dir);
+  const StageClock clock(previous);
   make_heldout_losses(r);
   auto t0 = std::chrono::steady_clock::now();
   minitron::ImportanceOptions io;
@@ -354,23 +353,23 @@ nlohmann::json compress_minitron(const std::string& model_path, const CompressOp
   const minitron::Importance imp = minitron::compute_importance(r.dense, r.calib.train, drop_windows, io);
   report["importance"] = {{"windows", imp.windows}, {"tokens", imp.tokens}, {"drop_loss_windows", drop_windows.size()},
                           {"depth_by", "drop_loss"}};
-  report["wall_s"]["importance"] = seconds_since(t0);
+  clock.set(report, st, "importance", seconds_since(t0));
   if (opt.obs_update) {
     t0 = std::chrono::steady_clock::now();
     r.projection_h = dense_projection_hessians(r);
-    report["wall_s"]["obs_hessians"] = seconds_since(t0);
+    clock.set(report, st, "obs_hessians", seconds_since(t0));
   }
   report["complete"] = false;
   t0 = std::chrono::steady_clock::now();
   const std::optional<UniformLatency> lat = latency_of(r, axes, imp, st, previous);
   if (lat) report["latency_table"] = lat->table.to_json(), report["minitron_latency"] = lat->to_json();
-  report["wall_s"]["latency"] = seconds_since(t0);
+  clock.set(report, st, "latency", seconds_since(t0));
   report["dense"] = dense_row(r, lat);
   const distill::TokenData corpus = minitron_kd_corpus(r.dense, r.calib, opt);
   MinitronContext c{r, imp, axes, lat, corpus, st};
-  build_members(c, report, previous, t_start);
+  build_members(c, report, previous, clock, t_start);
   report["complete"] = true;
-  report["wall_s"]["total"] = seconds_since(t_start);
+  clock.set(report, st, "total", seconds_since(t_start));
   write_reports(opt.out_dir, report);
   st.complete = true;
   save_run_state(opt.out_dir, st);

@@ -8,18 +8,16 @@
 #include "compress/report.h"
 #include "compress/run.h"
 #include "compress/run_state.h"
+#include "compress/stage_clock.h"
 #include "engine/error.h"
 #include "engine/file_io.h"
+#include "base/stopwatch.h"
 
 namespace zip {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // The report's header: the model, the environment, the calibration and the options.
 nlohmann::json report_header(const CompressRun& r) {
@@ -133,7 +131,7 @@ bool same_member(const nlohmann::json& j, PruneMethod m, double target) {
 // members whose files are intact are kept while they form a prefix (a later member's first budget
 // depends on the earlier members' rounds); from the first one that is not, the rest are built.
 void search_members(CompressRun& r, nlohmann::json& report, RunState& st, const std::optional<RunState>& previous,
-                    std::chrono::steady_clock::time_point t_start) {
+                    const StageClock& clock, std::chrono::steady_clock::time_point t_start) {
   const std::string& out = r.opt.out_dir;
   report["members"] = nlohmann::json::array();
   bool keeping = previous.has_value();
@@ -157,7 +155,7 @@ void search_members(CompressRun& r, nlohmann::json& report, RunState& st, const 
         st.members.push_back(std::move(f));
       }
       report["members"].push_back(mem.to_json());
-      report["wall_s"]["total"] = seconds_since(t_start);
+      clock.set(report, st, "total", seconds_since(t_start));
       save_run_state(out, st);
       write_reports(out, report);
       if (r.opt.after_member) r.opt.after_member(k);
@@ -166,7 +164,8 @@ void search_members(CompressRun& r, nlohmann::json& report, RunState& st, const 
 }
 
 // The latency table and the dense row: recorded by an interrupted run, or made now.
-void time_and_dense(CompressRun& r, nlohmann::json& report, RunState& st, const std::optional<RunState>& previous) {
+void time_and_dense(CompressRun& r, nlohmann::json& report, RunState& st, const std::optional<RunState>& previous,
+                    const StageClock& clock) {
   auto t0 = std::chrono::steady_clock::now();
   if (previous && previous->stages.contains("latency_table") && previous->stages.contains("dense")) {
     adopt_table(r, LatencyTable::from_json(previous->stages["latency_table"]));
@@ -176,7 +175,7 @@ void time_and_dense(CompressRun& r, nlohmann::json& report, RunState& st, const 
     time_rankings(r);
     report["dense"] = dense_row(r);
   }
-  report["wall_s"]["latency"] = seconds_since(t0);
+  clock.set(report, st, "latency", seconds_since(t0));
   report["latency_table"] = r.table.to_json();
   st.stages["latency_table"] = report["latency_table"];
   st.stages["dense"] = report["dense"];
@@ -223,32 +222,33 @@ nlohmann::json compress_family(const std::string& model_path, const CompressOpti
   RunState st;
   st.command = command_of(r, report);
   require_same_command(previous, st.command, opt.out_dir);
+  const StageClock clock(previous);
   rank_methods(r, opt.methods);
-  report["wall_s"]["database"] = seconds_since(t0);
+  clock.set(report, st, "database", seconds_since(t0));
   t0 = std::chrono::steady_clock::now();
   make_heldout_losses(r);
-  report["wall_s"]["heldout"] = seconds_since(t0);
+  clock.set(report, st, "heldout", seconds_since(t0));
   if (replay) {
     report["members"] = replay_members(r);
-    report["wall_s"]["total"] = seconds_since(t_start);
+    clock.set(report, st, "total", seconds_since(t_start));
     write_file_atomic((fs::path(opt.out_dir) / "report.json").string(), report.dump(1));
   } else {
     report["complete"] = false;
-    time_and_dense(r, report, st, previous);
+    time_and_dense(r, report, st, previous, clock);
     t0 = std::chrono::steady_clock::now();
     if (distilled(opt)) {
       report["options"]["distill"] = distill_options_json(opt);
       build_distilled_family(r, report, st, previous, [&](int k) {
-        report["wall_s"]["total"] = seconds_since(t_start);
+        clock.set(report, st, "total", seconds_since(t_start));
         save_run_state(opt.out_dir, st);
         write_reports(opt.out_dir, report);
         if (opt.after_member) opt.after_member(k);
       });
     } else {
-      search_members(r, report, st, previous, t_start);
+      search_members(r, report, st, previous, clock, t_start);
     }
-    report["wall_s"]["search"] = seconds_since(t0);
-    report["wall_s"]["total"] = seconds_since(t_start);
+    clock.set(report, st, "search", seconds_since(t0));
+    clock.set(report, st, "total", seconds_since(t_start));
     report["complete"] = true;
     report["database"] = database_summary(r);
     write_reports(opt.out_dir, report);

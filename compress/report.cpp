@@ -142,12 +142,16 @@ void md_header(std::string& o, const json& r) {
       "- **Calibration:** {} files, {} samples × {} tokens, {} held-out samples, seed {}\n",
       fx(num(cal, "files"), 0), fx(num(cal, "samples"), 0), fx(num(cal, "len"), 0),
       fx(num(cal, "heldout_samples"), 0), fx(num(cal, "seed"), 0));
+  // Every stage the run recorded, in pipeline order (search includes the members' distillation,
+  // which `distill` breaks out).
   const json& w = sub(r, "wall_s");
-  o += fmt::format(
-      "- **Wall time:** calibration {}, database {}, latency {}, search {}, total {}\n\n",
-      fx(num(w, "calibration"), 1, " s"), fx(num(w, "database"), 1, " s"),
-      fx(num(w, "latency"), 1, " s"), fx(num(w, "search"), 1, " s"),
-      fx(num(w, "total"), 1, " s"));
+  std::string stages;
+  for (const char* k : {"calibration", "importance", "obs_hessians", "database", "heldout", "latency", "search", "distill", "total"})
+    if (auto s = num(w, k)) stages += fmt::format("{}{} {}", stages.empty() ? "" : ", ", k, fx(s, 1, " s"));
+  o += fmt::format("- **Wall time:** {}", stages.empty() ? kDash : stages);
+  if (auto p = num(w, "processes"); p && *p > 1)
+    o += fmt::format(" (over {:.0f} processes: resumed; work a killed process did after its last checkpoint is not counted)", *p);
+  o += "\n\n";
   if (std::string db = database_line(r); !db.empty()) o.insert(o.size() - 1, "- **Database:** " + db.substr(10));
 }
 

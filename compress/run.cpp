@@ -13,16 +13,11 @@
 #include "engine/file_io.h"
 #include "engine/forward.h"
 #include "engine/zlm.h"
+#include "base/stopwatch.h"
 
 namespace zip {
 
 namespace fs = std::filesystem;
-
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
 
 void PhaseProgress::operator()(const std::string& l, int done, int total) {
   if (!bar || l != label) bar = std::make_unique<Progress>(l, total), label = l;

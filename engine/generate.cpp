@@ -5,12 +5,9 @@
 #include <utility>
 
 #include "engine/error.h"
+#include "base/stopwatch.h"
 
 namespace zip {
-
-static double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 namespace {
 

@@ -184,6 +184,9 @@ TEST_CASE("compress cli: a kill during the second member's distillation resumes 
   CHECK(st->members.size() == 1);
   CHECK(st->stages["before_kd"].contains("1"));
   CHECK(fs::exists(out + "/.kd/ziplm-2.00x.ckpt/ckpt-00000003.bin"));
+  const double killed_total = st->stages["wall_s"]["total"].get<double>();
+  CHECK(killed_total > 0);
+  CHECK(st->stages["wall_s"]["processes"] == 1);
 
   // Other distillation options cannot continue it.
   ztest::CmdResult refused = cli_compress("", out, "--gradual --distill-tokens 2048 --resume");
@@ -201,6 +204,12 @@ TEST_CASE("compress cli: a kill during the second member's distillation resumes 
   }
   CHECK(load_run_state(out)->complete);
   CHECK(!fs::exists(out + "/.kd"));
+  // The report's wall times cover both processes, not only the resume.
+  const nlohmann::json report = nlohmann::json::parse(read_file(out + "/report.json"));
+  CHECK(report["wall_s"]["processes"] == 2);
+  CHECK(report["wall_s"]["total"].get<double>() > killed_total);
+  CHECK(report["wall_s"]["latency"].get<double>() >= st->stages["wall_s"]["latency"].get<double>());
+  CHECK_HAS(read_file(out + "/report.md"), "(over 2 processes: resumed;");
 }
 
 TEST_CASE("compress cli: bad distillation and gradual inputs are one-line usage errors") {

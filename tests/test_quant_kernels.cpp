@@ -82,7 +82,7 @@ TEST_CASE("quant kernels: SIMD paths bit-identical to the scalar path, 1 and 2 t
   if (paths.size() == 1) MESSAGE("skipped: no SIMD quant path on this CPU (scalar only)");
   for (DType t : kTypes) {
     const int be = dtype_block_elems(t);
-    // 1601 rows span several of Q4_0's prefill panels (quant_dot_repack.inc), the last one partial.
+    // 1601 rows span several prefill panels of the 32-element types (quant_dot_repack.inc), the last one partial.
     for (auto [M, N, K] : {std::tuple{1, 77, 2 * be}, std::tuple{33, 45, be}, std::tuple{7, 300, 6 * be},
                            std::tuple{5, 1601, 6 * be}}) {
       Tensor W = ztest::random_block_tensor(t, N, K, rng);

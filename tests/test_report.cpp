@@ -167,7 +167,9 @@ TEST_CASE("report: markdown has the header, rows, flags, infeasible line and lat
   CHECK_HAS(md, "runs/model.zlm");
   CHECK_HAS(md, "cpu:threads=2,batch=1,ctx=256,phase=decode");
   CHECK_HAS(md, "128 samples × 256 tokens");
-  CHECK_HAS(md, "total 300.0 s");
+  CHECK_HAS(md, "- **Wall time:** calibration 51.2 s, database 80.1 s, latency 40.3 s, search 120.4 s, total 300.0 s\n");
+  r["wall_s"]["processes"] = 3;
+  CHECK_HAS(zip::render_report_md(r), "total 300.0 s (over 3 processes: resumed;");
   // Dense row: params in millions, time in ms.
   CHECK_HAS(md, fmt::format("| {:.3f} | {:.1f} | 2.910 | 30.12 |", 0.0205 * 1e3, 134515008 / 1e6));
   CHECK_HAS(md, "## Target 1.50×");

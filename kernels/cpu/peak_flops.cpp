@@ -15,6 +15,7 @@
 #include "base/simd.h"
 #include "base/stats.h"
 #include "base/thread_pool.h"
+#include "base/stopwatch.h"
 
 namespace zip::cpu {
 
@@ -69,10 +70,6 @@ double dot_bf16(int64_t) { return 0; }
 #endif
 
 using Kernel = double (*)(int64_t);
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // Iterations for one run of ~run_ms on one thread.
 int64_t calibrate(Kernel k, double run_ms) {

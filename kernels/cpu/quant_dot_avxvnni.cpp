@@ -22,6 +22,7 @@
 namespace zip::cpu::qdot {
 namespace {
 constexpr int kTileMR = 2;  // x rows per tile: 16 vector registers
+constexpr bool kDotExact = true;  // vpdpbusd: no intermediate saturation (quant_dot_repack.inc)
 inline __m256i dot(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
 inline __m256i scale_vec(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16(short(hi)), _mm_set1_epi16(short(lo))); }
 // Scaled: maddubs + madd against the scales (one instruction fewer than vpdpbusd + vpmulld).
@@ -35,7 +36,8 @@ inline __m256i dot_scaled(__m256i acc, __m256i u, __m256i s, __m256i c) {
 const Kernels& avxvnni_kernels() {
   static const Kernels k = [] {
     Kernels r = make_kernels<Tile32<W32::Q8_0>, Tile32<W32::Q4_0>, Tile32<W32::Q5_0>, TileQ4K, TileQ6K>();
-    r.q4_0 = &q4_0_range;  // Tile32 for decode, interleaved panels for prefill (quant_dot_repack.inc)
+    // Tile32 for decode, interleaved panels for prefill (quant_dot_repack.inc).
+    r.q8_0 = &w32_range<W32::Q8_0>, r.q4_0 = &w32_range<W32::Q4_0>, r.q5_0 = &w32_range<W32::Q5_0>;
     return r;
   }();
   return k;
