@@ -25,7 +25,6 @@ constexpr bool kDotExact = false;  // maddubs saturates at int16 (quant_dot_repa
 inline __m256i dot(__m256i acc, __m256i u, __m256i s) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }
-inline __m256i scale_vec(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16(short(hi)), _mm_set1_epi16(short(lo))); }
 inline __m256i dot_scaled(__m256i acc, __m256i u, __m256i s, __m256i c) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), c));
 }
