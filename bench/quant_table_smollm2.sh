@@ -7,9 +7,11 @@
 # 1.25,1.5,2 "" q8_0`): its *.zlm members. EXTRA: more models for the table, e.g. distilled members
 # quantized with `zip quantize M.zlm -o M-q8_0.zlm --type q8_0`.
 # Speed: `zip bench --prompt PROMPT --gen GEN --reps REPS --warmup 1 -t THREADS`, every model once per
-# round, ROUNDS rounds (default 3), the median of the rounds' medians; the f32 dense model is the
-# 1.00× of the speedup column. Perplexity: `zip eval --ppl` on the first PPL_TOKENS (65,536) tokens,
-# ctx 512 (the stream protocol of every other table). Never CI; nothing else may run meanwhile.
+# round, ROUNDS rounds (default 3; 0 keeps the recorded runs, e.g. to add perplexities), the median
+# of the rounds' medians; the f32 dense model is the 1.00× of the speedup column. Perplexity: `zip
+# eval --ppl` on the first PPL_TOKENS (65,536) tokens in windows of 512 every 512 (--stride 512: the
+# protocol of `zip compress --eval`, so a member's figure is its report's). Never CI; nothing else
+# may run meanwhile.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 FAMILY=${1:-$BENCH_DIR/smollm2-decode-q8_0}; shift || true
@@ -27,7 +29,7 @@ dense_q() {  # TYPE: the dense model quantized by zip, made once
 MODELS=("$F32" "$(dense_q q8_0)" "$(dense_q q4_k_m)")
 for m in "$FAMILY"/*.zlm "$@"; do MODELS+=("$m"); done
 
-: > "$OUT/runs.jsonl"
+[ "$ROUNDS" -gt 0 ] && : > "$OUT/runs.jsonl"
 for r in $(seq "$ROUNDS"); do
   for m in "${MODELS[@]}"; do
     tps=$("$ZIP" bench "$m" --prompt "$PROMPT" --gen "$GEN" --reps "$REPS" --warmup 1 -t "$THREADS" --json |
@@ -38,8 +40,8 @@ for r in $(seq "$ROUNDS"); do
   done
 done
 for m in "${MODELS[@]}"; do
-  key="$OUT/$(echo "$m" | tr '/' '_').ppl"
-  [ -f "$key" ] || "$ZIP" eval "$m" --ppl "$PPL_TEXT" --ctx 512 --max-tokens "$PPL_TOKENS" -t "$THREADS" --json 2>/dev/null |
+  key="$OUT/$(echo "$m" | tr '/' '_').s512.ppl"
+  [ -f "$key" ] || "$ZIP" eval "$m" --ppl "$PPL_TEXT" --ctx 512 --stride 512 --max-tokens "$PPL_TOKENS" -t "$THREADS" --json 2>/dev/null |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["ppl"])' > "$key"
 done
 python3 - "$OUT" "${MODELS[@]}" <<'PY'
@@ -48,7 +50,7 @@ out, models = sys.argv[1], sys.argv[2:]
 runs = [json.loads(l) for l in open(f"{out}/runs.jsonl")]
 tps = {m: statistics.median(r["decode_tps"] for r in runs if r["model"] == m) for m in models}
 info = {r["model"]: r for r in runs}
-ppl = {m: float(open(f"{out}/{m.replace('/', '_')}.ppl").read()) for m in models}
+ppl = {m: float(open(f"{out}/{m.replace('/', '_')}.s512.ppl").read()) for m in models}
 base = tps[models[0]]
 print("| model | weights | MiB | decode tok/s | vs dense f32 | wikitext-2 ppl |")
 print("|---|---|---|---|---|---|")
