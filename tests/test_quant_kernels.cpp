@@ -10,6 +10,7 @@
 #include "engine/quant/dequantize.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/quant_kernels.h"
+#include "kernels/cpu/quant_repacked.h"
 #include "tests/quant_test_util.h"
 #include "tests/test_util.h"
 
@@ -83,8 +84,9 @@ TEST_CASE("quant kernels: SIMD paths bit-identical to the scalar path, 1 and 2 t
   for (DType t : kTypes) {
     const int be = dtype_block_elems(t);
     // 1601 rows span several prefill panels of the 32-element types (quant_dot_repack.inc), the last one partial.
-    for (auto [M, N, K] : {std::tuple{1, 77, 2 * be}, std::tuple{33, 45, be}, std::tuple{7, 300, 6 * be},
-                           std::tuple{5, 1601, 6 * be}}) {
+    // M = 1..3 on N not a multiple of 8 read the interleaved copies (quant_repacked.h) of Q8_0 / Q4_0.
+    for (auto [M, N, K] : {std::tuple{1, 77, 2 * be}, std::tuple{2, 45, 3 * be}, std::tuple{3, 13, be},
+                           std::tuple{33, 45, be}, std::tuple{7, 300, 6 * be}, std::tuple{5, 1601, 6 * be}}) {
       Tensor W = ztest::random_block_tensor(t, N, K, rng);
       const std::vector<float> x = randn(size_t(M) * K, rng);
       for (cpu::ActTerms terms : {cpu::ActTerms::One, cpu::ActTerms::Two}) {
@@ -97,6 +99,51 @@ TEST_CASE("quant kernels: SIMD paths bit-identical to the scalar path, 1 and 2 t
             CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
           }
       }
+    }
+  }
+}
+
+TEST_CASE("quant kernels: interleaved weight copies are made for Q8_0 / Q4_0 on SIMD paths, follow the weight's owner, and change no bit") {
+  std::mt19937 rng(11);
+  ThreadPool pool(2);
+  const auto paths = cpu::supported_quant_paths();
+  if (paths.size() == 1) MESSAGE("skipped: no SIMD quant path on this CPU (scalar only)");
+  const size_t before = cpu::repacked_bytes();
+  {
+    Tensor q4 = ztest::random_block_tensor(DType::Q4_0, 21, 64, rng), q5 = ztest::random_block_tensor(DType::Q5_0, 21, 64, rng);
+    CHECK(cpu::repacked_weights(q4, cpu::QuantPath::Scalar) == nullptr);
+    CHECK(cpu::repacked_weights(q5, cpu::best_quant_path()) == nullptr);  // 1.5× the size: none kept
+    if (paths.size() > 1) {
+      const uint8_t* c = cpu::repacked_weights(q4, cpu::best_quant_path());
+      REQUIRE(c != nullptr);
+      CHECK(cpu::repacked_weights(q4, cpu::best_quant_path()) == c);  // made once
+      CHECK(cpu::repacked_bytes() == before + 24 * dtype_row_bytes(DType::Q4_0, 64));  // 3 groups of 8 rows
+      cpu::set_repack_weights(false);
+      CHECK(cpu::repacked_weights(q4, cpu::best_quant_path()) == nullptr);
+      cpu::set_repack_weights(true);
+    }
+  }
+  CHECK(cpu::repacked_bytes() == before);  // the weight died: its copy with it
+  // A new owner at the same address with other bytes (as a freed buffer reused): a new copy.
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    const int N = 19, K = 96;
+    Tensor a = ztest::random_block_tensor(t, N, K, rng), b = ztest::random_block_tensor(t, N, K, rng);
+    std::shared_ptr<void> buf(a.holder.get(), [keep = a.holder](void*) {});
+    Tensor w1 = Tensor::view(t, {N, K}, buf.get(), buf);
+    const std::vector<float> x = randn(size_t(K), rng);
+    for (cpu::QuantPath path : paths) {
+      INFO(dtype_name(t) << " " << cpu::quant_path_name(path));
+      CHECK(std::memcmp(run_path(pool, path, x, w1, nullptr, 1).data(), run_path(pool, cpu::QuantPath::Scalar, x, w1, nullptr, 1).data(),
+                        N * sizeof(float)) == 0);
+    }
+    std::memcpy(buf.get(), b.data, b.nbytes());
+    std::shared_ptr<void> owner2(buf.get(), [keep = a.holder](void*) {});
+    Tensor w2 = Tensor::view(t, {N, K}, buf.get(), owner2);
+    const std::vector<float> want = run_path(pool, cpu::QuantPath::Scalar, x, w2, nullptr, 1);
+    CHECK(std::memcmp(want.data(), run_path(pool, cpu::QuantPath::Scalar, x, b, nullptr, 1).data(), N * sizeof(float)) == 0);
+    for (cpu::QuantPath path : paths) {
+      INFO(dtype_name(t) << " " << cpu::quant_path_name(path) << " after the bytes changed under a new owner");
+      CHECK(std::memcmp(run_path(pool, path, x, w2, nullptr, 1).data(), want.data(), N * sizeof(float)) == 0);
     }
   }
 }
@@ -139,6 +186,10 @@ TEST_CASE("quant kernels: zip bench --quantize (and --quantize-output, --act-ter
   REQUIRE_MESSAGE(j.status == 0, j.err);
   auto jj = nlohmann::json::parse(j.out);
   CHECK(jj["weights"] == "f32+q4_0");
+  if (cpu::supported_quant_paths().size() > 1) CHECK(jj["interleaved_bytes"].get<int64_t>() > 0);
+  auto rows = nlohmann::json::parse(
+      ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --quantize q4_0 --no-repack --json").out);
+  CHECK(rows["interleaved_bytes"] == 0);
   auto plain = nlohmann::json::parse(ztest::run_zip("bench " + ztest::shell_quote(m) + " --prompt 8 --gen 4 --reps 1 --json").out);
   CHECK(jj["weight_bytes"].get<int64_t>() < plain["weight_bytes"].get<int64_t>() / 2);  // ffn down (K = 172) stays f32
   auto mixed = nlohmann::json::parse(

@@ -18,14 +18,25 @@ struct Job {
   int ldy;
   const float* bias;
   int M;
+  // W's rows already interleaved 8 at a time (quant_repacked.h), or null: the path reads `w` (and,
+  // for prefill, interleaves panels per call). With it, n0 of every range is a multiple of 8.
+  const uint8_t* w_repacked = nullptr;
 };
 
 // Computes y columns [n0, n1) for all M rows of x.
 using RangeFn = void (*)(const Job& job, int n0, int n1);
 
+// Interleaves rows [0, N) of W (nb blocks, w_row_bytes each) 8 at a time into dst, the layout the
+// path's range kernel reads through Job::w_repacked: ceil(N / 8) · 8 · w_row_bytes bytes for Q8_0
+// and Q4_0 (the same bytes, moved; the last group repeats the last row).
+using RepackFn = void (*)(const uint8_t* w, size_t w_row_bytes, int nb, int N, uint8_t* dst);
+
 struct Kernels {
   RangeFn q8_0, q4_0, q5_0, q4_k, q6_k;
+  RepackFn repack_q8_0 = nullptr, repack_q4_0 = nullptr;  // null: the path keeps no interleaved copy
 };
+
+constexpr int kGroupRows = 8;  // rows per interleaved group
 
 const Kernels& scalar_kernels();
 const Kernels& avx2_kernels();

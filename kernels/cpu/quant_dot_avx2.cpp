@@ -37,6 +37,7 @@ const Kernels& avx2_kernels() {
     Kernels r = make_kernels<Tile32<W32::Q8_0>, Tile32<W32::Q4_0>, Tile32<W32::Q5_0>, TileQ4K, TileQ6K>();
     // Tile32 for decode, interleaved panels for prefill (quant_dot_repack.inc).
     r.q8_0 = &w32_range<W32::Q8_0>, r.q4_0 = &w32_range<W32::Q4_0>, r.q5_0 = &w32_range<W32::Q5_0>;
+    r.repack_q8_0 = &repack_all<W32::Q8_0>, r.repack_q4_0 = &repack_all<W32::Q4_0>;
     return r;
   }();
   return k;

@@ -13,9 +13,10 @@
 //
 // over the blocks of a row in order, starting from 0, then y = acc + bias (two-term activations,
 // below: y = (acc₁ + acc₂) + bias, each acc as above over its own term). Integer sums are exact,
-// so the scalar path and the SIMD paths agree bit for bit. Q4_0 prefill (M ≥ 4) on the SIMD paths
-// copies W's rows 8 at a time into an interleaved layout first (quant_dot_repack.inc): the same
-// float work lane by lane, so the same bits.
+// so the scalar path and the SIMD paths agree bit for bit. The SIMD paths read the 32-element types
+// with W's rows interleaved 8 at a time (quant_dot_repack.inc): Q8_0 and Q4_0 from a copy kept with
+// the weights (quant_repacked.h), Q5_0 prefill from panels copied per call; the same float work
+// lane by lane, so the same bits.
 #pragma once
 #include <string>
 #include <vector>

@@ -1,6 +1,6 @@
 // The quantized matmul (quant_kernels.h): quantises x once per call (shared by all threads; two
 // rows per row of x with ActTerms::Two), then threads split W's rows in multiples of the 4-row
-// tile, each running the path's range kernel.
+// tile, each running the path's range kernel (on W's interleaved copy where one is kept).
 #include <algorithm>
 #include <atomic>
 #include <vector>
@@ -14,6 +14,7 @@
 #include "kernels/cpu/quant_act.h"
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/cpu/quant_kernels.h"
+#include "kernels/cpu/quant_repacked.h"
 
 namespace zip::cpu {
 
@@ -128,7 +129,7 @@ void quant_matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, c
                            : t == DType::Q4_K ? ks.q4_k
                                               : ks.q6_k;
   const qdot::Job job{static_cast<const uint8_t*>(W.data), dtype_row_bytes(t, K), K / be, xq.data(), x_row_bytes,
-                      two ? y2.data() : y, N, two ? nullptr : bias, T * M};
+                      two ? y2.data() : y, N, two ? nullptr : bias, T * M, repacked_weights(W, path)};
   const float* ys = y2.data();
   auto columns = [&](int n0, int n1) {
     fn(job, n0, n1);
@@ -139,7 +140,9 @@ void quant_matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, c
       for (int n = n0; n < n1; n++) out[n] = bias ? (a[n] + b[n]) + bias[n] : a[n] + b[n];
     }
   };
-  const int tiles = (N + qdot::kNR - 1) / qdot::kNR;
+  // Threads split whole tiles: 4 rows, or 8 (a group) on an interleaved copy.
+  const int tile_rows = job.w_repacked ? qdot::kGroupRows : qdot::kNR;
+  const int tiles = (N + tile_rows - 1) / tile_rows;
   if (pool.size() == 1 || double(T * M) * N * K < kParallelMinFlops || tiles < 2) {
     columns(0, N);
     return;
@@ -147,7 +150,7 @@ void quant_matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, c
   pool.run([&](int i, int n) {
     size_t b, e;
     ThreadPool::split(size_t(tiles), i, n, &b, &e);
-    const int n0 = int(b) * qdot::kNR, n1 = std::min(N, int(e) * qdot::kNR);
+    const int n0 = int(b) * tile_rows, n1 = std::min(N, int(e) * tile_rows);
     if (n0 < n1) columns(n0, n1);
   });
 }

@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "engine/quant/quantize_model.h"
 #include "engine/zlm.h"
+#include "kernels/cpu/quant_repacked.h"
 #include "tools/zip/args.h"
 #include "tools/zip/commands.h"
 
@@ -55,7 +56,7 @@ int cmd_bench(int argc, char** argv) {
   for (int i = 0; i < argc; i++)
     if (std::string(argv[i]) == "--train") return cmd_bench_train(argc, argv);
   Args args("bench",
-            "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [--warmup N] [-t THREADS] [--device DEV] [--act-terms 1|2] [--quantize TYPE [--quantize-output TYPE]] [--json]",
+            "MODEL.zlm [--batch 1,4] [--prompt N] [--gen N] [--reps N] [--warmup N] [-t THREADS] [--device DEV] [--act-terms 1|2] [--quantize TYPE [--quantize-output TYPE]] [--no-repack] [--json]",
             "Measures prefill tokens/s (a prompt of --prompt tokens per sequence) and decode tokens/s (--gen\n"
             "tokens after it) with real forward passes: warm-up first, then the median and min-max of --reps\n"
             "runs, for each batch size (independent sequences decoded together). Encoders: prefill only.\n"
@@ -70,6 +71,8 @@ int cmd_bench(int argc, char** argv) {
              {"--quantize", "TYPE", "quantise the matmul weights to TYPE in memory before timing (q8_0, q4_0, "
                                     "q5_0, q4_k, q6_k)"},
              {"--quantize-output", "TYPE", "with --quantize: the token embedding and output head at TYPE instead"},
+             {"--no-repack", "", "Q8_0/Q4_0 weights: read the file's row layout instead of the interleaved copy made "
+                                 "on first use (to compare the two)"},
              {"--json", "", "print JSON"}});
   if (!args.parse(argc, argv)) return 0;
   args.expect_positional(1, 1, "MODEL.zlm");
@@ -92,6 +95,7 @@ int cmd_bench(int argc, char** argv) {
   } else if (args.has("--quantize-output")) {
     throw UsageError("zip bench: --quantize-output needs --quantize");
   }
+  if (args.has("--no-repack")) cpu::set_repack_weights(false);
   std::vector<BenchResult> res = run_bench(model, *backend, opt);
   const std::string weights = quant::weight_type_summary(model);  // "f32", "bf16", "q4_k+q6_k+q8_0", ...
   size_t weight_bytes = 0;
@@ -110,7 +114,7 @@ int cmd_bench(int argc, char** argv) {
                                       {"weights", weights}, {"weight_bytes", weight_bytes}, {"device", dev.device}, {"backend", backend->name()},
                                       {"threads", backend->threads()},
                                       {"prompt", opt.prompt}, {"gen", opt.gen}, {"reps", opt.reps},
-                                      {"peak_rss_bytes", rss}, {"results", rows}}
+                                      {"peak_rss_bytes", rss}, {"interleaved_bytes", cpu::repacked_bytes()}, {"results", rows}}
                            .dump());
     return 0;
   }
