@@ -4,6 +4,10 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace zip::cpu {
+enum class QuantPath;  // quant_kernels.h
+}
+
 namespace zip::cpu::qdot {
 
 // One product: W has N rows of nb blocks (w_row_bytes each); x is M rows of activation blocks
@@ -42,6 +46,7 @@ const Kernels& scalar_kernels();
 const Kernels& avx2_kernels();
 const Kernels& avxvnni_kernels();
 const Kernels& avx512vnni_kernels();
+const Kernels& kernels_of(QuantPath p);  // the table of one path (quant_matmul.cpp)
 
 // A scratch buffer of at least `bytes`, one per thread, kept between calls (quant_matmul.cpp; the
 // SIMD files use no standard library).

@@ -67,18 +67,14 @@ QuantPath best_quant_path() {
   return best;
 }
 
-namespace {
-
-const qdot::Kernels& kernels_of(QuantPath p) {
+const qdot::Kernels& qdot::kernels_of(QuantPath p) {
   switch (p) {
-    case QuantPath::Avx2: return qdot::avx2_kernels();
-    case QuantPath::AvxVnni: return qdot::avxvnni_kernels();
-    case QuantPath::Avx512Vnni: return qdot::avx512vnni_kernels();
-    default: return qdot::scalar_kernels();
+    case QuantPath::Avx2: return avx2_kernels();
+    case QuantPath::AvxVnni: return avxvnni_kernels();
+    case QuantPath::Avx512Vnni: return avx512vnni_kernels();
+    default: return scalar_kernels();
   }
 }
-
-}  // namespace
 
 const char* act_terms_name(ActTerms t) {
   switch (t) {
@@ -122,7 +118,7 @@ void quant_matmul(ThreadPool& pool, float* y, const float* x, const Tensor& W, c
   // Two terms: both rows' products into a scratch [2M, N], then y = (term 1 + term 2) + bias.
   thread_local std::vector<float> y2;
   if (two && y2.size() < size_t(2 * M) * N) y2.resize(size_t(2 * M) * N);
-  const qdot::Kernels& ks = kernels_of(path);
+  const qdot::Kernels& ks = qdot::kernels_of(path);
   const qdot::RangeFn fn = t == DType::Q8_0   ? ks.q8_0
                            : t == DType::Q4_0 ? ks.q4_0
                            : t == DType::Q5_0 ? ks.q5_0

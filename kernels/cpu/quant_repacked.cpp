@@ -19,15 +19,6 @@ namespace zip::cpu {
 
 namespace {
 
-const qdot::Kernels& kernels_of(QuantPath p) {
-  switch (p) {
-    case QuantPath::Avx2: return qdot::avx2_kernels();
-    case QuantPath::AvxVnni: return qdot::avxvnni_kernels();
-    case QuantPath::Avx512Vnni: return qdot::avx512vnni_kernels();
-    default: return qdot::scalar_kernels();
-  }
-}
-
 struct Copy {
   std::weak_ptr<void> owner;
   DType dtype;
@@ -70,7 +61,7 @@ bool repack_weights() { return g_on.load(std::memory_order_relaxed); }
 
 const uint8_t* repacked_weights(const Tensor& W, QuantPath path) {
   if (!repack_weights() || !W.holder || W.ndim() != 2) return nullptr;
-  const qdot::Kernels& ks = kernels_of(path);
+  const qdot::Kernels& ks = qdot::kernels_of(path);
   const qdot::RepackFn fn = W.dtype == DType::Q8_0 ? ks.repack_q8_0 : W.dtype == DType::Q4_0 ? ks.repack_q4_0 : nullptr;
   if (!fn) return nullptr;
   std::lock_guard<std::mutex> lock(g_mu);
