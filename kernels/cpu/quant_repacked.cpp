@@ -69,7 +69,7 @@ const uint8_t* repacked_weights(const Tensor& W, QuantPath path) {
   auto it = g_copies.find(key);
   if (it != g_copies.end()) {
     const Copy& c = it->second;
-    if (same_owner(c.owner, W.holder) && !c.owner.expired() && c.dtype == W.dtype && c.rows == W.dim(0) && c.cols == W.dim(1))
+    if (same_owner(c.owner, W.holder) && c.dtype == W.dtype && c.rows == W.dim(0) && c.cols == W.dim(1))
       return static_cast<const uint8_t*>(c.data.get());
     g_copies.erase(it);
   }

@@ -2,8 +2,8 @@
 // eight rows' blocks side by side, so a matvec computes 8 rows per vector with no horizontal
 // reductions (llama.cpp repacks its Q4_0 weights for the same reason when a model loads). Made on a
 // weight's first product and reused by every later one; Q8_0 and Q4_0 only, whose layout has the
-// size of the original (Q5_0's would be 1.5×). Memory: one copy of those weights besides the
-// original (a file mapping's clean pages, which the kernel may reclaim once the copy exists).
+// size of the original (Q5_0's would be 1.5×). Memory: the copy, while the original's pages are
+// handed back to the kernel (MADV_PAGEOUT; read again only if something touches them).
 //
 // A copy is keyed by the weight's address and the path, and it is valid while the weight's owner
 // (Tensor::holder) lives: block weights are never written in place (quantisers and loaders make
